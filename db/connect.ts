@@ -1,0 +1,46 @@
+// Opens the configured database (embedded SQLite by default, PostgreSQL when DATABASE_URL is set) as a Kysely instance.
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import SQLite from 'better-sqlite3'
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely'
+import pg from 'pg'
+import type { Database } from './schema.js'
+
+export interface DatabaseOptions {
+  databasePath: string
+  databaseUrl: string | null
+  /** PostgreSQL only: the schema to create and work in (tests use one each). */
+  databaseSchema?: string | null
+  sqliteSynchronous?: 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA'
+}
+
+export type Dialect = 'sqlite' | 'postgres'
+
+export interface DatabaseHandle {
+  db: Kysely<Database>
+  dialect: Dialect
+}
+
+// int8 (bigint, count(*), sum of bigint) arrives as a string by default; our values fit a double.
+pg.types.setTypeParser(20, (value: string) => Number(value))
+pg.types.setTypeParser(1700, (value: string) => Number(value))
+
+export function openDatabase (options: DatabaseOptions): DatabaseHandle {
+  if (options.databaseUrl !== null) {
+    const schema = options.databaseSchema ?? null
+    if (schema !== null && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error('invalid schema name')
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10 })
+    if (schema !== null) {
+      pool.on('connect', (client) => {
+        client.query(`create schema if not exists ${schema}; set search_path to ${schema}`).catch(() => {})
+      })
+    }
+    return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), dialect: 'postgres' }
+  }
+  mkdirSync(dirname(options.databasePath), { recursive: true })
+  const sqlite = new SQLite(options.databasePath)
+  sqlite.pragma('journal_mode = WAL')
+  sqlite.pragma(`synchronous = ${options.sqliteSynchronous ?? 'NORMAL'}`)
+  sqlite.pragma('busy_timeout = 5000')
+  return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }), dialect: 'sqlite' }
+}

@@ -1,0 +1,62 @@
+// The database as Kysely sees it: one interface per table, shared by every dialect.
+import type { Generated, Insertable, Selectable } from 'kysely'
+
+export interface AgentsTable {
+  agent_id: string
+  /** The single source of truth for the agent's current session. */
+  current_session: number
+  /** Highest seq ever assigned to the agent; seq numbers are never reused. */
+  last_seq: number
+  created_at: string
+  last_connected_at: string | null
+  last_seen_at: string | null
+  /** What the agent told us at system/init (model, cwd, claude_session_id, tools...), as JSON text. */
+  info: string | null
+  /** Last `total_cost_usd` seen from the agent's current CLI process; cost_usd is the growth from it. */
+  cost_baseline_usd: number | null
+}
+
+export interface ConversationEventsTable {
+  id: Generated<number>
+  agent_id: string
+  session_number: number
+  seq: number
+  event_type: string
+  content: string | null
+  metadata: string | null
+  created_at: string
+}
+
+export interface SessionsTable {
+  agent_id: string
+  session_number: number
+  first_seq: number
+  last_seq: number
+  started_at: string
+  ended_at: string
+  cost_usd: number
+  input_tokens: number
+  output_tokens: number
+  cache_read_tokens: number
+  cache_creation_tokens: number
+}
+
+/** One row per stream-json line (by its uuid) that produced events: the dedupe key for re-sent lines. */
+export interface AgentLinesTable {
+  agent_id: string
+  uuid: string
+  seq: number
+}
+
+export interface Database {
+  agents: AgentsTable
+  conversation_events: ConversationEventsTable
+  sessions: SessionsTable
+  agent_lines: AgentLinesTable
+}
+
+export type Agent = Selectable<AgentsTable>
+export type NewAgent = Insertable<AgentsTable>
+export type EventRow = Selectable<ConversationEventsTable>
+export type NewEventRow = Insertable<ConversationEventsTable>
+export type SessionRow = Selectable<SessionsTable>

@@ -1,0 +1,22 @@
+// The database connection: opened and migrated at start-up, destroyed last on close.
+import fp from 'fastify-plugin'
+import type { Kysely } from 'kysely'
+import { openDatabase, type Dialect } from '../db/connect.js'
+import { migrateToLatest } from '../db/migrate.js'
+import type { Database } from '../db/schema.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    db: Kysely<Database>
+    dbDialect: Dialect
+  }
+}
+
+export default fp(async function db (fastify) {
+  const { db, dialect } = openDatabase(fastify.config)
+  fastify.addHook('onClose', async () => { await db.destroy() })
+  const applied = await migrateToLatest(db)
+  if (applied.length > 0) fastify.log.info({ applied }, 'database migrated')
+  fastify.decorate('db', db)
+  fastify.decorate('dbDialect', dialect)
+}, { name: 'db', dependencies: ['config'] })

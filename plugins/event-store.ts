@@ -1,0 +1,696 @@
+// Where events are written: one ordered queue per database, committed in batches by a single writer.
+//
+// Session numbers are stamped when a line is received (from the agent's in-memory current session,
+// which clear-context bumps synchronously), so a context_cleared event is an exact barrier even for
+// lines already waiting in the queue. Everything that depends on what was already stored (dedupe by
+// uuid, seq, the cost baseline, which turn a line belongs to) is decided by the writer, in queue order,
+// inside the batch's transaction, and applied to memory only after the commit.
+import fp from 'fastify-plugin'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Kysely, Transaction } from 'kysely'
+import type { Database } from '../db/schema.js'
+import type { Config } from '../src/config.js'
+import type { AgentMessage } from '../src/protocol/ndjson.js'
+import {
+  assistantEvents, type EventDraft, type EventType, initInfo, isClearReplyAssistant, isClearReplyResult,
+  messageSessionId, messageUuid, resultEvent, resultTotalCost, resultUsage, userEvents
+} from '../src/protocol/messages.js'
+
+declare module 'fastify' {
+  interface FastifyInstance { events: EventStore }
+}
+
+export interface StoredEvent {
+  id: number
+  agent_id: string
+  session_number: number
+  seq: number
+  event_type: string
+  content: string | null
+  metadata: Record<string, unknown> | null
+  created_at: string
+}
+
+export type ClearOutcome = 'cleared' | 'not_supported' | 'no_answer' | 'not_connected'
+
+interface ClearTurn {
+  kind: 'clear'
+  sessionNumber: number
+  previousSession: number
+  /** The CLI's session id before the clear; a different one afterwards means it really cleared. */
+  previousClaudeSession: string | null
+  cleared: boolean
+  settle: (outcome: ClearOutcome) => void
+}
+
+type Turn = { kind: 'prompt' } | ClearTurn
+
+/** What the writer knows about an agent; cloned for each batch and swapped in after the commit. */
+interface WriterState {
+  lastSeq: number
+  oldestSeq: number | null
+  costBaseline: number | null
+  claudeSessionId: string | null
+  info: Record<string, unknown> | null
+  pendingTurns: Turn[]
+  lastSeenAt: string | null
+  lastConnectedAt: string | null
+  currentSession: number
+}
+
+export interface AgentState {
+  agentId: string
+  createdAt: string
+  /** Receipt side: the session stamped on every line as it arrives; clear-context bumps it at once. */
+  currentSession: number
+  committed: WriterState
+}
+
+type QueueItem =
+  | { kind: 'line', agentId: string, session: number, at: string, message: AgentMessage }
+  | { kind: 'prompt', agentId: string, session: number, at: string, content: string, done: Waiter }
+  | { kind: 'clear', agentId: string, session: number, at: string, previousSession: number, turn: ClearTurn | null, outcome: ClearOutcome | null, done: Waiter }
+  | { kind: 'clear_outcome', agentId: string, session: number, at: string, outcome: ClearOutcome, previousSession: number, cost?: ResultCost }
+  | { kind: 'connect', agentId: string, session: number, at: string, newProcess: boolean }
+  | { kind: 'seen', agentId: string, session: number, at: string }
+
+interface Waiter {
+  resolve: (events: StoredEvent[]) => void
+  reject: (err: Error) => void
+}
+
+interface ResultCost {
+  cost_usd: number
+  usage: ReturnType<typeof resultUsage>
+}
+
+interface PendingRow {
+  agent_id: string
+  session_number: number
+  seq: number
+  event_type: EventType
+  content: string | null
+  metadata: Record<string, unknown> | null
+  created_at: string
+}
+
+interface SessionDelta {
+  agent_id: string
+  session_number: number
+  first_seq: number
+  last_seq: number
+  started_at: string
+  ended_at: string
+  cost_usd: number
+  input_tokens: number
+  output_tokens: number
+  cache_read_tokens: number
+  cache_creation_tokens: number
+}
+
+export type CommitListener = (events: StoredEvent[]) => void
+
+const INSERT_CHUNK = 500
+const PRUNE_CHUNK = 5000
+
+function cloneState (s: WriterState): WriterState {
+  return { ...s, pendingTurns: s.pendingTurns.slice(), info: s.info === null ? null : { ...s.info } }
+}
+
+function roundUsd (x: number): number {
+  return Math.round(x * 1e10) / 1e10
+}
+
+export function createEventStore (db: Kysely<Database>, config: Config, log: FastifyBaseLogger) {
+  const agents = new Map<string, AgentState>()
+  const loading = new Map<string, Promise<AgentState | null>>()
+  const queue: QueueItem[] = []
+  const listeners = new Set<CommitListener>()
+  const pressureListeners = new Set<(full: boolean) => void>()
+  const idleWaiters: Array<() => void> = []
+  const pruneNeeded = new Set<string>()
+  let writing = false
+  let scheduled = false
+  let closed = false
+  let retryDelay = 0
+  let retryTimer: NodeJS.Timeout | null = null
+  let full = false
+  const stats = {
+    linesQueued: 0,
+    duplicateLines: 0,
+    batches: 0,
+    eventsWritten: 0,
+    writeErrors: 0,
+    lastError: null as string | null,
+    healthy: true
+  }
+
+  async function loadAgent (agentId: string, create: boolean): Promise<AgentState | null> {
+    const known = agents.get(agentId)
+    if (known !== undefined) return known
+    const inFlight = loading.get(agentId)
+    if (inFlight !== undefined) {
+      const state = await inFlight
+      if (state !== null || !create) return state
+    }
+    const p = (async () => {
+      let row = await db.selectFrom('agents').selectAll().where('agent_id', '=', agentId).executeTakeFirst()
+      if (row === undefined && create) {
+        await db.insertInto('agents').values({
+          agent_id: agentId, current_session: 0, last_seq: 0, created_at: new Date().toISOString()
+        }).onConflict(oc => oc.column('agent_id').doNothing()).execute()
+        row = await db.selectFrom('agents').selectAll().where('agent_id', '=', agentId).executeTakeFirstOrThrow()
+      }
+      if (row === undefined) return null
+      const oldest = await db.selectFrom('conversation_events').select('seq')
+        .where('agent_id', '=', agentId).orderBy('seq', 'asc').limit(1).executeTakeFirst()
+      const info = row.info === null ? null : JSON.parse(row.info) as Record<string, unknown>
+      const state: AgentState = {
+        agentId,
+        createdAt: row.created_at,
+        currentSession: row.current_session,
+        committed: {
+          lastSeq: row.last_seq,
+          oldestSeq: oldest?.seq ?? null,
+          costBaseline: row.cost_baseline_usd,
+          claudeSessionId: typeof info?.claude_session_id === 'string' ? info.claude_session_id : null,
+          info,
+          pendingTurns: [],
+          lastSeenAt: row.last_seen_at,
+          lastConnectedAt: row.last_connected_at,
+          currentSession: row.current_session
+        }
+      }
+      // another load may have finished first; the first one in memory wins
+      const winner = agents.get(agentId) ?? state
+      agents.set(agentId, winner)
+      return winner
+    })()
+    loading.set(agentId, p)
+    try {
+      return await p
+    } finally {
+      if (loading.get(agentId) === p) loading.delete(agentId)
+    }
+  }
+
+  function mustGet (agentId: string): AgentState {
+    const state = agents.get(agentId)
+    if (state === undefined) throw new Error(`agent ${agentId} is not loaded`)
+    return state
+  }
+
+  function enqueue (item: QueueItem): void {
+    if (closed) throw new Error('event store is closed')
+    queue.push(item)
+    if (!full && queue.length >= config.queueMax) {
+      full = true
+      for (const l of pressureListeners) l(true)
+    }
+    schedule()
+  }
+
+  function schedule (): void {
+    if (scheduled || writing || retryTimer !== null) return
+    scheduled = true
+    setImmediate(runWriter)
+  }
+
+  /** A stream-json line from a connected agent; its session is the one current at this instant. */
+  function ingest (agentId: string, message: AgentMessage): void {
+    const state = mustGet(agentId)
+    stats.linesQueued++
+    enqueue({ kind: 'line', agentId, session: state.currentSession, at: new Date().toISOString(), message })
+  }
+
+  function connected (agentId: string, newProcess: boolean): void {
+    const state = mustGet(agentId)
+    enqueue({ kind: 'connect', agentId, session: state.currentSession, at: new Date().toISOString(), newProcess })
+  }
+
+  function seen (agentId: string): void {
+    const state = agents.get(agentId)
+    if (state === undefined || closed) return
+    enqueue({ kind: 'seen', agentId, session: state.currentSession, at: new Date().toISOString() })
+  }
+
+  function promptSent (agentId: string, content: string): Promise<StoredEvent[]> {
+    const state = mustGet(agentId)
+    return new Promise((resolve, reject) => {
+      enqueue({ kind: 'prompt', agentId, session: state.currentSession, at: new Date().toISOString(), content, done: { resolve, reject } })
+    })
+  }
+
+  /**
+   * Starts a new session at once (the barrier) and, when the agent is connected, expects its answer to /clear.
+   * Resolves `committed` with the context_cleared event once it is durable; `outcome` settles when the agent
+   * has answered (never rejects).
+   */
+  function clearContext (agentId: string, agentConnected: boolean) {
+    const state = mustGet(agentId)
+    const previousSession = state.currentSession
+    const sessionNumber = previousSession + 1
+    state.currentSession = sessionNumber
+    let settle: (outcome: ClearOutcome) => void = () => {}
+    const outcome = new Promise<ClearOutcome>((resolve) => { settle = resolve })
+    const turn: ClearTurn | null = agentConnected
+      ? { kind: 'clear', sessionNumber, previousSession, previousClaudeSession: null, cleared: false, settle }
+      : null
+    if (turn === null) settle('not_connected')
+    const committed = new Promise<StoredEvent[]>((resolve, reject) => {
+      enqueue({
+        kind: 'clear',
+        agentId,
+        session: sessionNumber,
+        at: new Date().toISOString(),
+        previousSession,
+        turn,
+        outcome: agentConnected ? null : 'not_connected',
+        done: { resolve, reject }
+      })
+    })
+    return { sessionNumber, previousSession, committed, outcome }
+  }
+
+  /** Records an outcome the writer did not see (the agent never answered in time). */
+  function clearOutcome (agentId: string, sessionNumber: number, previousSession: number, outcome: ClearOutcome): void {
+    if (closed) return
+    enqueue({ kind: 'clear_outcome', agentId, session: sessionNumber, at: new Date().toISOString(), outcome, previousSession })
+  }
+
+  // ---- the writer ----
+
+  async function runWriter (): Promise<void> {
+    scheduled = false
+    if (writing) return
+    writing = true
+    try {
+      while (queue.length > 0) {
+        const batch = queue.slice(0, config.batchMax)
+        try {
+          await writeBatch(batch)
+        } catch (err) {
+          stats.writeErrors++
+          stats.healthy = false
+          stats.lastError = (err as Error).message
+          retryDelay = Math.min(retryDelay === 0 ? 50 : retryDelay * 2, 5000)
+          log.error({ err, batch: batch.length, queue: queue.length, retryInMs: retryDelay }, 'event batch failed to commit; will retry')
+          retryTimer = setTimeout(() => { retryTimer = null; schedule() }, retryDelay)
+          return
+        }
+        queue.splice(0, batch.length)
+        retryDelay = 0
+        stats.healthy = true
+        if (full && queue.length < config.queueMax / 2) {
+          full = false
+          for (const l of pressureListeners) l(false)
+        }
+        for (const agentId of pruneNeeded) {
+          pruneNeeded.delete(agentId)
+          try {
+            await pruneStep(agentId)
+          } catch (err) {
+            log.warn({ err, agentId }, 'retention pass failed; will try again after the next batch')
+            pruneNeeded.add(agentId)
+          }
+          break // one bounded step between batches keeps ingest moving
+        }
+        if (queue.length === 0 && pruneNeeded.size > 0) continue
+      }
+      if (pruneNeeded.size > 0) {
+        // finish retention in the background, one step per turn of the loop
+        for (const agentId of [...pruneNeeded]) {
+          pruneNeeded.delete(agentId)
+          await pruneStep(agentId).catch((err: unknown) => log.warn({ err, agentId }, 'retention pass failed'))
+          if (queue.length > 0) break
+        }
+      }
+    } finally {
+      writing = false
+      if (queue.length > 0 && retryTimer === null) schedule()
+      else if (queue.length === 0) {
+        for (const w of idleWaiters.splice(0)) w()
+      }
+    }
+  }
+
+  async function writeBatch (batch: QueueItem[]): Promise<void> {
+    const touched = new Map<string, WriterState>()
+    const rows: PendingRow[] = []
+    const itemRows = new Map<QueueItem, PendingRow[]>()
+    const sessions = new Map<string, SessionDelta>()
+    const settles: Array<() => void> = []
+    const at = batch[batch.length - 1].at
+
+    const stateOf = (agentId: string): WriterState => {
+      let s = touched.get(agentId)
+      if (s === undefined) {
+        s = cloneState(mustGet(agentId).committed)
+        touched.set(agentId, s)
+      }
+      return s
+    }
+
+    await db.transaction().execute(async (trx) => {
+      const fresh = await claimLineUuids(trx, batch)
+
+      const append = (item: QueueItem, st: WriterState, draft: EventDraft, cost?: ResultCost): void => {
+        const row: PendingRow = {
+          agent_id: item.agentId,
+          session_number: item.session,
+          seq: ++st.lastSeq,
+          event_type: draft.event_type,
+          content: draft.content,
+          metadata: draft.metadata,
+          created_at: item.at
+        }
+        if (st.oldestSeq === null) st.oldestSeq = row.seq
+        rows.push(row)
+        let list = itemRows.get(item)
+        if (list === undefined) { list = []; itemRows.set(item, list) }
+        list.push(row)
+        const key = `${item.agentId}\u0000${item.session}`
+        let s = sessions.get(key)
+        if (s === undefined) {
+          s = {
+            agent_id: item.agentId, session_number: item.session, first_seq: row.seq, last_seq: row.seq,
+            started_at: item.at, ended_at: item.at, cost_usd: 0, input_tokens: 0, output_tokens: 0,
+            cache_read_tokens: 0, cache_creation_tokens: 0
+          }
+          sessions.set(key, s)
+        }
+        s.last_seq = row.seq
+        s.ended_at = item.at
+        if (cost !== undefined) {
+          s.cost_usd += cost.cost_usd
+          s.input_tokens += cost.usage.input_tokens
+          s.output_tokens += cost.usage.output_tokens
+          s.cache_read_tokens += cost.usage.cache_read_tokens
+          s.cache_creation_tokens += cost.usage.cache_creation_tokens
+        }
+      }
+
+      for (const item of batch) {
+        const st = stateOf(item.agentId)
+        st.lastSeenAt = item.at
+        switch (item.kind) {
+          case 'seen':
+            break
+          case 'connect':
+            st.lastConnectedAt = item.at
+            if (item.newProcess) {
+              // a new CLI process: its cost counter starts again, and prompts sent to the old one are gone
+              st.costBaseline = null
+              for (const turn of st.pendingTurns) {
+                if (turn.kind === 'clear') { const t = turn; settles.push(() => t.settle('no_answer')) }
+              }
+              st.pendingTurns = []
+            }
+            break
+          case 'prompt':
+            append(item, st, { event_type: 'prompt_sent', content: item.content, metadata: null })
+            append(item, st, { event_type: 'activity_changed', content: null, metadata: { state: 'busy' } })
+            st.pendingTurns.push({ kind: 'prompt' })
+            break
+          case 'clear': {
+            st.currentSession = item.session
+            const metadata: Record<string, unknown> = { previous_session: item.previousSession, session_number: item.session }
+            if (item.outcome !== null) metadata.agent_context = item.outcome
+            else metadata.agent_context = 'pending'
+            append(item, st, { event_type: 'context_cleared', content: null, metadata })
+            if (item.turn !== null) {
+              item.turn.previousClaudeSession = st.claudeSessionId
+              st.pendingTurns.push(item.turn)
+            }
+            break
+          }
+          case 'clear_outcome':
+            append(item, st, {
+              event_type: 'context_clear_outcome',
+              content: null,
+              metadata: { agent_context: item.outcome, session_number: item.session, previous_session: item.previousSession }
+            })
+            break
+          case 'line': {
+            const uuid = messageUuid(item.message)
+            if (uuid !== null && !fresh.has(`${item.agentId}\u0000${uuid}`)) {
+              stats.duplicateLines++
+              break
+            }
+            handleLine(item, st, append, settles)
+            break
+          }
+        }
+      }
+
+      const ids = await insertEvents(trx, rows)
+      for (let i = 0; i < rows.length; i++) (rows[i] as PendingRow & { id: number }).id = ids[i]
+      await upsertSessions(trx, [...sessions.values()])
+      for (const [agentId, st] of touched) {
+        await trx.updateTable('agents').set({
+          last_seq: st.lastSeq,
+          current_session: st.currentSession,
+          cost_baseline_usd: st.costBaseline,
+          info: st.info === null ? null : JSON.stringify(st.info),
+          last_seen_at: st.lastSeenAt,
+          last_connected_at: st.lastConnectedAt
+        }).where('agent_id', '=', agentId).execute()
+      }
+    })
+
+    // committed: make it visible
+    for (const [agentId, st] of touched) {
+      const state = mustGet(agentId)
+      state.committed = st
+      if (config.eventsMaxPerAgent > 0 && st.oldestSeq !== null && st.lastSeq - st.oldestSeq + 1 > config.eventsMaxPerAgent) {
+        pruneNeeded.add(agentId)
+      }
+    }
+    stats.batches++
+    stats.eventsWritten += rows.length
+    const stored = rows.map(toStored)
+    if (stored.length > 0) {
+      for (const l of listeners) {
+        try { l(stored) } catch (err) { log.error({ err }, 'commit listener failed') }
+      }
+    }
+    const byRow = new Map<PendingRow, StoredEvent>()
+    rows.forEach((r, i) => byRow.set(r, stored[i]))
+    for (const item of batch) {
+      if (item.kind === 'prompt' || item.kind === 'clear') {
+        item.done.resolve((itemRows.get(item) ?? []).map(r => byRow.get(r) as StoredEvent))
+      }
+    }
+    for (const s of settles) s()
+    void at
+  }
+
+  function handleLine (
+    item: Extract<QueueItem, { kind: 'line' }>,
+    st: WriterState,
+    append: (item: QueueItem, st: WriterState, draft: EventDraft, cost?: ResultCost) => void,
+    settles: Array<() => void>
+  ): void {
+    const message = item.message
+    const head = st.pendingTurns[0]
+    const clearHead = head !== undefined && head.kind === 'clear' ? head : null
+    const sessionId = messageSessionId(message)
+    if (clearHead !== null && sessionId !== null && clearHead.previousClaudeSession !== null &&
+        sessionId !== clearHead.previousClaudeSession) {
+      clearHead.cleared = true
+    }
+    switch (message.type) {
+      case 'system':
+        if (message.subtype === 'init') {
+          st.info = { ...(st.info ?? {}), ...initInfo(message) }
+          if (sessionId !== null) st.claudeSessionId = sessionId
+        }
+        return
+      case 'conversation_reset':
+        if (clearHead !== null) clearHead.cleared = true
+        return
+      case 'assistant':
+        if (clearHead !== null && isClearReplyAssistant(message)) return
+        for (const d of assistantEvents(message, config.maxEventContentBytes)) append(item, st, d)
+        return
+      case 'user':
+        for (const d of userEvents(message, config.maxEventContentBytes)) append(item, st, d)
+        return
+      case 'result': {
+        const total = resultTotalCost(message)
+        let costUsd = 0
+        if (total !== null) {
+          const baseline = st.costBaseline ?? 0
+          costUsd = total >= baseline ? roundUsd(total - baseline) : total
+          st.costBaseline = total
+        }
+        const cost: ResultCost = { cost_usd: costUsd, usage: resultUsage(message) }
+        if (sessionId !== null) st.claudeSessionId = sessionId
+        // which turn does this result end? prompts the CLI dropped are skipped over
+        const clearIndex = st.pendingTurns.findIndex(t => t.kind === 'clear')
+        if (clearIndex !== -1 && isClearReplyResult(message)) {
+          const turn = st.pendingTurns[clearIndex] as ClearTurn
+          st.pendingTurns.splice(0, clearIndex + 1)
+          const outcome: ClearOutcome = turn.cleared ? 'cleared' : 'not_supported'
+          append(item, st, {
+            event_type: 'context_clear_outcome',
+            content: null,
+            metadata: {
+              agent_context: outcome,
+              session_number: turn.sessionNumber,
+              previous_session: turn.previousSession,
+              claude_session_id: sessionId,
+              cost_usd: costUsd,
+              usage: message.usage ?? null,
+              uuid: messageUuid(message)
+            }
+          }, cost)
+          settles.push(() => turn.settle(outcome))
+          return
+        }
+        if (head !== undefined && head.kind === 'prompt') st.pendingTurns.shift()
+        const draft = resultEvent(message, config.maxEventContentBytes)
+        draft.metadata = { ...draft.metadata, cost_usd: costUsd }
+        append(item, st, draft, cost)
+        append(item, st, { event_type: 'activity_changed', content: null, metadata: { state: 'idle' } })
+      }
+    }
+  }
+
+  /** Inserts the dedupe key of every line in the batch that has a uuid; returns the keys that were new. */
+  async function claimLineUuids (trx: Transaction<Database>, batch: QueueItem[]): Promise<Set<string>> {
+    const rows: Array<{ agent_id: string, uuid: string, seq: number }> = []
+    const seenInBatch = new Set<string>()
+    for (const item of batch) {
+      if (item.kind !== 'line') continue
+      const uuid = messageUuid(item.message)
+      if (uuid === null) continue
+      const key = `${item.agentId}\u0000${uuid}`
+      if (seenInBatch.has(key)) continue
+      seenInBatch.add(key)
+      rows.push({ agent_id: item.agentId, uuid, seq: mustGet(item.agentId).committed.lastSeq + 1 })
+    }
+    const fresh = new Set<string>()
+    for (let i = 0; i < rows.length; i += 1000) {
+      const inserted = await trx.insertInto('agent_lines').values(rows.slice(i, i + 1000))
+        .onConflict(oc => oc.columns(['agent_id', 'uuid']).doNothing())
+        .returning(['agent_id', 'uuid'])
+        .execute()
+      for (const r of inserted) fresh.add(`${r.agent_id}\u0000${r.uuid}`)
+    }
+    return fresh
+  }
+
+  async function insertEvents (trx: Transaction<Database>, rows: PendingRow[]): Promise<number[]> {
+    const ids: number[] = []
+    for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+      const chunk = rows.slice(i, i + INSERT_CHUNK)
+      const inserted = await trx.insertInto('conversation_events').values(chunk.map(r => ({
+        agent_id: r.agent_id,
+        session_number: r.session_number,
+        seq: r.seq,
+        event_type: r.event_type,
+        content: r.content,
+        metadata: r.metadata === null ? null : JSON.stringify(r.metadata),
+        created_at: r.created_at
+      }))).returning(['id', 'agent_id', 'seq']).execute()
+      const byKey = new Map(inserted.map(r => [`${r.agent_id}\u0000${r.seq}`, Number(r.id)]))
+      for (const r of chunk) ids.push(byKey.get(`${r.agent_id}\u0000${r.seq}`) as number)
+    }
+    return ids
+  }
+
+  async function upsertSessions (trx: Transaction<Database>, deltas: SessionDelta[]): Promise<void> {
+    for (const d of deltas) {
+      await trx.insertInto('sessions').values(d)
+        .onConflict(oc => oc.columns(['agent_id', 'session_number']).doUpdateSet(eb => ({
+          last_seq: eb.ref('excluded.last_seq'),
+          ended_at: eb.ref('excluded.ended_at'),
+          cost_usd: eb('sessions.cost_usd', '+', eb.ref('excluded.cost_usd')),
+          input_tokens: eb('sessions.input_tokens', '+', eb.ref('excluded.input_tokens')),
+          output_tokens: eb('sessions.output_tokens', '+', eb.ref('excluded.output_tokens')),
+          cache_read_tokens: eb('sessions.cache_read_tokens', '+', eb.ref('excluded.cache_read_tokens')),
+          cache_creation_tokens: eb('sessions.cache_creation_tokens', '+', eb.ref('excluded.cache_creation_tokens'))
+        })))
+        .execute()
+    }
+  }
+
+  /** Deletes one bounded slice of an agent's oldest events (and their dedupe keys) beyond the retention limit. */
+  async function pruneStep (agentId: string): Promise<void> {
+    const state = agents.get(agentId)
+    if (state === undefined) return
+    const { lastSeq, oldestSeq } = state.committed
+    if (oldestSeq === null || config.eventsMaxPerAgent === 0) return
+    const keepFrom = lastSeq - config.eventsMaxPerAgent + 1
+    if (oldestSeq >= keepFrom) return
+    const cutoff = Math.min(keepFrom, oldestSeq + PRUNE_CHUNK)
+    await db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('conversation_events').where('agent_id', '=', agentId).where('seq', '<', cutoff).execute()
+      await trx.deleteFrom('agent_lines').where('agent_id', '=', agentId).where('seq', '<', cutoff).execute()
+    })
+    state.committed = { ...state.committed, oldestSeq: cutoff }
+    if (cutoff < keepFrom) pruneNeeded.add(agentId)
+  }
+
+  function toStored (r: PendingRow & { id?: number }): StoredEvent {
+    return {
+      id: r.id as number,
+      agent_id: r.agent_id,
+      session_number: r.session_number,
+      seq: r.seq,
+      event_type: r.event_type,
+      content: r.content,
+      metadata: r.metadata,
+      created_at: r.created_at
+    }
+  }
+
+  /** Resolves when everything queued so far is committed (retention may still be catching up). */
+  function flush (): Promise<void> {
+    if (queue.length === 0 && !writing) return Promise.resolve()
+    return new Promise(resolve => idleWaiters.push(resolve))
+  }
+
+  async function close (): Promise<void> {
+    if (retryTimer !== null) {
+      clearTimeout(retryTimer)
+      retryTimer = null
+      schedule()
+    }
+    await flush()
+    closed = true
+  }
+
+  return {
+    loadAgent,
+    getAgent: (agentId: string) => agents.get(agentId),
+    ingest,
+    connected,
+    seen,
+    promptSent,
+    clearContext,
+    clearOutcome,
+    flush,
+    close,
+    onCommit (listener: CommitListener): () => void {
+      listeners.add(listener)
+      return () => { listeners.delete(listener) }
+    },
+    onPressure (listener: (full: boolean) => void): () => void {
+      pressureListeners.add(listener)
+      return () => { pressureListeners.delete(listener) }
+    },
+    get queueDepth () { return queue.length },
+    get isFull () { return full },
+    stats
+  }
+}
+
+export type EventStore = ReturnType<typeof createEventStore>
+
+export default fp(async function eventStore (fastify) {
+  const store = createEventStore(fastify.db, fastify.config, fastify.log)
+  fastify.decorate('events', store)
+  fastify.addHook('onClose', async () => { await store.close() })
+}, { name: 'event-store', dependencies: ['config', 'db'] })

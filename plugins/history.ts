@@ -1,0 +1,150 @@
+// Where the history is read: keyset pages of an agent's log, its sessions, the agent listing.
+import fp from 'fastify-plugin'
+import type { Kysely } from 'kysely'
+import type { Database, EventRow } from '../db/schema.js'
+import type { HistoryQueryType } from '../src/schemas/events.js'
+import { EVENT_TYPES } from '../src/protocol/messages.js'
+import type { EventStore, StoredEvent } from './event-store.js'
+import type { AgentHub } from './agent-hub.js'
+
+declare module 'fastify' {
+  interface FastifyInstance { history: History }
+}
+
+export class BadQueryError extends Error {
+  statusCode = 400
+  constructor (message: string) {
+    super(message)
+    this.name = 'BadQueryError'
+  }
+}
+
+export function rowToEvent (row: EventRow): StoredEvent {
+  return {
+    id: Number(row.id),
+    agent_id: row.agent_id,
+    session_number: row.session_number,
+    seq: row.seq,
+    event_type: row.event_type,
+    content: row.content,
+    metadata: row.metadata === null ? null : JSON.parse(row.metadata),
+    created_at: row.created_at
+  }
+}
+
+export function parseTypes (raw: string | undefined): string[] | null {
+  if (raw === undefined || raw.trim() === '') return null
+  const types = [...new Set(raw.split(',').map(t => t.trim()).filter(t => t !== ''))]
+  const unknown = types.filter(t => !(EVENT_TYPES as string[]).includes(t))
+  if (unknown.length > 0) {
+    throw new BadQueryError(`type: unknown event type ${JSON.stringify(unknown[0])}; expected a comma-separated list of ${EVENT_TYPES.join(', ')}`)
+  }
+  return types
+}
+
+export function createHistory (db: Kysely<Database>, events: EventStore, hub: AgentHub) {
+  async function page (agentId: string, q: HistoryQueryType) {
+    const types = parseTypes(q.type)
+    if (q.after !== undefined && q.before !== undefined && q.before <= q.after + 1) {
+      // an empty range is not an error, but say nothing more can come from it
+    }
+    const state = await events.loadAgent(agentId, false)
+    if (state === null) return null
+    let query = db.selectFrom('conversation_events').selectAll().where('agent_id', '=', agentId)
+    if (q.session !== undefined) query = query.where('session_number', '=', q.session)
+    if (types !== null) query = query.where('event_type', 'in', types)
+    if (q.after !== undefined) query = query.where('seq', '>', q.after)
+    if (q.before !== undefined) query = query.where('seq', '<', q.before)
+    const rows = await query.orderBy('seq', q.order).limit(q.limit + 1).execute()
+    const hasMore = rows.length > q.limit
+    if (hasMore) rows.pop()
+    return {
+      events: rows.map(rowToEvent),
+      has_more: hasMore,
+      next_cursor: hasMore ? rows[rows.length - 1].seq : null,
+      latest_seq: state.committed.lastSeq,
+      oldest_seq: state.committed.oldestSeq
+    }
+  }
+
+  async function sessions (agentId: string) {
+    const state = await events.loadAgent(agentId, false)
+    if (state === null) return null
+    const rows = await db.selectFrom('sessions').selectAll().where('agent_id', '=', agentId)
+      .orderBy('session_number', 'asc').execute()
+    const oldest = state.committed.oldestSeq
+    return {
+      current_session: state.currentSession,
+      sessions: rows.map(r => {
+        const first = oldest === null ? null : Math.max(r.first_seq, oldest)
+        const count = first === null || first > r.last_seq ? 0 : r.last_seq - first + 1
+        return {
+          session_number: r.session_number,
+          first_seq: count === 0 ? null : first,
+          last_seq: r.last_seq,
+          event_count: count,
+          started_at: r.started_at,
+          ended_at: r.ended_at,
+          cost_usd: r.cost_usd,
+          input_tokens: Number(r.input_tokens),
+          output_tokens: Number(r.output_tokens),
+          cache_read_tokens: Number(r.cache_read_tokens),
+          cache_creation_tokens: Number(r.cache_creation_tokens)
+        }
+      })
+    }
+  }
+
+  async function listAgents () {
+    const rows = await db.selectFrom('agents')
+      .select(eb => [
+        'agents.agent_id', 'agents.current_session', 'agents.last_seq', 'agents.created_at',
+        'agents.last_connected_at', 'agents.last_seen_at', 'agents.info',
+        eb.selectFrom('conversation_events as e').select('e.seq').whereRef('e.agent_id', '=', 'agents.agent_id')
+          .orderBy('e.seq', 'asc').limit(1).as('oldest_seq')
+      ])
+      .orderBy('agents.agent_id', 'asc')
+      .execute()
+    const totals = await db.selectFrom('sessions')
+      .select(eb => [
+        'agent_id',
+        eb.fn.sum<number>('cost_usd').as('cost_usd'),
+        eb.fn.sum<number>('input_tokens').as('input_tokens'),
+        eb.fn.sum<number>('output_tokens').as('output_tokens')
+      ])
+      .groupBy('agent_id')
+      .execute()
+    const byAgent = new Map(totals.map(t => [t.agent_id, t]))
+    return {
+      agents: rows.map(r => {
+        const mem = events.getAgent(r.agent_id)
+        const lastSeq = mem?.committed.lastSeq ?? r.last_seq
+        const oldest = mem?.committed.oldestSeq ?? (r.oldest_seq === null ? null : Number(r.oldest_seq))
+        const t = byAgent.get(r.agent_id)
+        return {
+          agent_id: r.agent_id,
+          connected: hub.isConnected(r.agent_id),
+          current_session: mem?.currentSession ?? r.current_session,
+          last_seq: lastSeq,
+          oldest_seq: oldest,
+          event_count: oldest === null ? 0 : lastSeq - oldest + 1,
+          created_at: r.created_at,
+          last_connected_at: mem?.committed.lastConnectedAt ?? r.last_connected_at,
+          last_seen_at: mem?.committed.lastSeenAt ?? r.last_seen_at,
+          cost_usd: Number(t?.cost_usd ?? 0),
+          input_tokens: Number(t?.input_tokens ?? 0),
+          output_tokens: Number(t?.output_tokens ?? 0),
+          info: mem?.committed.info ?? (r.info === null ? null : JSON.parse(r.info))
+        }
+      })
+    }
+  }
+
+  return { page, sessions, listAgents }
+}
+
+export type History = ReturnType<typeof createHistory>
+
+export default fp(async function history (fastify) {
+  fastify.decorate('history', createHistory(fastify.db, fastify.events, fastify.agents))
+}, { name: 'history', dependencies: ['db', 'event-store', 'agent-hub'] })

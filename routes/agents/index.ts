@@ -1,0 +1,101 @@
+// Agents: listing, history pages, sessions, and the operator commands (prompt, clear-context).
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { AgentParams, ErrorBody } from '../../src/schemas/common.js'
+import { EventPage, HistoryQuery } from '../../src/schemas/events.js'
+import { AgentList, ClearContextResult, PromptAccepted, PromptBody, SessionList } from '../../src/schemas/agents.js'
+import type { ClearOutcome } from '../../plugins/event-store.js'
+
+function notFound (agentId: string) {
+  return Object.assign(new Error(`agent ${JSON.stringify(agentId)} is not known`), { statusCode: 404 })
+}
+
+const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { events, agents, history, config } = fastify
+
+  fastify.get('/agents', {
+    schema: { response: { 200: AgentList } }
+  }, async function () {
+    return history.listAgents()
+  })
+
+  fastify.get('/agents/:agentId/events', {
+    schema: {
+      params: AgentParams,
+      querystring: HistoryQuery,
+      response: { 200: EventPage, 400: ErrorBody, 404: ErrorBody }
+    }
+  }, async function (request) {
+    const page = await history.page(request.params.agentId, request.query)
+    if (page === null) throw notFound(request.params.agentId)
+    return page
+  })
+
+  fastify.get('/agents/:agentId/sessions', {
+    schema: { params: AgentParams, response: { 200: SessionList, 400: ErrorBody, 404: ErrorBody } }
+  }, async function (request) {
+    const sessions = await history.sessions(request.params.agentId)
+    if (sessions === null) throw notFound(request.params.agentId)
+    return sessions
+  })
+
+  fastify.post('/agents/:agentId/messages', {
+    schema: {
+      params: AgentParams,
+      body: PromptBody,
+      response: { 202: PromptAccepted, 400: ErrorBody, 409: ErrorBody }
+    }
+  }, async function (request, reply) {
+    const { agentId } = request.params
+    if (!agents.isConnected(agentId)) {
+      throw Object.assign(new Error(`agent ${JSON.stringify(agentId)} is not connected`), { statusCode: 409 })
+    }
+    const state = await events.loadAgent(agentId, true)
+    if (state === null || !agents.isConnected(agentId)) {
+      throw Object.assign(new Error(`agent ${JSON.stringify(agentId)} is not connected`), { statusCode: 409 })
+    }
+    // queued before it is sent, so the prompt_sent event precedes anything the agent answers
+    const stored = events.promptSent(agentId, request.body.content)
+    agents.sendUserMessage(agentId, request.body.content)
+    const evs = await stored
+    reply.code(202)
+    return { agent_id: agentId, session_number: evs[0].session_number, events: evs }
+  })
+
+  fastify.post('/agents/:agentId/clear-context', {
+    schema: {
+      params: AgentParams,
+      body: Type.Optional(Type.Unknown()),
+      response: { 200: ClearContextResult, 400: ErrorBody, 404: ErrorBody }
+    }
+  }, async function (request) {
+    const { agentId } = request.params
+    const state = await events.loadAgent(agentId, false)
+    if (state === null) throw notFound(agentId)
+    const connected = agents.isConnected(agentId)
+    // the barrier: every line received from here on belongs to the new session
+    const clear = events.clearContext(agentId, connected)
+    if (connected) agents.sendUserMessage(agentId, '/clear')
+    await clear.committed
+    let outcome: ClearOutcome = 'not_connected'
+    if (connected) {
+      let timer: NodeJS.Timeout | undefined
+      const timeout = new Promise<ClearOutcome>((resolve) => {
+        timer = setTimeout(() => resolve('no_answer'), config.clearContextWaitMs)
+      })
+      outcome = await Promise.race([clear.outcome, timeout])
+      clearTimeout(timer)
+      if (outcome === 'no_answer') {
+        events.clearOutcome(agentId, clear.sessionNumber, clear.previousSession, 'no_answer')
+      }
+    }
+    return {
+      agent_id: agentId,
+      session_number: clear.sessionNumber,
+      previous_session: clear.previousSession,
+      agent_context: outcome
+    }
+  })
+}
+
+export default plugin

@@ -1,0 +1,30 @@
+// Liveness and readiness for orchestrators and load balancers.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+
+const Health = Type.Object({
+  status: Type.String(),
+  queue_depth: Type.Optional(Type.Integer()),
+  connected_agents: Type.Optional(Type.Integer()),
+  last_error: Type.Optional(Type.Union([Type.String(), Type.Null()]))
+})
+
+const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.get('/health/live', { schema: { response: { 200: Health } } }, async function () {
+    return { status: 'ok' }
+  })
+
+  fastify.get('/health/ready', { schema: { response: { 200: Health, 503: Health } } }, async function (request, reply) {
+    const { events, agents } = fastify
+    const ready = events.stats.healthy && !events.isFull
+    reply.code(ready ? 200 : 503)
+    return {
+      status: ready ? 'ok' : 'unavailable',
+      queue_depth: events.queueDepth,
+      connected_agents: agents.size,
+      last_error: ready ? null : events.stats.lastError
+    }
+  })
+}
+
+export default plugin

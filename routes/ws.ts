@@ -1,0 +1,116 @@
+// The agent socket: Claude Code (--sdk-url) or `agentlog connect` streams stream-json lines here.
+import type { FastifyPluginAsync } from 'fastify'
+import type { RawData } from 'ws'
+import { parseFrame, type AgentMessage } from '../src/protocol/ndjson.js'
+import { LOGGED_TYPES, messageSessionId } from '../src/protocol/messages.js'
+import { decidePermission } from '../src/protocol/permissions.js'
+import { isValidAgentId } from '../src/schemas/common.js'
+import { CloseCodes } from '../plugins/agent-hub.js'
+
+interface Params { agentId: string }
+
+const SEEN_EVERY_MS = 5000
+
+function frameText (data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8')
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8')
+  return data.toString('utf8')
+}
+
+const plugin: FastifyPluginAsync = async (fastify) => {
+  const { events, agents, config } = fastify
+  const rejected = agents.rejectedLines
+
+  // pause every agent socket while the write queue is over its bound; TCP flow control does the rest
+  events.onPressure((full) => {
+    for (const id of agents.ids()) {
+      const conn = agents.get(id)
+      if (conn === undefined) continue
+      if (full) conn.socket.pause()
+      else conn.socket.resume()
+    }
+    fastify.log.warn({ queue: events.queueDepth, full }, full ? 'write queue full: pausing agent sockets' : 'write queue drained: resuming agent sockets')
+  })
+
+  fastify.get<{ Params: Params }>('/ws/:agentId', {
+    websocket: true,
+    // the agent's state is loaded before the upgrade completes, so no line can arrive before it is known
+    preValidation: async (request) => {
+      if (isValidAgentId(request.params.agentId)) await events.loadAgent(request.params.agentId, true)
+    }
+  }, function (socket, request) {
+    const { agentId } = request.params
+    if (!isValidAgentId(agentId)) {
+      // 4003: the CLI gives up instead of retrying something that cannot work
+      socket.close(CloseCodes.REFUSED, 'invalid agent id')
+      return
+    }
+    const log = request.log.child({ agentId })
+    const newProcess = request.headers['x-last-request-id'] === undefined
+    const conn = agents.attach(agentId, socket)
+    if (events.isFull) socket.pause()
+    events.connected(agentId, newProcess)
+    log.info({ newProcess }, 'agent connected')
+    let lastSeen = Date.now()
+    let warned = false
+
+    function touch (): void {
+      const now = Date.now()
+      if (now - lastSeen >= SEEN_EVERY_MS) {
+        lastSeen = now
+        events.seen(agentId)
+      }
+    }
+
+    function handle (message: AgentMessage): void {
+      const type = message.type
+      if (LOGGED_TYPES.has(type)) {
+        const sessionId = messageSessionId(message)
+        if (sessionId !== null) conn.claudeSessionId = sessionId
+        events.ingest(agentId, message)
+        lastSeen = Date.now()
+        return
+      }
+      if (type === 'control_request') {
+        const decision = decidePermission(config.toolPolicy, message)
+        if (decision !== null) {
+          // answer at once: the CLI blocks until it gets this (and asks again after a reconnect)
+          socket.send(JSON.stringify(decision.response) + '\n')
+          log.info({ tool: decision.toolName, requestId: decision.requestId, allow: decision.allow }, 'tool permission decided')
+        } else {
+          log.debug({ request: (message.request as { subtype?: unknown } | undefined)?.subtype }, 'control request ignored')
+        }
+        return
+      }
+      touch()
+    }
+
+    socket.on('message', (data: RawData, isBinary: boolean) => {
+      if (isBinary) {
+        rejected.binary++
+        conn.malformedLines++
+        if (!warned) { warned = true; log.warn('binary frame from agent skipped') }
+        return
+      }
+      for (const parsed of parseFrame(frameText(data))) {
+        if (parsed.ok) {
+          handle(parsed.message)
+          continue
+        }
+        rejected[parsed.reason]++
+        conn.malformedLines++
+        if (!warned) {
+          warned = true
+          log.warn({ reason: parsed.reason, preview: parsed.line.slice(0, 200) }, 'unparseable line from agent skipped (logged once per connection)')
+        }
+      }
+    })
+    socket.on('error', (err) => { log.warn({ err }, 'agent socket error') })
+    socket.on('close', (code, reason) => {
+      if (agents.detach(conn)) events.seen(agentId)
+      log.info({ code, reason: reason.toString(), malformedLines: conn.malformedLines }, 'agent disconnected')
+    })
+  })
+}
+
+export default plugin

@@ -1,0 +1,61 @@
+// Schemas of the agent listing, sessions and operator commands.
+import { Type } from '@sinclair/typebox'
+import { Event } from './events.js'
+
+const Nullable = <T extends ReturnType<typeof Type.String>> (t: T) => Type.Union([t, Type.Null()])
+
+export const AgentSummary = Type.Object({
+  agent_id: Type.String(),
+  connected: Type.Boolean(),
+  current_session: Type.Integer(),
+  last_seq: Type.Integer(),
+  oldest_seq: Type.Union([Type.Integer(), Type.Null()]),
+  event_count: Type.Integer(),
+  created_at: Type.String(),
+  last_connected_at: Nullable(Type.String()),
+  last_seen_at: Nullable(Type.String()),
+  cost_usd: Type.Number(),
+  input_tokens: Type.Integer(),
+  output_tokens: Type.Integer(),
+  info: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()])
+})
+
+export const AgentList = Type.Object({ agents: Type.Array(AgentSummary) })
+
+export const Session = Type.Object({
+  session_number: Type.Integer(),
+  first_seq: Type.Union([Type.Integer(), Type.Null()]),
+  last_seq: Type.Integer(),
+  event_count: Type.Integer(),
+  started_at: Type.String(),
+  ended_at: Type.String(),
+  cost_usd: Type.Number(),
+  input_tokens: Type.Integer(),
+  output_tokens: Type.Integer(),
+  cache_read_tokens: Type.Integer(),
+  cache_creation_tokens: Type.Integer()
+})
+
+export const SessionList = Type.Object({
+  current_session: Type.Integer(),
+  sessions: Type.Array(Session)
+})
+
+export const PromptBody = Type.Object({
+  content: Type.String({ minLength: 1, maxLength: 100000 })
+}, { additionalProperties: false })
+
+export const PromptAccepted = Type.Object({
+  agent_id: Type.String(),
+  session_number: Type.Integer(),
+  events: Type.Array(Event)
+})
+
+export const ClearContextResult = Type.Object({
+  agent_id: Type.String(),
+  session_number: Type.Integer(),
+  previous_session: Type.Integer(),
+  agent_context: Type.Union([
+    Type.Literal('cleared'), Type.Literal('not_supported'), Type.Literal('no_answer'), Type.Literal('not_connected')
+  ])
+})

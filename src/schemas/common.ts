@@ -1,0 +1,22 @@
+// Schemas shared by every route: error bodies and the agent id.
+import { Type, type Static } from '@sinclair/typebox'
+
+export const AGENT_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$'
+const agentIdRegex = new RegExp(AGENT_ID_PATTERN)
+
+export function isValidAgentId (value: unknown): value is string {
+  return typeof value === 'string' && agentIdRegex.test(value)
+}
+
+export const ErrorBody = Type.Object({
+  error: Type.String(),
+  message: Type.String()
+}, { $id: 'ErrorBody' })
+
+export const AgentId = Type.String({
+  pattern: AGENT_ID_PATTERN,
+  description: '1 to 128 characters of A-Z a-z 0-9 . _ : -, starting with a letter or digit'
+})
+
+export const AgentParams = Type.Object({ agentId: AgentId })
+export type AgentParamsType = Static<typeof AgentParams>
