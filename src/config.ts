@@ -14,6 +14,8 @@ export interface Config {
   port: number
   databasePath: string
   databaseUrl: string | null
+  /** PostgreSQL only: the schema to create and use (default: the server's search_path, normally public). */
+  databaseSchema: string | null
   eventsMaxPerAgent: number
   logLevel: string
   toolPolicy: ToolPolicy
@@ -78,11 +80,16 @@ export function loadConfig (env: Env = process.env): Config {
   if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError('DATABASE_URL must be a postgres:// or postgresql:// URL')
   }
+  const databaseSchema = (env.DATABASE_SCHEMA ?? '').trim() || null
+  if (databaseSchema !== null && !/^[a-z_][a-z0-9_]{0,62}$/.test(databaseSchema)) {
+    throw new ConfigError('DATABASE_SCHEMA must be a lower-case SQL identifier (a-z, 0-9, _)')
+  }
   return {
     host,
     port: integer(env, 'PORT', 7700, 0, 65535),
     databasePath: resolve((env.DATABASE_PATH ?? '').trim() || './data/agentlog.db'),
     databaseUrl,
+    databaseSchema,
     eventsMaxPerAgent: integer(env, 'EVENTS_MAX_PER_AGENT', 50000, 0),
     logLevel,
     toolPolicy: parseToolPolicy(env.TOOL_POLICY),

@@ -129,3 +129,25 @@ export async function history (app: FastifyInstance, agentId: string, query = ''
   if (res.statusCode !== 200) throw new Error(`history ${res.statusCode}: ${res.body}`)
   return res.json()
 }
+
+/** The PostgreSQL server the suite may use (CI sets DATABASE_URL to the local one). */
+export const postgresUrl = process.env.DATABASE_URL ?? ''
+
+/**
+ * A fresh PostgreSQL schema for one test, dropped on teardown. Pass the returned env to build()
+ * (several builds may share it, e.g. to test a restart).
+ */
+export async function postgresSchema (t: TestContext): Promise<Record<string, string>> {
+  const { default: pg } = await import('pg')
+  const schema = `agentlog_test_${randomUUID().replace(/-/g, '').slice(0, 16)}`
+  t.teardown(async () => {
+    const client = new pg.Client({ connectionString: postgresUrl })
+    await client.connect()
+    try {
+      await client.query(`drop schema if exists ${schema} cascade`)
+    } finally {
+      await client.end()
+    }
+  })
+  return { DATABASE_URL: postgresUrl, DATABASE_SCHEMA: schema }
+}
