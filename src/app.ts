@@ -33,8 +33,8 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
 
   fastify.setErrorHandler(function (error: FastifyError, request, reply) {
     if (error.validation !== undefined) {
-      const where = error.validationContext ?? 'request'
-      reply.code(400).send({ error: 'Bad Request', message: `${where}${error.message.startsWith('/') ? '' : ' '}${error.message}` })
+      // Fastify's message already names the parameter, e.g. "querystring/limit must be <= 1000"
+      reply.code(400).send({ error: 'Bad Request', message: error.message })
       return
     }
     const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500

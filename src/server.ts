@@ -18,7 +18,6 @@ try {
 
 const server = Fastify({
   logger: { level: config.logLevel },
-  disableRequestLogging: config.logLevel !== 'debug' && config.logLevel !== 'trace',
   // agents and streams live long; only plain HTTP requests are timed out
   requestTimeout: 30000,
   forceCloseConnections: 'idle'
