@@ -352,7 +352,8 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
     }
 
     await db.transaction().execute(async (trx) => {
-      const fresh = await claimLineUuids(trx, batch)
+      const known = await knownLineUuids(trx, batch)
+      const lineKeys: Array<{ agent_id: string, uuid: string, seq: number }> = []
 
       const append = (item: QueueItem, st: WriterState, draft: EventDraft, cost?: ResultCost): void => {
         const row: PendingRow = {
@@ -433,9 +434,15 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
             break
           case 'line': {
             const uuid = messageUuid(item.message)
-            if (uuid !== null && !fresh.has(`${item.agentId}\u0000${uuid}`)) {
-              stats.duplicateLines++
-              break
+            if (uuid !== null) {
+              const key = `${item.agentId}\u0000${uuid}`
+              if (known.has(key)) {
+                stats.duplicateLines++
+                break
+              }
+              known.add(key)
+              // the key sits at the line's first seq, so retention drops it together with the line's events
+              lineKeys.push({ agent_id: item.agentId, uuid, seq: st.lastSeq + 1 })
             }
             handleLine(item, st, append, settles)
             break
@@ -444,6 +451,11 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
       }
 
       const ids = await insertEvents(trx, rows)
+      for (let i = 0; i < lineKeys.length; i += 1000) {
+        await trx.insertInto('agent_lines').values(lineKeys.slice(i, i + 1000))
+          .onConflict(oc => oc.columns(['agent_id', 'uuid']).doNothing())
+          .execute()
+      }
       for (let i = 0; i < rows.length; i++) (rows[i] as PendingRow & { id: number }).id = ids[i]
       await upsertSessions(trx, [...sessions.values()])
       for (const [agentId, st] of touched) {
@@ -557,28 +569,26 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
     }
   }
 
-  /** Inserts the dedupe key of every line in the batch that has a uuid; returns the keys that were new. */
-  async function claimLineUuids (trx: Transaction<Database>, batch: QueueItem[]): Promise<Set<string>> {
-    const rows: Array<{ agent_id: string, uuid: string, seq: number }> = []
-    const seenInBatch = new Set<string>()
+  /** The dedupe keys of this batch's lines that are already stored (lines re-sent by a reconnecting agent). */
+  async function knownLineUuids (trx: Transaction<Database>, batch: QueueItem[]): Promise<Set<string>> {
+    const byAgent = new Map<string, string[]>()
     for (const item of batch) {
       if (item.kind !== 'line') continue
       const uuid = messageUuid(item.message)
       if (uuid === null) continue
-      const key = `${item.agentId}\u0000${uuid}`
-      if (seenInBatch.has(key)) continue
-      seenInBatch.add(key)
-      rows.push({ agent_id: item.agentId, uuid, seq: mustGet(item.agentId).committed.lastSeq + 1 })
+      let list = byAgent.get(item.agentId)
+      if (list === undefined) { list = []; byAgent.set(item.agentId, list) }
+      list.push(uuid)
     }
-    const fresh = new Set<string>()
-    for (let i = 0; i < rows.length; i += 1000) {
-      const inserted = await trx.insertInto('agent_lines').values(rows.slice(i, i + 1000))
-        .onConflict(oc => oc.columns(['agent_id', 'uuid']).doNothing())
-        .returning(['agent_id', 'uuid'])
-        .execute()
-      for (const r of inserted) fresh.add(`${r.agent_id}\u0000${r.uuid}`)
+    const known = new Set<string>()
+    for (const [agentId, uuids] of byAgent) {
+      for (let i = 0; i < uuids.length; i += 500) {
+        const found = await trx.selectFrom('agent_lines').select('uuid')
+          .where('agent_id', '=', agentId).where('uuid', 'in', uuids.slice(i, i + 500)).execute()
+        for (const r of found) known.add(`${agentId}\u0000${r.uuid}`)
+      }
     }
-    return fresh
+    return known
   }
 
   async function insertEvents (trx: Transaction<Database>, rows: PendingRow[]): Promise<number[]> {
