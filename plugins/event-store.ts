@@ -8,7 +8,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Kysely, Transaction } from 'kysely'
-import type { Database } from '../db/schema.js'
+import type { Database, SessionsTable } from '../db/schema.js'
 import type { Config } from '../src/config.js'
 import type { AgentMessage } from '../src/protocol/ndjson.js'
 import {
@@ -94,19 +94,8 @@ interface PendingRow {
   created_at: string
 }
 
-interface SessionDelta {
-  agent_id: string
-  session_number: number
-  first_seq: number
-  last_seq: number
-  started_at: string
-  ended_at: string
-  cost_usd: number
-  input_tokens: number
-  output_tokens: number
-  cache_read_tokens: number
-  cache_creation_tokens: number
-}
+/** A batch's additions to one session's totals, upserted into the sessions table. */
+type SessionDelta = SessionsTable
 
 export type CommitListener = (events: StoredEvent[]) => void
 
