@@ -12,6 +12,8 @@ export interface DatabaseOptions {
   /** PostgreSQL only: the schema to create and work in (tests use one each). */
   databaseSchema?: string | null
   sqliteSynchronous?: 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA'
+  /** better-sqlite3 is synchronous: a wait for a lock blocks the event loop for up to this long. */
+  sqliteBusyTimeoutMs?: number
 }
 
 export type Dialect = 'sqlite' | 'postgres'
@@ -41,6 +43,6 @@ export function openDatabase (options: DatabaseOptions): DatabaseHandle {
   const sqlite = new SQLite(options.databasePath)
   sqlite.pragma('journal_mode = WAL')
   sqlite.pragma(`synchronous = ${options.sqliteSynchronous ?? 'NORMAL'}`)
-  sqlite.pragma('busy_timeout = 5000')
+  sqlite.pragma(`busy_timeout = ${options.sqliteBusyTimeoutMs ?? 5000}`)
   return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }), dialect: 'sqlite' }
 }

@@ -40,6 +40,8 @@ interface ClearTurn {
   /** The CLI's session id before the clear; a different one afterwards means it really cleared. */
   previousClaudeSession: string | null
   cleared: boolean
+  /** Already reported as no_answer: a late reply still counts, until a newer clear supersedes it. */
+  timedOut: boolean
   settle: (outcome: ClearOutcome) => void
 }
 
@@ -243,7 +245,7 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
     let settle: (outcome: ClearOutcome) => void = () => {}
     const outcome = new Promise<ClearOutcome>((resolve) => { settle = resolve })
     const turn: ClearTurn | null = agentConnected
-      ? { kind: 'clear', sessionNumber, previousSession, previousClaudeSession: null, cleared: false, settle }
+      ? { kind: 'clear', sessionNumber, previousSession, previousClaudeSession: null, cleared: false, timedOut: false, settle }
       : null
     if (turn === null) settle('not_connected')
     const committed = new Promise<StoredEvent[]>((resolve, reject) => {
@@ -277,6 +279,7 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
       while (queue.length > 0) {
         const batch = queue.slice(0, config.batchMax)
         try {
+          if (config.benchCommitDelayMs > 0) await new Promise(resolve => setTimeout(resolve, config.benchCommitDelayMs))
           await writeBatch(batch)
         } catch (err) {
           stats.writeErrors++
@@ -288,6 +291,7 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
           return
         }
         queue.splice(0, batch.length)
+        if (!stats.healthy) log.info({ queue: queue.length, writeErrors: stats.writeErrors }, 'event batch committed: writes recovered')
         retryDelay = 0
         stats.healthy = true
         if (full && queue.length < config.queueMax / 2) {
@@ -306,8 +310,9 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
         }
         if (queue.length === 0 && pruneNeeded.size > 0) continue
       }
-      if (pruneNeeded.size > 0) {
-        // finish retention in the background, one step per turn of the loop
+      // finish retention while nothing waits to be written (new lines go first; the next batch resumes it),
+      // so a backlog larger than one step does not stay over the limit until the agent writes again
+      while (pruneNeeded.size > 0 && queue.length === 0) {
         for (const agentId of [...pruneNeeded]) {
           pruneNeeded.delete(agentId)
           await pruneStep(agentId).catch((err: unknown) => log.warn({ err, agentId }, 'retention pass failed'))
@@ -320,6 +325,24 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
       else if (queue.length === 0) {
         for (const w of idleWaiters.splice(0)) w()
       }
+    }
+  }
+
+  /**
+   * Runs one transaction and, when it fails, throws the failure itself: SQLite rolls back on its own after
+   * SQLITE_FULL and I/O errors, and the ROLLBACK Kysely's transaction() sends then fails with "cannot rollback -
+   * no transaction is active", which would hide the cause from the log and from /health/ready.
+   */
+  async function inTransaction (fn: (trx: Transaction<Database>) => Promise<void>): Promise<void> {
+    const trx = await db.startTransaction().execute()
+    try {
+      await fn(trx)
+      await trx.commit().execute()
+    } catch (err) {
+      await trx.rollback().execute().catch((rollbackErr: unknown) => {
+        log.debug({ err: rollbackErr }, 'rollback after a failed transaction failed (the database had rolled it back)')
+      })
+      throw err
     }
   }
 
@@ -340,7 +363,7 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
       return s
     }
 
-    await db.transaction().execute(async (trx) => {
+    await inTransaction(async (trx) => {
       const known = await knownLineUuids(trx, batch)
       const lineKeys: Array<{ agent_id: string, uuid: string, seq: number }> = []
 
@@ -410,11 +433,16 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
             append(item, st, { event_type: 'context_cleared', content: null, metadata })
             if (item.turn !== null) {
               item.turn.previousClaudeSession = st.claudeSessionId
+              // a /clear the agent never answered would otherwise take this one's reply (the CLI may drop prompts)
+              st.pendingTurns = st.pendingTurns.filter(turn => turn.kind !== 'clear' || !turn.timedOut)
               st.pendingTurns.push(item.turn)
             }
             break
           }
           case 'clear_outcome':
+            for (const turn of st.pendingTurns) {
+              if (turn.kind === 'clear' && turn.sessionNumber === item.session) turn.timedOut = true
+            }
             append(item, st, {
               event_type: 'context_clear_outcome',
               content: null,
@@ -624,7 +652,7 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
     const keepFrom = lastSeq - config.eventsMaxPerAgent + 1
     if (oldestSeq >= keepFrom) return
     const cutoff = Math.min(keepFrom, oldestSeq + PRUNE_CHUNK)
-    await db.transaction().execute(async (trx) => {
+    await inTransaction(async (trx) => {
       await trx.deleteFrom('conversation_events').where('agent_id', '=', agentId).where('seq', '<', cutoff).execute()
       await trx.deleteFrom('agent_lines').where('agent_id', '=', agentId).where('seq', '<', cutoff).execute()
     })

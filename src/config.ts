@@ -24,8 +24,12 @@ export interface Config {
   maxFrameBytes: number
   maxEventContentBytes: number
   sqliteSynchronous: SqliteSynchronous
+  /** How long a write waits for another connection's lock before failing (the writer then retries with backoff). */
+  sqliteBusyTimeoutMs: number
   queueMax: number
   batchMax: number
+  /** Benchmarks only (bench/run.ts): each batch waits this long before it commits, to stand for a slow disk. */
+  benchCommitDelayMs: number
   subscriberBuffer: number
 }
 
@@ -98,8 +102,10 @@ export function loadConfig (env: Env = process.env): Config {
     maxFrameBytes: integer(env, 'MAX_FRAME_BYTES', 16 * 1024 * 1024, 1024),
     maxEventContentBytes: integer(env, 'MAX_EVENT_CONTENT_BYTES', 256 * 1024, 16),
     sqliteSynchronous: sync as SqliteSynchronous,
+    sqliteBusyTimeoutMs: integer(env, 'SQLITE_BUSY_TIMEOUT_MS', 250, 0, 600000),
     queueMax: integer(env, 'QUEUE_MAX', 20000, 100),
     batchMax: integer(env, 'BATCH_MAX', 2000, 1, 100000),
+    benchCommitDelayMs: integer(env, 'BENCH_COMMIT_DELAY_MS', 0, 0, 60000),
     subscriberBuffer: integer(env, 'SUBSCRIBER_BUFFER', 1000, 10)
   }
 }
