@@ -8,6 +8,8 @@ declare module 'fastify' {
 
 /** Close codes, as the Claude Code CLI reacts to them (see README). */
 export const CloseCodes = {
+  /** Nothing received for AGENT_IDLE_TIMEOUT_MS: the CLI reconnects (about a second later) if it is still there. */
+  IDLE: 1000,
   /** Server shutting down: the CLI reconnects when the server is back. */
   GOING_AWAY: 1001,
   /** A frame over MAX_FRAME_BYTES. */
@@ -37,7 +39,7 @@ export function createAgentHub () {
 
   return {
     /** Lines skipped because they could not be used, by reason. */
-    rejectedLines: { invalid_json: 0, missing_type: 0, binary: 0 },
+    rejectedLines: { invalid_json: 0, missing_type: 0, too_deep: 0, binary: 0, frame_too_big: 0, invalid_utf8: 0 },
     attach (agentId: string, socket: WebSocket): AgentConnection {
       const previous = connections.get(agentId)
       const conn: AgentConnection = { agentId, socket, connectedAt: new Date().toISOString(), claudeSessionId: null, malformedLines: 0 }

@@ -15,6 +15,7 @@ import {
   assistantEvents, type EventDraft, type EventType, initInfo, isClearReplyAssistant, isClearReplyResult,
   messageSessionId, messageUuid, resultEvent, resultTotalCost, resultUsage, userEvents
 } from '../src/protocol/messages.js'
+import { createRedactor } from '../src/redact.js'
 
 declare module 'fastify' {
   interface FastifyInstance { events: EventStore }
@@ -52,6 +53,11 @@ interface WriterState {
   lastSeq: number
   oldestSeq: number | null
   costBaseline: number | null
+  /**
+   * The previous process's session and counter, kept when a new process connects: a CLI started with
+   * --resume continues that session's counter instead of starting at zero.
+   */
+  resumeFrom: { sessionId: string, total: number } | null
   claudeSessionId: string | null
   info: Record<string, unknown> | null
   pendingTurns: Turn[]
@@ -101,6 +107,9 @@ type SessionDelta = SessionsTable
 
 export type CommitListener = (events: StoredEvent[]) => void
 
+/** After each committed batch: how many queue items it held and how long its commit took. */
+export type BatchListener = (items: number, seconds: number) => void
+
 const INSERT_CHUNK = 500
 const PRUNE_CHUNK = 5000
 
@@ -118,6 +127,8 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
   const queue: QueueItem[] = []
   const listeners = new Set<CommitListener>()
   const pressureListeners = new Set<(full: boolean) => void>()
+  const batchListeners = new Set<BatchListener>()
+  const redact = createRedactor(config.redactPatterns)
   const idleWaiters: Array<() => void> = []
   const pruneNeeded = new Set<string>()
   let writing = false
@@ -164,6 +175,7 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
           lastSeq: row.last_seq,
           oldestSeq: oldest?.seq ?? null,
           costBaseline: row.cost_baseline_usd,
+          resumeFrom: null,
           claudeSessionId: typeof info?.claude_session_id === 'string' ? info.claude_session_id : null,
           info,
           pendingTurns: [],
@@ -278,6 +290,7 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
     try {
       while (queue.length > 0) {
         const batch = queue.slice(0, config.batchMax)
+        const started = performance.now()
         try {
           if (config.benchCommitDelayMs > 0) await new Promise(resolve => setTimeout(resolve, config.benchCommitDelayMs))
           await writeBatch(batch)
@@ -291,6 +304,7 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
           return
         }
         queue.splice(0, batch.length)
+        for (const l of batchListeners) l(batch.length, (performance.now() - started) / 1000)
         if (!stats.healthy) log.info({ queue: queue.length, writeErrors: stats.writeErrors }, 'event batch committed: writes recovered')
         retryDelay = 0
         stats.healthy = true
@@ -298,7 +312,10 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
           full = false
           for (const l of pressureListeners) l(false)
         }
-        for (const agentId of pruneNeeded) {
+        // one bounded retention step between batches keeps ingest moving
+        const pruneNext = pruneNeeded.values().next()
+        if (pruneNext.done !== true) {
+          const agentId = pruneNext.value
           pruneNeeded.delete(agentId)
           try {
             await pruneStep(agentId)
@@ -306,9 +323,7 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
             log.warn({ err, agentId }, 'retention pass failed; will try again after the next batch')
             pruneNeeded.add(agentId)
           }
-          break // one bounded step between batches keeps ingest moving
         }
-        if (queue.length === 0 && pruneNeeded.size > 0) continue
       }
       // finish retention while nothing waits to be written (new lines go first; the next batch resumes it),
       // so a backlog larger than one step does not stay over the limit until the agent writes again
@@ -352,7 +367,6 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
     const itemRows = new Map<QueueItem, PendingRow[]>()
     const sessions = new Map<string, SessionDelta>()
     const settles: Array<() => void> = []
-    const at = batch[batch.length - 1].at
 
     const stateOf = (agentId: string): WriterState => {
       let s = touched.get(agentId)
@@ -368,6 +382,8 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
       const lineKeys: Array<{ agent_id: string, uuid: string, seq: number }> = []
 
       const append = (item: QueueItem, st: WriterState, draft: EventDraft, cost?: ResultCost): void => {
+        // secrets are masked before anything is stored or announced
+        if (redact !== null) draft = redact(draft)
         const row: PendingRow = {
           agent_id: item.agentId,
           session_number: item.session,
@@ -386,9 +402,17 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
         let s = sessions.get(key)
         if (s === undefined) {
           s = {
-            agent_id: item.agentId, session_number: item.session, first_seq: row.seq, last_seq: row.seq,
-            started_at: item.at, ended_at: item.at, cost_usd: 0, input_tokens: 0, output_tokens: 0,
-            cache_read_tokens: 0, cache_creation_tokens: 0
+            agent_id: item.agentId,
+            session_number: item.session,
+            first_seq: row.seq,
+            last_seq: row.seq,
+            started_at: item.at,
+            ended_at: item.at,
+            cost_usd: 0,
+            input_tokens: 0,
+            output_tokens: 0,
+            cache_read_tokens: 0,
+            cache_creation_tokens: 0
           }
           sessions.set(key, s)
         }
@@ -413,6 +437,9 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
             st.lastConnectedAt = item.at
             if (item.newProcess) {
               // a new CLI process: its cost counter starts again, and prompts sent to the old one are gone
+              st.resumeFrom = st.costBaseline !== null && st.claudeSessionId !== null
+                ? { sessionId: st.claudeSessionId, total: st.costBaseline }
+                : null
               st.costBaseline = null
               for (const turn of st.pendingTurns) {
                 if (turn.kind === 'clear') { const t = turn; settles.push(() => t.settle('no_answer')) }
@@ -511,7 +538,6 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
       }
     }
     for (const s of settles) s()
-    void at
   }
 
   function handleLine (
@@ -549,7 +575,12 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
         const total = resultTotalCost(message)
         let costUsd = 0
         if (total !== null) {
-          const baseline = st.costBaseline ?? 0
+          let baseline = st.costBaseline ?? 0
+          const resumed = st.resumeFrom
+          if (st.costBaseline === null && resumed !== null && sessionId === resumed.sessionId && total >= resumed.total) {
+            baseline = resumed.total
+          }
+          st.resumeFrom = null
           costUsd = total >= baseline ? roundUsd(total - baseline) : total
           st.costBaseline = total
         }
@@ -703,6 +734,10 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
     onCommit (listener: CommitListener): () => void {
       listeners.add(listener)
       return () => { listeners.delete(listener) }
+    },
+    onBatch (listener: BatchListener): () => void {
+      batchListeners.add(listener)
+      return () => { batchListeners.delete(listener) }
     },
     onPressure (listener: (full: boolean) => void): () => void {
       pressureListeners.add(listener)

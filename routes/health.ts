@@ -16,13 +16,15 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/health/ready', { schema: { response: { 200: Health, 503: Health } } }, async function (request, reply) {
     const { events, agents } = fastify
-    const ready = events.stats.healthy && !events.isFull
+    // the event-loop delay is sampled by @fastify/under-pressure (READY_MAX_EVENT_LOOP_DELAY_MS; see plugins/metrics.ts)
+    const overloaded = fastify.isUnderPressure()
+    const ready = events.stats.healthy && !events.isFull && !overloaded
     reply.code(ready ? 200 : 503)
     return {
       status: ready ? 'ok' : 'unavailable',
       queue_depth: events.queueDepth,
       connected_agents: agents.size,
-      last_error: ready ? null : events.stats.lastError
+      last_error: ready ? null : overloaded ? 'event loop delay over READY_MAX_EVENT_LOOP_DELAY_MS' : events.stats.lastError
     }
   })
 }

@@ -11,6 +11,13 @@ interface Params { agentId: string }
 
 const SEEN_EVERY_MS = 5000
 
+/** ws closes on these protocol errors with a bare code; they are counted, and the agent is told why. */
+const FRAME_ERRORS: Record<string, { reason: 'frame_too_big' | 'invalid_utf8', text: string }> = {
+  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: { reason: 'frame_too_big', text: 'frame larger than MAX_FRAME_BYTES' },
+  WS_ERR_INVALID_UTF8: { reason: 'invalid_utf8', text: 'text frame is not valid UTF-8' }
+}
+const CLOSE_REASONS: Record<number, string> = { 1007: FRAME_ERRORS.WS_ERR_INVALID_UTF8.text, 1009: FRAME_ERRORS.WS_ERR_UNSUPPORTED_MESSAGE_LENGTH.text }
+
 function frameText (data: RawData): string {
   if (Array.isArray(data)) return Buffer.concat(data).toString('utf8')
   if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8')
@@ -36,10 +43,15 @@ const plugin: FastifyPluginAsync = async (fastify) => {
     websocket: true,
     // the agent's state is loaded before the upgrade completes, so no line can arrive before it is known
     preValidation: async (request) => {
-      if (isValidAgentId(request.params.agentId)) await events.loadAgent(request.params.agentId, true)
+      if (request.agentRefusal === null && isValidAgentId(request.params.agentId)) await events.loadAgent(request.params.agentId, true)
     }
   }, function (socket, request) {
     const { agentId } = request.params
+    if (request.agentRefusal !== null) {
+      // a bad token (see plugins/auth.ts): 4003, so the CLI stops instead of retrying
+      socket.close(CloseCodes.REFUSED, request.agentRefusal)
+      return
+    }
     if (!isValidAgentId(agentId)) {
       // 4003: the CLI gives up instead of retrying something that cannot work
       socket.close(CloseCodes.REFUSED, 'invalid agent id')
@@ -53,6 +65,21 @@ const plugin: FastifyPluginAsync = async (fastify) => {
     log.info({ newProcess }, 'agent connected')
     let lastSeen = Date.now()
     let warned = false
+
+    // ws closes on an oversize frame or invalid UTF-8 with a bare code; the agent gets the reason too
+    const closeSocket = socket.close.bind(socket)
+    socket.close = (code?: number, reason?: string | Buffer) => { closeSocket(code, reason ?? (code === undefined ? undefined : CLOSE_REASONS[code])) }
+
+    // an agent that sends nothing, not even keep_alive or a ping, is presumed gone; a paused socket is ours to read
+    const idleMs = config.agentIdleTimeoutMs
+    const idle = idleMs === 0
+      ? null
+      : setTimeout(function onIdle () {
+        if (socket.isPaused) { idle?.refresh(); return }
+        log.info({ idleMs }, 'agent idle: closing')
+        socket.close(CloseCodes.IDLE, `idle: nothing received for ${idleMs} ms`)
+      }, idleMs)
+    socket.on('ping', () => idle?.refresh())
 
     function touch (): void {
       const now = Date.now()
@@ -86,6 +113,7 @@ const plugin: FastifyPluginAsync = async (fastify) => {
     }
 
     socket.on('message', (data: RawData, isBinary: boolean) => {
+      idle?.refresh()
       if (isBinary) {
         rejected.binary++
         conn.malformedLines++
@@ -105,8 +133,16 @@ const plugin: FastifyPluginAsync = async (fastify) => {
         }
       }
     })
-    socket.on('error', (err) => { log.warn({ err }, 'agent socket error') })
+    socket.on('error', (err) => {
+      const frame = FRAME_ERRORS[(err as { code?: string }).code ?? '']
+      if (frame !== undefined) {
+        rejected[frame.reason]++
+        conn.malformedLines++
+      }
+      log.warn({ err }, 'agent socket error')
+    })
     socket.on('close', (code, reason) => {
+      if (idle !== null) clearTimeout(idle)
       if (agents.detach(conn)) events.seen(agentId)
       log.info({ code, reason: reason.toString(), malformedLines: conn.malformedLines }, 'agent disconnected')
     })

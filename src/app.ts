@@ -1,6 +1,6 @@
 // The whole application as one Fastify plugin: plugins first, then routes. Only server.ts listens.
-import { STATUS_CODES } from 'node:http'
-import type { FastifyInstance, FastifyError } from 'fastify'
+import { STATUS_CODES, type Server } from 'node:http'
+import type { FastifyInstance, FastifyError, FastifyHttpOptions } from 'fastify'
 import websocket from '@fastify/websocket'
 import type { Config } from './config.js'
 import configPlugin from '../plugins/config.js'
@@ -8,12 +8,39 @@ import dbPlugin from '../plugins/db.js'
 import eventStorePlugin from '../plugins/event-store.js'
 import agentHubPlugin, { CloseCodes } from '../plugins/agent-hub.js'
 import historyPlugin from '../plugins/history.js'
+import liveHubPlugin from '../plugins/live-hub.js'
+import authPlugin, { requestSerializer } from '../plugins/auth.js'
+import securityPlugin from '../plugins/security.js'
+import metricsPlugin from '../plugins/metrics.js'
+import metricsRoutes from '../routes/metrics.js'
 import wsRoutes from '../routes/ws.js'
 import agentRoutes from '../routes/agents/index.js'
 import healthRoutes from '../routes/health.js'
+import streamRoutes from '../routes/stream.js'
 
 export interface AppOptions {
   config: Config
+}
+
+/**
+ * The Fastify instance's own options (server.ts builds it with these): the logger, the router, and the HTTP
+ * timeouts that cut off slow or silent clients. Upgraded sockets are not affected by them.
+ */
+export function serverOptions (config: Config): FastifyHttpOptions<Server> {
+  return {
+    // ?token= (browsers' sockets and event streams) never reaches the log
+    logger: { level: config.logLevel, serializers: { req: requestSerializer } },
+    requestTimeout: config.httpRequestTimeoutMs,
+    keepAliveTimeout: config.httpKeepAliveTimeoutMs,
+    connectionTimeout: config.httpConnectionTimeoutMs,
+    // Node checks requestTimeout only this often (30 s by default), so a short timeout needs a shorter check
+    http: config.httpRequestTimeoutMs > 0
+      ? { connectionsCheckingInterval: Math.min(30000, Math.max(100, Math.floor(config.httpRequestTimeoutMs / 4))) }
+      : {},
+    forceCloseConnections: 'idle',
+    // agent ids may be 128 characters; the router's default limit (100) would answer 414 to the longer ones
+    routerOptions: { maxParamLength: 256 }
+  }
 }
 
 export default async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
@@ -54,6 +81,8 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(agentHubPlugin)
   await fastify.register(eventStorePlugin)
   await fastify.register(historyPlugin)
+  await fastify.register(liveHubPlugin)
+  await fastify.register(metricsPlugin)
 
   await fastify.register(websocket, {
     options: { maxPayload: opts.config.maxFrameBytes },
@@ -61,11 +90,21 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
     preClose: async function () {
       await fastify.agents.closeAll(CloseCodes.GOING_AWAY, 'server shutting down')
       for (const client of fastify.websocketServer.clients) client.close(CloseCodes.GOING_AWAY, 'server shutting down')
+      // a peer that never finishes the close handshake (ws waits 30 s) must not hold up the flush past the grace delay
+      const cutoff = setTimeout(() => { for (const client of fastify.websocketServer.clients) client.terminate() }, 2000)
       await new Promise<void>((resolve) => fastify.websocketServer.close(() => resolve()))
+      clearTimeout(cutoff)
     }
   })
+
+  // after @fastify/websocket, whose hooks must see a refused upgrade (to close its socket); before any route,
+  // because the rate limit attaches itself to operator routes as they are declared
+  await fastify.register(authPlugin)
+  await fastify.register(securityPlugin)
 
   await fastify.register(healthRoutes)
   await fastify.register(wsRoutes)
   await fastify.register(agentRoutes)
+  await fastify.register(streamRoutes)
+  await fastify.register(metricsRoutes)
 }

@@ -1,5 +1,7 @@
 // Configuration from the environment, validated once at start-up with messages that name the variable.
 import { resolve } from 'node:path'
+import { readFileSync } from 'node:fs'
+import { DEFAULT_REDACT_PATTERNS } from './redact.js'
 
 export type ToolPolicy =
   | { mode: 'allow_all' }
@@ -8,6 +10,15 @@ export type ToolPolicy =
   | { mode: 'deny', tools: Set<string> }
 
 export type SqliteSynchronous = 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA'
+
+export type Role = 'agent' | 'reader' | 'operator'
+
+export interface AuthToken {
+  role: Role
+  token: string
+  /** Agent tokens only: the agent ids it may connect as (`*` any run of characters, `?` one); null: any. */
+  agentGlob: string | null
+}
 
 export interface Config {
   host: string
@@ -31,6 +42,25 @@ export interface Config {
   /** Benchmarks only (bench/run.ts): each batch waits this long before it commits, to stand for a slow disk. */
   benchCommitDelayMs: number
   subscriberBuffer: number
+  /** Bearer tokens; empty: no access control (refused on a non-loopback HOST unless allowUnauthenticated). */
+  authTokens: AuthToken[]
+  allowUnauthenticated: boolean
+  /** Browser origins allowed to call the API; null: CORS off. */
+  corsOrigins: string[] | null
+  /** Operator requests (POST) per client per window; 0: no limit. */
+  rateLimitMax: number
+  rateLimitWindowMs: number
+  /** Masked in content and metadata before an event is stored. */
+  redactPatterns: RegExp[]
+  /** An agent socket that receives nothing (not even keep_alive) this long is closed; 0: never. */
+  agentIdleTimeoutMs: number
+  /** A request (headers and body) must arrive within this; 0: no limit. */
+  httpRequestTimeoutMs: number
+  httpKeepAliveTimeoutMs: number
+  /** An HTTP socket with no traffic either way this long is closed; 0: never. SSE streams stay busy with heartbeats. */
+  httpConnectionTimeoutMs: number
+  /** /health/ready answers 503 while the mean event-loop delay is over this; 0: not checked. */
+  readyMaxEventLoopDelayMs: number
 }
 
 export class ConfigError extends Error {
@@ -70,6 +100,95 @@ export function parseToolPolicy (raw: string | undefined): ToolPolicy {
   throw new ConfigError(`TOOL_POLICY must be allow_all, deny_all, allow:Tool,Tool or deny:Tool,Tool, got ${JSON.stringify(raw)}`)
 }
 
+function flag (env: Env, name: string, fallback: boolean): boolean {
+  const raw = (env[name] ?? '').trim().toLowerCase()
+  if (raw === '') return fallback
+  if (['1', 'true', 'yes'].includes(raw)) return true
+  if (['0', 'false', 'no'].includes(raw)) return false
+  throw new ConfigError(`${name} must be 1 or 0 (true/false), got ${JSON.stringify(env[name])}`)
+}
+
+const ROLES: Role[] = ['agent', 'reader', 'operator']
+const TOKEN_PATTERN = /^[\x21-\x7e]+$/
+const GLOB_PATTERN = /^[A-Za-z0-9._:*?-]{1,128}$/
+
+/**
+ * `role:token` or `role:token:agent-glob` entries (AUTH_TOKENS comma-separated, AUTH_TOKENS_FILE one a line).
+ * Messages name the entry by position, never by its token.
+ */
+export function parseAuthTokens (entries: string[], source: string): AuthToken[] {
+  return entries.map((entry, i) => {
+    const where = `${source} entry ${i + 1}`
+    const [role, token, ...rest] = entry.split(':')
+    if (!ROLES.includes(role as Role)) {
+      throw new ConfigError(`${where}: must be role:token or agent:token:glob with role agent, reader or operator, got role ${JSON.stringify(role)}`)
+    }
+    if (token === undefined || token === '' || !TOKEN_PATTERN.test(token) || token.includes(',')) {
+      throw new ConfigError(`${where}: the token must be printable ASCII without spaces, commas or colons`)
+    }
+    const glob = rest.length > 0 ? rest.join(':') : null
+    if (glob !== null && role !== 'agent') throw new ConfigError(`${where}: only agent tokens take an agent-id glob`)
+    if (glob !== null && !GLOB_PATTERN.test(glob)) {
+      throw new ConfigError(`${where}: the agent-id glob must be 1 to 128 of A-Z a-z 0-9 . _ : - * ?, got ${JSON.stringify(glob)}`)
+    }
+    return { role: role as Role, token, agentGlob: glob }
+  })
+}
+
+function loadAuthTokens (env: Env): AuthToken[] {
+  const inline = (env.AUTH_TOKENS ?? '').split(',').map(e => e.trim()).filter(e => e !== '')
+  const tokens = parseAuthTokens(inline, 'AUTH_TOKENS')
+  const file = (env.AUTH_TOKENS_FILE ?? '').trim()
+  if (file !== '') {
+    let text: string
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch (err) {
+      throw new ConfigError(`AUTH_TOKENS_FILE ${JSON.stringify(file)} cannot be read: ${(err as Error).message}`)
+    }
+    const lines = text.split('\n').map(l => l.trim()).filter(l => l !== '' && !l.startsWith('#'))
+    if (lines.length === 0) throw new ConfigError(`AUTH_TOKENS_FILE ${JSON.stringify(file)} holds no token`)
+    tokens.push(...parseAuthTokens(lines, 'AUTH_TOKENS_FILE'))
+  }
+  if (new Set(tokens.map(t => t.token)).size !== tokens.length) {
+    throw new ConfigError('AUTH_TOKENS/AUTH_TOKENS_FILE: the same token is listed twice; each token must have one role')
+  }
+  return tokens
+}
+
+/** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */
+export function isLoopback (host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '')
+  return h === 'localhost' || h === '::1' || /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h)
+}
+
+function corsOrigins (env: Env): string[] | null {
+  const list = (env.CORS_ORIGINS ?? '').split(',').map(o => o.trim()).filter(o => o !== '')
+  if (list.length === 0) return null
+  for (const origin of list) {
+    if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) {
+      throw new ConfigError(`CORS_ORIGINS must be comma-separated origins like https://ui.example.com (scheme and host, no path) or *, got ${JSON.stringify(origin)}`)
+    }
+  }
+  return list
+}
+
+/** The built-in patterns (unless REDACT_DEFAULTS=0) and REDACT_PATTERNS, whitespace-separated regular expressions. */
+function redactPatterns (env: Env): RegExp[] {
+  const patterns = flag(env, 'REDACT_DEFAULTS', true) ? [...DEFAULT_REDACT_PATTERNS] : []
+  for (const source of (env.REDACT_PATTERNS ?? '').split(/\s+/).filter(p => p !== '')) {
+    let re: RegExp
+    try {
+      re = new RegExp(source)
+    } catch (err) {
+      throw new ConfigError(`REDACT_PATTERNS: ${JSON.stringify(source)} is not a valid regular expression (${(err as Error).message})`)
+    }
+    if (re.test('')) throw new ConfigError(`REDACT_PATTERNS: ${JSON.stringify(source)} matches the empty string`)
+    patterns.push(re)
+  }
+  return patterns
+}
+
 export function loadConfig (env: Env = process.env): Config {
   const host = (env.HOST ?? '').trim() || '127.0.0.1'
   const logLevel = (env.LOG_LEVEL ?? '').trim() || 'info'
@@ -88,6 +207,18 @@ export function loadConfig (env: Env = process.env): Config {
   if (databaseSchema !== null && !/^[a-z_][a-z0-9_]{0,62}$/.test(databaseSchema)) {
     throw new ConfigError('DATABASE_SCHEMA must be a lower-case SQL identifier (a-z, 0-9, _)')
   }
+  const authTokens = loadAuthTokens(env)
+  const allowUnauthenticated = flag(env, 'ALLOW_UNAUTHENTICATED', false)
+  if (authTokens.length === 0 && !allowUnauthenticated && !isLoopback(host)) {
+    throw new ConfigError(`HOST ${host} is not a loopback address and neither AUTH_TOKENS nor AUTH_TOKENS_FILE is set: ` +
+      'anyone who can reach the port could read every log and prompt every agent. Set AUTH_TOKENS, ' +
+      'or ALLOW_UNAUTHENTICATED=1 if something in front of agentlog controls access')
+  }
+  const heartbeatMs = integer(env, 'HEARTBEAT_MS', 15000, 10, 3600000)
+  const httpConnectionTimeoutMs = integer(env, 'HTTP_CONNECTION_TIMEOUT_MS', 0, 0, 3600000)
+  if (httpConnectionTimeoutMs > 0 && httpConnectionTimeoutMs <= heartbeatMs) {
+    throw new ConfigError(`HTTP_CONNECTION_TIMEOUT_MS must be 0 or more than HEARTBEAT_MS (${heartbeatMs}), or live streams would be cut between heartbeats`)
+  }
   return {
     host,
     port: integer(env, 'PORT', 7700, 0, 65535),
@@ -98,7 +229,7 @@ export function loadConfig (env: Env = process.env): Config {
     logLevel,
     toolPolicy: parseToolPolicy(env.TOOL_POLICY),
     clearContextWaitMs: integer(env, 'CLEAR_CONTEXT_WAIT_MS', 5000, 0, 600000),
-    heartbeatMs: integer(env, 'HEARTBEAT_MS', 15000, 10, 3600000),
+    heartbeatMs,
     maxFrameBytes: integer(env, 'MAX_FRAME_BYTES', 16 * 1024 * 1024, 1024),
     maxEventContentBytes: integer(env, 'MAX_EVENT_CONTENT_BYTES', 256 * 1024, 16),
     sqliteSynchronous: sync as SqliteSynchronous,
@@ -106,6 +237,17 @@ export function loadConfig (env: Env = process.env): Config {
     queueMax: integer(env, 'QUEUE_MAX', 20000, 100),
     batchMax: integer(env, 'BATCH_MAX', 2000, 1, 100000),
     benchCommitDelayMs: integer(env, 'BENCH_COMMIT_DELAY_MS', 0, 0, 60000),
-    subscriberBuffer: integer(env, 'SUBSCRIBER_BUFFER', 1000, 10)
+    subscriberBuffer: integer(env, 'SUBSCRIBER_BUFFER', 1000, 10),
+    authTokens,
+    allowUnauthenticated,
+    corsOrigins: corsOrigins(env),
+    rateLimitMax: integer(env, 'RATE_LIMIT_MAX', 600, 0),
+    rateLimitWindowMs: integer(env, 'RATE_LIMIT_WINDOW_MS', 60000, 100, 86400000),
+    redactPatterns: redactPatterns(env),
+    agentIdleTimeoutMs: integer(env, 'AGENT_IDLE_TIMEOUT_MS', 600000, 0, 86400000),
+    httpRequestTimeoutMs: integer(env, 'HTTP_REQUEST_TIMEOUT_MS', 30000, 0, 3600000),
+    httpKeepAliveTimeoutMs: integer(env, 'HTTP_KEEP_ALIVE_TIMEOUT_MS', 72000, 1, 3600000),
+    httpConnectionTimeoutMs,
+    readyMaxEventLoopDelayMs: integer(env, 'READY_MAX_EVENT_LOOP_DELAY_MS', 1000, 0, 600000)
   }
 }

@@ -3,7 +3,7 @@ import Fastify from 'fastify'
 import closeWithGrace from 'close-with-grace'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { ConfigError, loadConfig, type Config } from './config.js'
-import app from './app.js'
+import app, { serverOptions } from './app.js'
 
 let config: Config
 try {
@@ -16,12 +16,7 @@ try {
   throw err
 }
 
-const server = Fastify({
-  logger: { level: config.logLevel },
-  // agents and streams live long; only plain HTTP requests are timed out
-  requestTimeout: 30000,
-  forceCloseConnections: 'idle'
-}).withTypeProvider<TypeBoxTypeProvider>()
+const server = Fastify(serverOptions(config)).withTypeProvider<TypeBoxTypeProvider>()
 
 await server.register(app, { config })
 

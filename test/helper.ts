@@ -1,12 +1,13 @@
 // Builds the real app on its own temporary database for each test, and small helpers to talk to it like an agent.
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import type { WebSocket } from 'ws'
+import { WebSocket } from 'ws'
 import app from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 
@@ -29,7 +30,8 @@ export function tempDatabasePath (t: TestContext): string {
 export async function build (t: TestContext, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const databasePath = opts.databasePath ?? tempDatabasePath(t)
   const config = loadConfig({ LOG_LEVEL: 'silent', ...opts.env, DATABASE_PATH: databasePath })
-  const server = Fastify({ logger: { level: config.logLevel } }).withTypeProvider<TypeBoxTypeProvider>()
+  // the same router limit as src/server.ts: agent ids may be 128 characters
+  const server = Fastify({ logger: { level: config.logLevel }, routerOptions: { maxParamLength: 256 } }).withTypeProvider<TypeBoxTypeProvider>()
   // fastify-plugin lifts the app's decorators (events, agents, injectWS) to the instance the test holds
   await server.register(fp(app), { config })
   await server.ready()
@@ -82,7 +84,18 @@ export async function sync (app: FastifyInstance, ws: WebSocket, inbox?: ReturnT
   const box = inbox ?? collect(ws)
   const requestId = `sync-${randomUUID()}`
   ws.send(JSON.stringify({ type: 'control_request', request_id: requestId, request: { subtype: 'can_use_tool', tool_name: 'Sync', input: {} } }) + '\n')
-  await box.next(m => m.type === 'control_response' && m.response?.request_id === requestId)
+  // a socket the server closed will never answer: fail with its close code instead of hanging until the timeout
+  let onClose: (code: number, reason: Buffer) => void = () => {}
+  const gone = new Promise<never>((resolve, reject) => {
+    onClose = (code, reason) => reject(new Error(`sync: the socket closed (${code} ${reason.toString()}) before the server answered`))
+    if (ws.readyState === ws.CLOSED) reject(new Error('sync: the socket is closed'))
+    ws.once('close', onClose)
+  })
+  try {
+    await Promise.race([box.next(m => m.type === 'control_response' && m.response?.request_id === requestId), gone])
+  } finally {
+    ws.off('close', onClose)
+  }
   await app.events.flush()
 }
 
@@ -150,4 +163,96 @@ export async function postgresSchema (t: TestContext): Promise<Record<string, st
     }
   })
   return { DATABASE_URL: postgresUrl, DATABASE_SCHEMA: schema }
+}
+
+// ---- real sockets, history walks and the recorded Claude Code transcripts ----
+
+/** Listens on a free loopback port (for tests that need a real TCP socket) and returns the ws:// base URL. */
+export async function listen (app: FastifyInstance): Promise<string> {
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const address = app.server.address()
+  if (address === null || typeof address === 'string') throw new Error('no TCP address')
+  return `ws://127.0.0.1:${address.port}`
+}
+
+/** Opens a real WebSocket (terminated on teardown) and resolves once it is open. */
+export async function connect (t: TestContext, url: string, headers: Record<string, string> = {}): Promise<WebSocket> {
+  const ws = new WebSocket(url, { headers })
+  t.teardown(() => ws.terminate())
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve())
+    ws.once('error', reject)
+  })
+  return ws
+}
+
+/** Resolves with the close code and reason the socket gets. */
+export function closed (ws: WebSocket): Promise<{ code: number, reason: string }> {
+  return new Promise(resolve => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })))
+}
+
+/** Every event of an agent matching `query`, following next_cursor (asc: after=, desc: before=). */
+export async function walk (app: FastifyInstance, agentId: string, query = '', limit = 1000): Promise<any[]> {
+  const params = new URLSearchParams(query)
+  params.set('limit', String(limit))
+  const cursorParam = params.get('order') === 'desc' ? 'before' : 'after'
+  const all: any[] = []
+  let page = await history(app, agentId, params.toString())
+  all.push(...page.events)
+  while (page.next_cursor !== null) {
+    params.set(cursorParam, String(page.next_cursor))
+    page = await history(app, agentId, params.toString())
+    all.push(...page.events)
+  }
+  return all
+}
+
+export async function sessionsOf (app: FastifyInstance, agentId: string): Promise<any> {
+  const res = await app.inject({ method: 'GET', url: `/agents/${agentId}/sessions` })
+  if (res.statusCode !== 200) throw new Error(`sessions ${res.statusCode}: ${res.body}`)
+  return res.json()
+}
+
+const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+
+/**
+ * Where the real Claude Code recordings are: ../shared/fixtures next to the project (as the issues
+ * say), or a copy under test/fixtures/recordings.
+ */
+export function fixturesDir (): string {
+  const candidates = [join(projectRoot, 'test', 'fixtures', 'recordings'), resolve(projectRoot, '..', 'shared', 'fixtures')]
+  const found = candidates.find(d => existsSync(join(d, 'README.md')))
+  if (found === undefined) throw new Error(`Claude Code recordings not found in ${candidates.join(' or ')}`)
+  return found
+}
+
+/** The raw lines of a recording's agent-lines.ndjson (e.g. 'claude-code-2.1.112'). */
+export function fixtureLines (recording: string, file = 'agent-lines.ndjson'): string[] {
+  return readFileSync(join(fixturesDir(), recording, file), 'utf8').split('\n').filter(l => l.trim() !== '')
+}
+
+/** The parsed lines of a recording, for picking real messages by a predicate. */
+export function fixtureMessages (recording: string): any[] {
+  return fixtureLines(recording).map(l => JSON.parse(l))
+}
+
+export interface TranscriptRecord {
+  t: number
+  conn?: number
+  dir: 'step' | 'open' | 'in' | 'out' | 'close' | 'reject' | 'exit' | 'stderr'
+  data: any
+}
+
+export function transcript (recording: string, file = 'transcript.jsonl'): TranscriptRecord[] {
+  return fixtureLines(recording, file).map(l => JSON.parse(l))
+}
+
+/** Resolves once the server has let go of the agent's socket (it saw the close), without polling. */
+export function disconnected (app: FastifyInstance, agentId: string): Promise<void> {
+  if (app.agents.get(agentId) === undefined) return Promise.resolve()
+  return new Promise((resolve) => {
+    const off = app.agents.onChange((id, state) => {
+      if (id === agentId && state === 'disconnected') { off(); resolve() }
+    })
+  })
 }

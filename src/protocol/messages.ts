@@ -145,11 +145,18 @@ export interface TurnUsage {
   cache_creation_tokens: number
 }
 
+/**
+ * Hostile or broken numbers stop here: the totals are summed into bigint and double columns, where a negative
+ * cost or a 1e300 token count would corrupt a session (or, on PostgreSQL, fail every batch that holds it).
+ */
+const MAX_TURN_TOKENS = 1e12
+const MAX_TOTAL_COST_USD = 1e9
+
 export function resultUsage (message: AgentMessage): TurnUsage {
   const usage = isObj(message.usage) ? message.usage : {}
   const n = (v: unknown): number => {
     const x = num(v)
-    return x !== null && x > 0 ? Math.floor(x) : 0
+    return x !== null && x > 0 && x <= MAX_TURN_TOKENS ? Math.floor(x) : 0
   }
   return {
     input_tokens: n(usage.input_tokens),
@@ -160,7 +167,8 @@ export function resultUsage (message: AgentMessage): TurnUsage {
 }
 
 export function resultTotalCost (message: AgentMessage): number | null {
-  return num(message.total_cost_usd)
+  const x = num(message.total_cost_usd)
+  return x !== null && x >= 0 && x <= MAX_TOTAL_COST_USD ? x : null
 }
 
 /** The `result` event itself (cost_usd is added by the writer, which knows the process's previous counter). */

@@ -2,7 +2,14 @@
 
 export type ParsedLine =
   | { ok: true, message: AgentMessage }
-  | { ok: false, reason: 'invalid_json' | 'missing_type', line: string }
+  | { ok: false, reason: 'invalid_json' | 'missing_type' | 'too_deep', line: string }
+
+/**
+ * Deeper lines are refused unparsed: JSON.parse takes any depth, but JSON.stringify (which the writer uses to
+ * store metadata) overflows the stack at a few thousand levels, and the batch holding such a line could never
+ * commit. Real stream-json lines nest about ten levels.
+ */
+export const MAX_JSON_DEPTH = 512
 
 /** A stream-json message: an object with a string `type`; everything else is optional and checked where used. */
 export interface AgentMessage {
@@ -28,7 +35,29 @@ export function parseFrame (frame: string): ParsedLine[] {
   return out
 }
 
+/** Counts bracket depth outside strings; a line shorter than the limit cannot exceed it. */
+function tooDeep (line: string): boolean {
+  if (line.length <= MAX_JSON_DEPTH) return false
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < line.length; i++) {
+    const c = line.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++ // backslash: skip the escaped character
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) {
+      inString = true
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > MAX_JSON_DEPTH) return true
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--
+    }
+  }
+  return false
+}
+
 export function parseLine (line: string): ParsedLine {
+  if (tooDeep(line)) return { ok: false, reason: 'too_deep', line }
   let value: unknown
   try {
     value = JSON.parse(line)

@@ -1,0 +1,86 @@
+// Benchmark child: the real app (src/app.ts, with the server's own Fastify options) on a free loopback port, answering
+// the bench's questions (committed events, queue, RSS, commit latency) over IPC. Configured by the usual env vars.
+import Fastify from 'fastify'
+import fp from 'fastify-plugin'
+import { sql } from 'kysely'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import app, { serverOptions } from '../src/app.js'
+import { loadConfig } from '../src/config.js'
+import type { StoredEvent } from '../plugins/event-store.js'
+import { serveRequests, summarize } from './common.js'
+
+const config = loadConfig()
+const server = Fastify(serverOptions(config)).withTypeProvider<TypeBoxTypeProvider>()
+// fastify-plugin lifts the app's decorators (events, db) to this instance, as test/helper.ts does
+await server.register(fp(app), { config })
+await server.listen({ host: '127.0.0.1', port: 0 })
+
+const { events } = server
+let pauses = 0
+let resumes = 0
+let maxQueue = 0
+let maxRss = 0
+events.onPressure((full) => { if (full) pauses++; else resumes++ })
+// batches since the last latencyStart: how the writer groups commits at this rate
+let batchCount = 0
+let batchItems = 0
+let batchMaxMs = 0
+events.onBatch((items, seconds) => {
+  batchCount++
+  batchItems += items
+  if (seconds * 1000 > batchMaxMs) batchMaxMs = seconds * 1000
+})
+
+// commit latency: receipt time is the event's created_at (stamped when the line was read, ms resolution)
+let latencies: number[] = []
+let stopLatency: (() => void) | null = null
+let lastStamp = ''
+let lastParsed = 0
+function onCommit (stored: StoredEvent[]): void {
+  const now = Date.now()
+  for (const e of stored) {
+    if (e.created_at !== lastStamp) { lastStamp = e.created_at; lastParsed = Date.parse(e.created_at) }
+    latencies.push(now - lastParsed)
+  }
+}
+
+serveRequests({
+  stats () {
+    const rss = process.memoryUsage.rss()
+    if (rss > maxRss) maxRss = rss
+    if (events.queueDepth > maxQueue) maxQueue = events.queueDepth
+    return {
+      t: Date.now(),
+      committed: events.stats.eventsWritten,
+      batches: events.stats.batches,
+      queue: events.queueDepth,
+      full: events.isFull,
+      rss,
+      maxRss,
+      maxQueue,
+      pauses,
+      resumes,
+      writeErrors: events.stats.writeErrors
+    }
+  },
+  async storedEvents () {
+    await events.flush()
+    const row = await sql<{ n: number }>`select count(*) as n from conversation_events`.execute(server.db)
+    return Number(row.rows[0].n)
+  },
+  latencyStart () {
+    latencies = []
+    batchCount = 0
+    batchItems = 0
+    batchMaxMs = 0
+    stopLatency = events.onCommit(onCommit)
+    return true
+  },
+  latencyStop () {
+    stopLatency?.()
+    stopLatency = null
+    return { ...summarize(latencies), batches: batchCount, meanBatch: Math.round(batchItems / Math.max(1, batchCount)), maxBatchMs: Math.round(batchMaxMs) }
+  }
+}, async () => { await server.close() })
+
+process.send?.({ type: 'ready', port: (server.server.address() as { port: number }).port })

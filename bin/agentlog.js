@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+// The `agentlog` command: runs the compiled command line in dist/ (`npm run build` makes it).
+import { existsSync } from 'node:fs'
+
+const entry = new URL('../dist/src/cli/main.js', import.meta.url)
+if (!existsSync(entry)) {
+  process.stderr.write(`agentlog: ${entry.pathname} is missing; run \`npm run build\` in ${new URL('..', import.meta.url).pathname} first\n`)
+  process.exitCode = 1
+} else {
+  const { main } = await import(entry.href)
+  process.exitCode = await main(process.argv.slice(2))
+}

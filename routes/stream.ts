@@ -1,0 +1,263 @@
+// Live streams over SSE and WebSocket: one agent's log, or every agent's with connect/disconnect notices.
+import { Readable } from 'node:stream'
+import type { FastifyReply } from 'fastify'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import type { WebSocket } from 'ws'
+import { AgentParams, ErrorBody, isValidAgentId } from '../src/schemas/common.js'
+import { AgentStreamQuery, GlobalStreamQuery, ResumeHeaders } from '../src/schemas/stream.js'
+import { BadQueryError, parseTypes } from '../plugins/history.js'
+import { CloseCodes } from '../plugins/agent-hub.js'
+import { ClosingError, eventJson, type Follower, type LiveMessage, type LiveSink } from '../plugins/live-hub.js'
+import type { StoredEvent } from '../plugins/event-store.js'
+
+/** Bytes a WebSocket follower may have unsent before it counts as full. */
+const WS_HIGH_WATER = 256 * 1024
+/** SSE messages are gathered into chunks of about this size: one socket write each, not one per event. */
+const SSE_CHUNK = 32 * 1024
+
+const SSE_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache, no-transform',
+  // proxies such as nginx would otherwise hold the stream back
+  'x-accel-buffering': 'no'
+}
+
+// the body is a stream, which Fastify sends as it is; the schema only documents it
+const EventStream = Type.Unsafe<Readable>(Type.String({ description: 'text/event-stream: id/event/data messages (see README)' }))
+
+function notFound (agentId: string) {
+  return Object.assign(new Error(`agent ${JSON.stringify(agentId)} is not known`), { statusCode: 404 })
+}
+
+/** Where to start: the header EventSource sends on reconnect wins over `after`. */
+function startAt (after: string | undefined, lastEventId: string | undefined): number | 'latest' | null {
+  if (lastEventId !== undefined && lastEventId !== '') return Number(lastEventId)
+  if (after === undefined) return null
+  return after === 'latest' ? 'latest' : Number(after)
+}
+
+function parseAgents (raw: string | undefined): string[] | null {
+  if (raw === undefined || raw.trim() === '') return null
+  const ids = [...new Set(raw.split(',').map(a => a.trim()).filter(a => a !== ''))]
+  const bad = ids.find(id => !isValidAgentId(id))
+  if (bad !== undefined) throw new BadQueryError(`agents: invalid agent id ${JSON.stringify(bad)}`)
+  return ids
+}
+
+// a live event goes to every follower in the same words: format it once per kind of cursor
+const sseBySeq = new WeakMap<StoredEvent, string>()
+const sseById = new WeakMap<StoredEvent, string>()
+
+function sseText (m: LiveMessage): string {
+  if (m.kind !== 'event') return `event: ${m.kind}\ndata: ${JSON.stringify(m.data)}\n\n`
+  const cache = m.cursor === m.event.seq ? sseBySeq : sseById
+  let text = cache.get(m.event)
+  if (text === undefined) {
+    text = `id: ${m.cursor}\nevent: ${m.event.event_type}\ndata: ${eventJson(m.event)}\n\n`
+    cache.set(m.event, text)
+  }
+  return text
+}
+
+function wsText (m: LiveMessage): string {
+  if (m.kind === 'event') return eventJson(m.event)
+  return JSON.stringify({ type: m.kind, ...m.data })
+}
+
+/** An SSE response body whose backpressure (the client's socket) reaches the follower. */
+function sseSink (reply: FastifyReply): { sink: LiveSink, body: Readable } {
+  let ready: (() => void) | null = null
+  let ended = false
+  const release = (): void => {
+    const r = ready
+    ready = null
+    if (r !== null) r()
+  }
+  let pending = ''
+  const body = new Readable({ read: release, highWaterMark: 2 * SSE_CHUNK })
+  body.once('close', release)
+  const response = reply.raw
+  const responseClosed = new Promise<void>((resolve) => {
+    if (response.destroyed || response.writableFinished) resolve()
+    else response.once('close', () => resolve())
+  })
+  const open = () => !ended && !body.destroyed
+  const sink: LiveSink = {
+    write (m) {
+      if (!open()) return true // gone: the follower is being closed
+      pending += sseText(m)
+      return pending.length < SSE_CHUNK || sink.flush()
+    },
+    flush () {
+      if (!open()) return true
+      if (pending === '') return body.readableLength < body.readableHighWaterMark
+      const chunk = pending
+      pending = ''
+      return body.push(chunk)
+    },
+    drained () {
+      if (!open() || body.readableLength < body.readableHighWaterMark) return Promise.resolve()
+      return new Promise((resolve) => { ready = resolve })
+    },
+    heartbeat () {
+      // a comment: EventSource ignores it, proxies and dead peers notice the traffic
+      if (open() && body.readableLength < body.readableHighWaterMark) body.push(': heartbeat\n\n')
+    },
+    shutdown () {
+      if (open()) {
+        ended = true
+        if (pending !== '') body.push(pending)
+        body.push('event: shutdown\ndata: {"reason":"server shutting down"}\n\n')
+        body.push(null)
+      }
+      return responseClosed
+    },
+    abort () {
+      ended = true
+      body.destroy()
+      response.destroy()
+    }
+  }
+  // sends the headers now, so the client knows the stream is open before the first event
+  body.push(': agentlog\n\n')
+  return { sink, body }
+}
+
+function wsSink (socket: WebSocket): LiveSink {
+  let flushed: Promise<void> | null = null
+  const closed = new Promise<void>((resolve) => {
+    if (socket.readyState === socket.CLOSED) resolve()
+    else socket.once('close', () => resolve())
+  })
+  return {
+    write (m) {
+      if (socket.readyState !== socket.OPEN) return true
+      const data = wsText(m)
+      if (socket.bufferedAmount + data.length >= WS_HIGH_WATER) {
+        // the callback runs once this frame (and so every earlier one) is handed to the kernel
+        flushed = new Promise(resolve => socket.send(data, () => resolve()))
+        return false
+      }
+      socket.send(data)
+      return true
+    },
+    flush () {
+      // frames go out one per message (and write() already reported a full socket)
+      return true
+    },
+    drained () {
+      return flushed === null ? Promise.resolve() : Promise.race([flushed, closed])
+    },
+    heartbeat () {
+      if (socket.readyState === socket.OPEN) socket.ping()
+    },
+    shutdown () {
+      if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) {
+        socket.close(CloseCodes.GOING_AWAY, 'server shutting down')
+      }
+      return closed
+    },
+    abort () {
+      socket.terminate()
+    }
+  }
+}
+
+/** Hands a WebSocket to a follower; a socket that cannot be followed (server closing) is closed with 1001. */
+function followOnSocket (socket: WebSocket, follow: (sink: LiveSink) => Follower): void {
+  let follower: Follower
+  try {
+    follower = follow(wsSink(socket))
+  } catch (err) {
+    if (!(err instanceof ClosingError)) throw err
+    socket.close(CloseCodes.GOING_AWAY, 'server shutting down')
+    return
+  }
+  socket.on('close', () => follower.close())
+  // a follower only sends; anything the client says is ignored
+  socket.on('message', () => {})
+}
+
+const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { events, live } = fastify
+
+  fastify.get('/agents/:agentId/events/stream', {
+    exposeHeadRoute: false,
+    schema: {
+      params: AgentParams,
+      querystring: AgentStreamQuery,
+      headers: ResumeHeaders,
+      response: { 200: EventStream, 400: ErrorBody, 404: ErrorBody, 503: ErrorBody }
+    }
+  }, async function (request, reply) {
+    const { agentId } = request.params
+    const types = parseTypes(request.query.type)
+    if (await events.loadAgent(agentId, false) === null) throw notFound(agentId)
+    const { sink, body } = sseSink(reply)
+    const follower = live.followAgent({
+      agentId,
+      after: startAt(request.query.after, request.headers['last-event-id']),
+      types,
+      session: request.query.session ?? null
+    }, sink)
+    const stop = () => { follower.close(); body.destroy() }
+    body.once('close', stop)
+    reply.raw.once('close', stop)
+    reply.headers(SSE_HEADERS)
+    return body
+  })
+
+  fastify.get('/agents/:agentId/events/ws', {
+    websocket: true,
+    schema: { params: AgentParams, querystring: AgentStreamQuery, headers: ResumeHeaders },
+    // refused before the upgrade, as a plain HTTP 400/404 with an error body
+    preHandler: async (request) => {
+      parseTypes(request.query.type)
+      if (await events.loadAgent(request.params.agentId, false) === null) throw notFound(request.params.agentId)
+    }
+  }, function (socket, request) {
+    followOnSocket(socket, sink => live.followAgent({
+      agentId: request.params.agentId,
+      after: startAt(request.query.after, request.headers['last-event-id']),
+      types: parseTypes(request.query.type),
+      session: request.query.session ?? null
+    }, sink))
+  })
+
+  fastify.get('/stream', {
+    exposeHeadRoute: false,
+    schema: {
+      querystring: GlobalStreamQuery,
+      headers: ResumeHeaders,
+      response: { 200: EventStream, 400: ErrorBody, 503: ErrorBody }
+    }
+  }, async function (request, reply) {
+    const types = parseTypes(request.query.type)
+    const agents = parseAgents(request.query.agents)
+    const { sink, body } = sseSink(reply)
+    const follower = live.followAll({ after: startAt(request.query.after, request.headers['last-event-id']), agents, types }, sink)
+    const stop = () => { follower.close(); body.destroy() }
+    body.once('close', stop)
+    reply.raw.once('close', stop)
+    reply.headers(SSE_HEADERS)
+    return body
+  })
+
+  fastify.get('/stream/ws', {
+    websocket: true,
+    schema: { querystring: GlobalStreamQuery, headers: ResumeHeaders },
+    preHandler: async (request) => {
+      parseTypes(request.query.type)
+      parseAgents(request.query.agents)
+    }
+  }, function (socket, request) {
+    followOnSocket(socket, sink => live.followAll({
+      after: startAt(request.query.after, request.headers['last-event-id']),
+      agents: parseAgents(request.query.agents),
+      types: parseTypes(request.query.type)
+    }, sink))
+  })
+}
+
+export default plugin

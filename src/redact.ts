@@ -1,0 +1,100 @@
+// Secrets an agent prints (API keys, tokens, private keys) are masked before an event is stored.
+import type { EventDraft } from './protocol/messages.js'
+
+export const REDACTED = '[REDACTED]'
+
+/**
+ * Shapes of credentials that show up in coding sessions (a `cat .env`, a failing curl, a config file).
+ * Each is specific enough that ordinary prose and code do not match.
+ */
+export const DEFAULT_REDACT_PATTERNS: readonly RegExp[] = [
+  // Anthropic: sk-ant-api03-..., sk-ant-admin01-...
+  /\bsk-ant-[A-Za-z0-9_-]{20,}/,
+  // OpenAI: sk-..., sk-proj-..., sk-svcacct-...
+  /\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{32,}/,
+  // AWS access key ids, and secret keys where they are named
+  /\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b/,
+  /(?<=(?:aws|AWS)_(?:secret|SECRET)_(?:access|ACCESS)_(?:key|KEY)["']?\s*[:=]\s*["']?)[A-Za-z0-9/+=]{40}/,
+  // GitHub: classic (ghp_, gho_, ghu_, ghs_, ghr_) and fine-grained tokens
+  /\bgh[pousr]_[A-Za-z0-9]{36,}/,
+  /\bgithub_pat_[A-Za-z0-9_]{22,}/,
+  // Slack bot, user, app and refresh tokens
+  /\bxox[abposr]-[A-Za-z0-9-]{10,}/,
+  /\bxapp-[A-Za-z0-9-]{10,}/,
+  // Google API keys, Stripe live keys, npm tokens
+  /\bAIza[0-9A-Za-z_-]{35}/,
+  /\b[rs]k_live_[A-Za-z0-9]{20,}/,
+  /\bnpm_[A-Za-z0-9]{36}/,
+  // whatever follows "Bearer " (an Authorization header in a curl command or a log)
+  /(?<=\b[Bb]earer\s+)[A-Za-z0-9._~+/=-]{16,}/,
+  // PEM private keys, whole blocks
+  /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----/
+]
+
+export type Redactor = (draft: EventDraft) => EventDraft
+
+/**
+ * One pass per string with all patterns joined; null when there is nothing to look for.
+ * The draft is never changed in place: the writer may build it again when a batch is retried.
+ */
+export function createRedactor (patterns: readonly RegExp[]): Redactor | null {
+  if (patterns.length === 0) return null
+  const combined = new RegExp(patterns.map(p => `(?:${p.source})`).join('|'), 'g')
+
+  function scrub (text: string): string {
+    return text.replace(combined, REDACTED)
+  }
+
+  return function redact (draft) {
+    const content = draft.content === null ? null : scrub(draft.content)
+    const metadata = draft.metadata === null ? null : scrubDeep(draft.metadata, scrub)
+    const changed = content !== draft.content || metadata !== draft.metadata
+    if (!changed) return draft
+    return { ...draft, content, metadata: { ...(metadata ?? {}), redacted: true } }
+  }
+}
+
+/**
+ * Every string value in an object tree, with copies only along the paths that changed (the same object back when
+ * nothing did). Iterative: agent lines may nest deeply, and the writer must never overflow its stack.
+ */
+function scrubDeep (root: Record<string, unknown>, scrub: (text: string) => string): Record<string, unknown> {
+  interface Frame { source: Record<string, unknown> | unknown[], copy: Record<string, unknown> | unknown[] | null, keys: string[], next: number, parent: Frame | null, key: string }
+  const frameOf = (source: Record<string, unknown> | unknown[], parent: Frame | null, key: string): Frame =>
+    ({ source, copy: null, keys: Object.keys(source), next: 0, parent, key })
+
+  // a changed child makes its parent copy itself and take the new child, and so on up to the first copied ancestor
+  function replace (frame: Frame, key: string, value: unknown): void {
+    let f: Frame | null = frame
+    let k = key
+    let v = value
+    while (f !== null) {
+      const fresh = f.copy === null
+      if (f.copy === null) f.copy = Array.isArray(f.source) ? f.source.slice() : { ...f.source }
+      ;(f.copy as Record<string, unknown>)[k] = v
+      if (!fresh) return
+      k = f.key
+      v = f.copy
+      f = f.parent
+    }
+  }
+
+  const top = frameOf(root, null, '')
+  const stack: Frame[] = [top]
+  while (stack.length > 0) {
+    const frame = stack[stack.length - 1]
+    if (frame.next >= frame.keys.length) {
+      stack.pop()
+      continue
+    }
+    const key = frame.keys[frame.next++]
+    const value = (frame.source as Record<string, unknown>)[key]
+    if (typeof value === 'string') {
+      const scrubbed = scrub(value)
+      if (scrubbed !== value) replace(frame, key, scrubbed)
+    } else if (value !== null && typeof value === 'object') {
+      stack.push(frameOf(value as Record<string, unknown>, frame, key))
+    }
+  }
+  return (top.copy ?? root) as Record<string, unknown>
+}
