@@ -66,14 +66,18 @@ function templates (sessionId: string): Array<[string, string, string]> {
   })
 }
 
-/** An endless source of distinct lines for one agent (each with its own uuid, so none is a re-send). */
+/**
+ * An endless source of distinct lines for one agent (each with its own uuid, so none is a re-send).
+ * BENCH_LINE_UUID=0 leaves the uuid out, an experiment to see what the dedupe keys cost the writer.
+ */
 export function lineSource (): () => string {
   const shapes = templates(randomUUID())
+  const withUuid = process.env.BENCH_LINE_UUID !== '0'
   let n = 0
   return () => {
     const [a, b, c] = shapes[n % shapes.length]
     n++
-    return a + 'msg_bench_' + (n >> 1) + b + randomUUID() + c
+    return a + 'msg_bench_' + (n >> 1) + b + (withUuid ? randomUUID() : '') + c
   }
 }
 

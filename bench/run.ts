@@ -59,12 +59,13 @@ async function waitCommitted (child: Child, target: number, timeoutMs = 180000):
 }
 
 function appEnv (databasePath: string, extra: Record<string, string> = {}): Record<string, string> {
-  return { DATABASE_PATH: databasePath, LOG_LEVEL: cfg.logLevel, ...extra }
+  // no retention: every line sent must still be in the table when the run is checked
+  return { DATABASE_PATH: databasePath, LOG_LEVEL: cfg.logLevel, EVENTS_MAX_PER_AGENT: '0', ...extra }
 }
 
 // ---- ingest: events/s committed, flat out ----
 
-interface IngestRun { eventsPerSec: number, sent: number, stored: number, drainMs: number, maxRssMb: number }
+interface IngestRun { eventsPerSec: number, sent: number, stored: number, drainMs: number, maxRssMb: number, perAgentMinMax: [number, number] }
 
 async function ingestOnce (name: string, entry: string, env: Record<string, string>, execArgv: string[] = []): Promise<IngestRun> {
   const child = await startChild(entry, env, execArgv)
@@ -77,6 +78,7 @@ async function ingestOnce (name: string, entry: string, env: Record<string, stri
     const b = await child.request<Stats>('stats')
     const sent = await agents.stop()
     const stopped = Date.now()
+    const perAgent = agents.perAgent()
     const last = await waitCommitted(child, sent)
     const drainMs = Date.now() - stopped
     const stored = Number(await child.request('storedEvents'))
@@ -84,7 +86,7 @@ async function ingestOnce (name: string, entry: string, env: Record<string, stri
     const eventsPerSec = (b.committed - a.committed) / ((b.t - a.t) / 1000)
     log(`  ${name}: ${round(eventsPerSec)} events/s (sent ${sent} in ${round((stopped - start) / 1000, 1)} s, stored ${stored}, drained in ${drainMs} ms, max RSS ${mb(last.maxRss)} MB)`)
     if (stored !== sent) throw new Error(`${name}: sent ${sent} lines but ${stored} events are stored`)
-    return { eventsPerSec: round(eventsPerSec), sent, stored, drainMs, maxRssMb: mb(last.maxRss) }
+    return { eventsPerSec: round(eventsPerSec), sent, stored, drainMs, maxRssMb: mb(last.maxRss), perAgentMinMax: [Math.min(...perAgent), Math.max(...perAgent)] }
   } finally {
     await child.stop()
   }
@@ -171,12 +173,12 @@ async function memory (): Promise<void> {
   const child = await startChild('server.js', appEnv(join(work, 'memory.db'), { BENCH_COMMIT_DELAY_MS: String(cfg.commitDelayMs), EVENTS_MAX_PER_AGENT: '0' }))
   try {
     const agents = await startAgents({ url: `ws://127.0.0.1:${child.port}`, agents: cfg.agents, agentPrefix: 'memory' })
-    const samples: Array<{ s: number, rssMb: number, queue: number }> = []
+    const samples: Array<{ s: number, rssMb: number, queue: number, committed: number }> = []
     const start = Date.now()
     while (Date.now() - start < cfg.memorySeconds * 1000) {
       await sleep(250)
       const last = await child.request<Stats>('stats')
-      samples.push({ s: round((Date.now() - start) / 1000, 2), rssMb: mb(last.rss), queue: last.queue ?? 0 })
+      samples.push({ s: round((Date.now() - start) / 1000, 2), rssMb: mb(last.rss), queue: last.queue ?? 0, committed: last.committed })
     }
     const sent = await agents.stop()
     const perAgent = agents.perAgent()
@@ -197,7 +199,10 @@ async function memory (): Promise<void> {
       stored,
       dropped: sent - stored,
       lines_per_agent_min_max: [Math.min(...perAgent), Math.max(...perAgent)],
-      events_per_sec_while_slowed: round(sent / cfg.memorySeconds)
+      committed_per_sec_while_slowed: round(samples[samples.length - 1].committed / samples[samples.length - 1].s),
+      // the largest RSS in each 5 s slice: flat once backpressure holds, climbing if something leaks
+      rss_mb_per_5s: Array.from({ length: Math.ceil(cfg.memorySeconds / 5) }, (_, k) =>
+        Math.max(0, ...samples.filter(x => x.s > k * 5 && x.s <= (k + 1) * 5).map(x => x.rssMb)))
     }
     log(`  max RSS ${mb(end.maxRss)} MB, max queue ${String(end.maxQueue)}, paused ${String(end.pauses)}x / resumed ${String(end.resumes)}x, sent ${sent} (${Math.min(...perAgent)} to ${Math.max(...perAgent)} per agent), stored ${stored}`)
     if (stored !== sent) throw new Error(`memory: sent ${sent} lines but ${stored} events are stored`)

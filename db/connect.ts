@@ -21,6 +21,8 @@ export type Dialect = 'sqlite' | 'postgres'
 export interface DatabaseHandle {
   db: Kysely<Database>
   dialect: Dialect
+  /** The embedded database's own handle (null on PostgreSQL): the event writer runs prepared statements on it. */
+  sqlite: SQLite.Database | null
 }
 
 // int8 (bigint, count(*), sum of bigint) arrives as a string by default; our values fit a double.
@@ -33,16 +35,21 @@ export function openDatabase (options: DatabaseOptions): DatabaseHandle {
     if (schema !== null && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error('invalid schema name')
     const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10 })
     if (schema !== null) {
+      // queued before any other query of the connection; the schema itself is created by the migration step
       pool.on('connect', (client) => {
-        client.query(`create schema if not exists ${schema}; set search_path to ${schema}`).catch(() => {})
+        client.query(`set search_path to ${schema}`).catch(() => {})
       })
     }
-    return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), dialect: 'postgres' }
+    return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), dialect: 'postgres', sqlite: null }
   }
   mkdirSync(dirname(options.databasePath), { recursive: true })
   const sqlite = new SQLite(options.databasePath)
   sqlite.pragma('journal_mode = WAL')
   sqlite.pragma(`synchronous = ${options.sqliteSynchronous ?? 'NORMAL'}`)
   sqlite.pragma(`busy_timeout = ${options.sqliteBusyTimeoutMs ?? 5000}`)
-  return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }), dialect: 'sqlite' }
+  // the dedupe keys are random uuids: a larger page cache keeps their index in memory (32 MiB)
+  sqlite.pragma('cache_size = -32768')
+  // fewer, larger checkpoints: a page the writer dirties again and again is copied back once
+  sqlite.pragma('wal_autocheckpoint = 10000')
+  return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }), dialect: 'sqlite', sqlite }
 }

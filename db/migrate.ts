@@ -6,10 +6,14 @@ import { FileMigrationProvider, type Kysely, Migrator } from 'kysely'
 
 const migrationFolder = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations')
 
-export async function migrateToLatest (db: Kysely<any>): Promise<string[]> {
+/** Runs every pending migration; `schema` (PostgreSQL) is created if needed and holds Kysely's own tables too. */
+export async function migrateToLatest (db: Kysely<any>, schema: string | null = null): Promise<string[]> {
+  if (schema !== null) await db.schema.createSchema(schema).ifNotExists().execute()
   const migrator = new Migrator({
     db,
-    provider: new FileMigrationProvider({ fs, path, migrationFolder })
+    provider: new FileMigrationProvider({ fs, path, migrationFolder }),
+    // without it, another schema's migration table on the search path could be taken for ours
+    ...(schema !== null ? { migrationTableSchema: schema } : {})
   })
   const { error, results } = await migrator.migrateToLatest()
   if (error !== undefined) {
@@ -25,7 +29,7 @@ async function main (): Promise<void> {
   const config = loadConfig()
   const { db } = openDatabase(config)
   try {
-    const applied = await migrateToLatest(db)
+    const applied = await migrateToLatest(db, config.databaseUrl !== null ? config.databaseSchema : null)
     console.log(applied.length === 0 ? 'database is up to date' : `applied: ${applied.join(', ')}`)
   } finally {
     await db.destroy()

@@ -1,6 +1,7 @@
 // The database connection: opened and migrated at start-up, destroyed last on close.
 import fp from 'fastify-plugin'
 import type { Kysely } from 'kysely'
+import type SQLite from 'better-sqlite3'
 import { openDatabase, type Dialect } from '../db/connect.js'
 import { migrateToLatest } from '../db/migrate.js'
 import type { Database } from '../db/schema.js'
@@ -9,14 +10,17 @@ declare module 'fastify' {
   interface FastifyInstance {
     db: Kysely<Database>
     dbDialect: Dialect
+    /** The embedded SQLite handle, null on PostgreSQL. */
+    sqlite: SQLite.Database | null
   }
 }
 
 export default fp(async function db (fastify) {
-  const { db, dialect } = openDatabase(fastify.config)
+  const { db, dialect, sqlite } = openDatabase(fastify.config)
   fastify.addHook('onClose', async () => { await db.destroy() })
-  const applied = await migrateToLatest(db)
+  const applied = await migrateToLatest(db, fastify.config.databaseUrl !== null ? fastify.config.databaseSchema : null)
   if (applied.length > 0) fastify.log.info({ applied }, 'database migrated')
   fastify.decorate('db', db)
   fastify.decorate('dbDialect', dialect)
+  fastify.decorate('sqlite', sqlite)
 }, { name: 'db', dependencies: ['config'] })

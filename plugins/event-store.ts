@@ -8,6 +8,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Kysely, Transaction } from 'kysely'
+import type SQLite from 'better-sqlite3'
 import type { Database, SessionsTable } from '../db/schema.js'
 import type { Config } from '../src/config.js'
 import type { AgentMessage } from '../src/protocol/ndjson.js'
@@ -113,6 +114,74 @@ export type BatchListener = (items: number, seconds: number) => void
 const INSERT_CHUNK = 500
 const PRUNE_CHUNK = 5000
 
+function agentRow (st: WriterState) {
+  return {
+    last_seq: st.lastSeq,
+    current_session: st.currentSession,
+    cost_baseline_usd: st.costBaseline,
+    info: st.info === null ? null : JSON.stringify(st.info),
+    last_seen_at: st.lastSeenAt,
+    last_connected_at: st.lastConnectedAt
+  }
+}
+
+/**
+ * The embedded database's write path: the same statements Kysely compiles (so the SQL stays the one the
+ * Postgres path runs), prepared once and run synchronously inside one transaction per batch.
+ */
+function prepareSqliteWriter (db: Kysely<Database>, sqlite: SQLite.Database) {
+  const prepare = (query: { compile: () => { sql: string } }) => sqlite.prepare(query.compile().sql)
+  const claim = prepare(db.insertInto('agent_lines').values({ agent_id: '', uuid: '', seq: 0 })
+    .onConflict(oc => oc.columns(['agent_id', 'uuid']).doNothing()))
+  const insert = prepare(db.insertInto('conversation_events').values({
+    agent_id: '', session_number: 0, seq: 0, event_type: '', content: null, metadata: null, created_at: ''
+  }))
+  const upsert = prepare(db.insertInto('sessions').values({
+    agent_id: '',
+    session_number: 0,
+    first_seq: 0,
+    last_seq: 0,
+    started_at: '',
+    ended_at: '',
+    cost_usd: 0,
+    input_tokens: 0,
+    output_tokens: 0,
+    cache_read_tokens: 0,
+    cache_creation_tokens: 0
+  }).onConflict(oc => oc.columns(['agent_id', 'session_number']).doUpdateSet(eb => ({
+    last_seq: eb.ref('excluded.last_seq'),
+    ended_at: eb.ref('excluded.ended_at'),
+    cost_usd: eb('sessions.cost_usd', '+', eb.ref('excluded.cost_usd')),
+    input_tokens: eb('sessions.input_tokens', '+', eb.ref('excluded.input_tokens')),
+    output_tokens: eb('sessions.output_tokens', '+', eb.ref('excluded.output_tokens')),
+    cache_read_tokens: eb('sessions.cache_read_tokens', '+', eb.ref('excluded.cache_read_tokens')),
+    cache_creation_tokens: eb('sessions.cache_creation_tokens', '+', eb.ref('excluded.cache_creation_tokens'))
+  }))))
+  const update = prepare(db.updateTable('agents').set({
+    last_seq: 0, current_session: 0, cost_baseline_usd: null, info: null, last_seen_at: null, last_connected_at: null
+  }).where('agent_id', '=', ''))
+  return {
+    transaction (fn: () => void): void {
+      sqlite.transaction(fn).immediate()
+    },
+    claimLine (agentId: string, uuid: string, seq: number): boolean {
+      return claim.run(agentId, uuid, seq).changes === 1
+    },
+    insertEvent (r: { agent_id: string, session_number: number, seq: number, event_type: string, content: string | null, metadata: Record<string, unknown> | null, created_at: string }): number {
+      const info = insert.run(r.agent_id, r.session_number, r.seq, r.event_type, r.content,
+        r.metadata === null ? null : JSON.stringify(r.metadata), r.created_at)
+      return Number(info.lastInsertRowid)
+    },
+    upsertSession (d: SessionsTable): void {
+      upsert.run(d.agent_id, d.session_number, d.first_seq, d.last_seq, d.started_at, d.ended_at, d.cost_usd,
+        d.input_tokens, d.output_tokens, d.cache_read_tokens, d.cache_creation_tokens)
+    },
+    updateAgent (agentId: string, row: ReturnType<typeof agentRow>): void {
+      update.run(row.last_seq, row.current_session, row.cost_baseline_usd, row.info, row.last_seen_at, row.last_connected_at, agentId)
+    }
+  }
+}
+
 function cloneState (s: WriterState): WriterState {
   return { ...s, pendingTurns: s.pendingTurns.slice(), info: s.info === null ? null : { ...s.info } }
 }
@@ -121,7 +190,8 @@ function roundUsd (x: number): number {
   return Math.round(x * 1e10) / 1e10
 }
 
-export function createEventStore (db: Kysely<Database>, config: Config, log: FastifyBaseLogger) {
+export function createEventStore (db: Kysely<Database>, config: Config, log: FastifyBaseLogger, sqlite: SQLite.Database | null = null) {
+  const fast = sqlite === null ? null : prepareSqliteWriter(db, sqlite)
   const agents = new Map<string, AgentState>()
   const loading = new Map<string, Promise<AgentState | null>>()
   const queue: QueueItem[] = []
@@ -377,10 +447,9 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
       return s
     }
 
-    await inTransaction(async (trx) => {
-      const known = await knownLineUuids(trx, batch)
-      const lineKeys: Array<{ agent_id: string, uuid: string, seq: number }> = []
-
+    let duplicates = 0
+    /** Turns the batch into rows and state changes; claimLine says whether a line's uuid is new (and keeps it). */
+    const plan = (claimLine: (agentId: string, uuid: string, seq: number) => boolean): void => {
       const append = (item: QueueItem, st: WriterState, draft: EventDraft, cost?: ResultCost): void => {
         // secrets are masked before anything is stored or announced
         if (redact !== null) draft = redact(draft)
@@ -478,41 +547,53 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
             break
           case 'line': {
             const uuid = messageUuid(item.message)
-            if (uuid !== null) {
-              const key = `${item.agentId}\u0000${uuid}`
-              if (known.has(key)) {
-                stats.duplicateLines++
-                break
-              }
-              known.add(key)
-              // the key sits at the line's first seq, so retention drops it together with the line's events
-              lineKeys.push({ agent_id: item.agentId, uuid, seq: st.lastSeq + 1 })
+            // the key sits at the line's first seq, so retention drops it together with the line's events
+            if (uuid !== null && !claimLine(item.agentId, uuid, st.lastSeq + 1)) {
+              duplicates++
+              break
             }
             handleLine(item, st, append, settles)
             break
           }
         }
       }
+    }
 
-      const ids = await insertEvents(trx, rows)
-      for (let i = 0; i < lineKeys.length; i += 1000) {
-        await trx.insertInto('agent_lines').values(lineKeys.slice(i, i + 1000))
-          .onConflict(oc => oc.columns(['agent_id', 'uuid']).doNothing())
-          .execute()
-      }
-      for (let i = 0; i < rows.length; i++) (rows[i] as PendingRow & { id: number }).id = ids[i]
-      await upsertSessions(trx, [...sessions.values()])
-      for (const [agentId, st] of touched) {
-        await trx.updateTable('agents').set({
-          last_seq: st.lastSeq,
-          current_session: st.currentSession,
-          cost_baseline_usd: st.costBaseline,
-          info: st.info === null ? null : JSON.stringify(st.info),
-          last_seen_at: st.lastSeenAt,
-          last_connected_at: st.lastConnectedAt
-        }).where('agent_id', '=', agentId).execute()
-      }
-    })
+    if (fast !== null) {
+      // SQLite: one synchronous transaction of cached prepared statements (BEGIN IMMEDIATE takes the write lock first)
+      fast.transaction(() => {
+        plan((agentId, uuid, seq) => fast.claimLine(agentId, uuid, seq))
+        for (const r of rows) {
+          (r as PendingRow & { id: number }).id = fast.insertEvent(r)
+        }
+        for (const d of sessions.values()) fast.upsertSession(d)
+        for (const [agentId, st] of touched) fast.updateAgent(agentId, agentRow(st))
+      })
+    } else {
+      await inTransaction(async (trx) => {
+        const known = await knownLineUuids(trx, batch)
+        const lineKeys: Array<{ agent_id: string, uuid: string, seq: number }> = []
+        plan((agentId, uuid, seq) => {
+          const key = `${agentId}\u0000${uuid}`
+          if (known.has(key)) return false
+          known.add(key)
+          lineKeys.push({ agent_id: agentId, uuid, seq })
+          return true
+        })
+        const ids = await insertEvents(trx, rows)
+        for (let i = 0; i < lineKeys.length; i += 1000) {
+          await trx.insertInto('agent_lines').values(lineKeys.slice(i, i + 1000))
+            .onConflict(oc => oc.columns(['agent_id', 'uuid']).doNothing())
+            .execute()
+        }
+        for (let i = 0; i < rows.length; i++) (rows[i] as PendingRow & { id: number }).id = ids[i]
+        await upsertSessions(trx, [...sessions.values()])
+        for (const [agentId, st] of touched) {
+          await trx.updateTable('agents').set(agentRow(st)).where('agent_id', '=', agentId).execute()
+        }
+      })
+    }
+    stats.duplicateLines += duplicates
 
     // committed: make it visible
     for (const [agentId, st] of touched) {
@@ -752,7 +833,7 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
 export type EventStore = ReturnType<typeof createEventStore>
 
 export default fp(async function eventStore (fastify) {
-  const store = createEventStore(fastify.db, fastify.config, fastify.log)
+  const store = createEventStore(fastify.db, fastify.config, fastify.log, fastify.sqlite)
   fastify.decorate('events', store)
   fastify.addHook('onClose', async () => { await store.close() })
 }, { name: 'event-store', dependencies: ['config', 'db'] })

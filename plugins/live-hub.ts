@@ -84,9 +84,9 @@ interface State {
   /** Started without a position: a log that begins after seq 1 is not news to this follower. */
   fromStart: boolean
   sink: LiveSink
-  /** Live messages waiting to be sent, at most config.subscriberBuffer of them. */
+  /** Live events (and the caught_up marker) waiting to be sent, at most config.subscriberBuffer of them. */
   buffer: LiveMessage[]
-  /** Agent notices kept (the latest per agent) while the follower reads from the database. */
+  /** Connection notices not sent yet: the latest per agent, so their number is bounded by the agents'. */
   notices: Map<string, AgentNotice>
   /** Set when the buffer overflowed: the next read from the database covers what was not buffered. */
   behind: boolean
@@ -215,8 +215,10 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
     const notice: AgentNotice = { agent_id: agentId, state, at: new Date().toISOString() }
     for (const f of globals) {
       if (f.closed || (f.agents !== null && !f.agents.has(agentId))) continue
-      if (f.behind) f.notices.set(agentId, notice)
-      else offer(f, { kind: 'agent', data: notice })
+      // re-inserted, so the map stays in the order the agents last changed
+      f.notices.delete(agentId)
+      f.notices.set(agentId, notice)
+      wake(f)
     }
   })
 
@@ -235,23 +237,14 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
   function offer (f: State, message: LiveMessage): void {
     if (f.closed || f.behind) return
     if (f.buffer.length >= config.subscriberBuffer) {
-      fallBehind(f, f.buffer, 0)
-      if (message.kind === 'agent') f.notices.set(message.data.agent_id, message.data)
+      // too far behind to hold in memory: drop what waits, the next read from the log has all of it
+      stats.fellBehind++
+      f.behind = true
+      f.buffer = []
+      wake(f)
       return
     }
     f.buffer.push(message)
-    wake(f)
-  }
-
-  /** Drops what is waiting (the database has every event of it) and keeps the notices, which it does not. */
-  function fallBehind (f: State, pending: LiveMessage[], from: number): void {
-    stats.fellBehind++
-    f.behind = true
-    for (let i = from; i < pending.length; i++) {
-      const m = pending[i]
-      if (m.kind === 'agent') f.notices.set(m.data.agent_id, m.data)
-    }
-    f.buffer = []
     wake(f)
   }
 
@@ -281,27 +274,21 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
           await catchUp(f)
           if (f.closed) break
           if (f.behind) continue
-          // at this instant every committed event is either sent or in the buffer, so the marker goes last
-          for (const notice of f.notices.values()) f.buffer.push({ kind: 'agent', data: notice })
-          f.notices.clear()
-          if (!f.caughtUp) f.buffer.push(caughtUpMarker(f))
+          if (!f.caughtUp) {
+            // at this instant every committed event is either sent or in the buffer, so the marker goes last;
+            // it says who is connected now, which covers every notice so far
+            f.notices.clear()
+            f.buffer.push(caughtUpMarker(f))
+          }
         }
-        if (f.buffer.length === 0) {
+        if (f.buffer.length === 0 && (f.notices.size === 0 || !f.caughtUp)) {
           await new Promise<void>((resolve) => { f.wake = resolve })
           continue
         }
         const pending = f.buffer
         f.buffer = []
-        for (let i = 0; i < pending.length && !f.closed; i++) {
+        for (let i = 0; i < pending.length && !f.closed && !f.behind; i++) {
           const m = pending[i]
-          if (f.behind) {
-            // these notices are older than any the overflow kept, so they never replace one
-            for (let j = i; j < pending.length; j++) {
-              const n = pending[j]
-              if (n.kind === 'agent' && !f.notices.has(n.data.agent_id)) f.notices.set(n.data.agent_id, n.data)
-            }
-            break
-          }
           if (m.kind === 'event') {
             if (m.cursor <= f.position) continue // already read from the database
             f.position = m.cursor
@@ -312,6 +299,11 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
             // the buffer keeps filling meanwhile; if it overflows, this follower reads from the database again
             await drained(f)
           }
+        }
+        if (f.caughtUp && !f.behind && !f.closed) {
+          const notices = [...f.notices.values()]
+          f.notices.clear()
+          for (const data of notices) send(f, { kind: 'agent', data })
         }
         if (!f.closed && !f.sink.flush()) await drained(f)
       }

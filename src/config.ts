@@ -234,7 +234,7 @@ export function loadConfig (env: Env = process.env): Config {
     maxEventContentBytes: integer(env, 'MAX_EVENT_CONTENT_BYTES', 256 * 1024, 16),
     sqliteSynchronous: sync as SqliteSynchronous,
     sqliteBusyTimeoutMs: integer(env, 'SQLITE_BUSY_TIMEOUT_MS', 250, 0, 600000),
-    queueMax: integer(env, 'QUEUE_MAX', 20000, 100),
+    queueMax: integer(env, 'QUEUE_MAX', 10000, 100),
     batchMax: integer(env, 'BATCH_MAX', 2000, 1, 100000),
     benchCommitDelayMs: integer(env, 'BENCH_COMMIT_DELAY_MS', 0, 0, 60000),
     subscriberBuffer: integer(env, 'SUBSCRIBER_BUFFER', 1000, 10),

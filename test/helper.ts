@@ -8,7 +8,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { WebSocket } from 'ws'
-import app from '../src/app.js'
+import app, { serverOptions } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 
 export interface TestContext {
@@ -31,7 +31,7 @@ export async function build (t: TestContext, opts: BuildOptions = {}): Promise<F
   const databasePath = opts.databasePath ?? tempDatabasePath(t)
   const config = loadConfig({ LOG_LEVEL: 'silent', ...opts.env, DATABASE_PATH: databasePath })
   // the same router limit as src/server.ts: agent ids may be 128 characters
-  const server = Fastify({ logger: { level: config.logLevel }, routerOptions: { maxParamLength: 256 } }).withTypeProvider<TypeBoxTypeProvider>()
+  const server = Fastify(serverOptions(config)).withTypeProvider<TypeBoxTypeProvider>()
   // fastify-plugin lifts the app's decorators (events, agents, injectWS) to the instance the test holds
   await server.register(fp(app), { config })
   await server.ready()

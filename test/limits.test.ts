@@ -3,7 +3,7 @@
 import { test } from 'tap'
 import { connect as netConnect } from 'node:net'
 import type { FastifyInstance } from 'fastify'
-import { build, collect, sync, line, walk, assistantText, listen, connect, closed, tempDatabasePath, uuid } from './helper.js'
+import { build, collect, sync, line, walk, assistantText, resultLine, listen, connect, closed, tempDatabasePath, uuid, postgresUrl, postgresSchema } from './helper.js'
 import { startServer } from './support/server-process.js'
 
 async function agentSocket (t: Parameters<typeof build>[0], app: FastifyInstance, id: string) {
@@ -224,6 +224,30 @@ test('wrong field types and shapes never stop the server or cost a neighbour', a
   t.equal(sessions.statusCode, 200)
   for (const s of sessions.json().sessions) t.ok(Number.isFinite(s.cost_usd) && s.cost_usd >= 0, 'cost stays a finite, non-negative number')
   await healthy(t, app)
+})
+
+async function nulCharacters (t: any, env: Record<string, string>): Promise<void> {
+  const app = await build(t, { env })
+  const ws = await app.injectWS('/ws/nul')
+  t.teardown(() => ws.terminate())
+  const inbox = collect(ws)
+  ws.send(line({ ...assistantText('before \u0000 after'), uuid: `nul\u0000${uuid()}` }))
+  ws.send(line(resultLine(0.01, { result: 'done\u0000' })))
+  ws.send(line(assistantText('next')))
+  await sync(app, ws, inbox)
+  t.same((await walk(app, 'nul')).map(e => e.content), ['before \ufffd after', 'done\ufffd', null, 'next'], 'stored with U+FFFD')
+  t.equal(app.events.stats.healthy, true, 'the writer never failed')
+  const prompt = await app.inject({ method: 'POST', url: '/agents/nul/messages', payload: { content: 'a\u0000b' } })
+  t.equal(prompt.statusCode, 400, 'a prompt with U+0000 is refused')
+  t.match(prompt.json(), { error: 'Bad Request', message: /body\/content/ })
+}
+
+test('U+0000 in a line is stored as U+FFFD (PostgreSQL text cannot hold it); a prompt with it is refused', async (t) => {
+  await nulCharacters(t, {})
+})
+
+test('the same on PostgreSQL, where one such line used to fail every batch', { skip: postgresUrl === '' ? 'DATABASE_URL is not set' : false }, async (t) => {
+  await nulCharacters(t, await postgresSchema(t))
 })
 
 test('an agent that sends nothing is closed after AGENT_IDLE_TIMEOUT_MS with 1000; keep_alive keeps it open', async (t) => {

@@ -132,8 +132,10 @@ for (const stats of ['no statistics (as the app runs)', 'statistics of a 10M-eve
       t.notOk(plan.some(d => /TEMP B-TREE/.test(d)), `${c.name}: no temp B-tree (the index gives the order)`, { plan })
     }
 
-    // several types, or a session and a type: no single index range is in seq order for these; they must still
-    // stay inside one agent's rows through an index and never sort (see the README's Performance notes)
+    // several types, or a session and a type: no single index range is in seq order for these. SQLite walks one
+    // agent's rows in seq order and filters, which never sorts but reads far when the types asked for are rare
+    // (type=context_cleared,context_clear_outcome reads ~1,100 rows per match); they must at least stay inside
+    // the agent through an index
     for (const [name, query] of [
       ['two types', { type: 'tool_use,result' }],
       ['two types, desc, before', { type: 'output,thinking', order: 'desc', before: 150 }],

@@ -39,6 +39,8 @@ test('each default shape is masked where it appears, the text around it is kept'
     `curl -H "Authorization: Bearer ${REDACTED}" https://x`, 'a bearer token, keeping the word Bearer')
   t.equal(redact(text(`key file:\n${PRIVATE_KEY}\ndone`)).content, `key file:\n${REDACTED}\ndone`, 'a whole private key block')
   t.equal(redact(text(`${SECRETS.github} and ${SECRETS.slack}`)).content, `${REDACTED} and ${REDACTED}`, 'every occurrence')
+  const unterminated = '-----BEGIN PRIVATE KEY-----\n'.repeat(3)
+  t.equal(redact(text(unterminated + PRIVATE_KEY)).content, unterminated + REDACTED, 'a block is the shortest BEGIN..END; stray BEGIN lines stay')
 })
 
 test('ordinary text and code are left alone, and the draft is returned as it was', async (t) => {

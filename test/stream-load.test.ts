@@ -2,7 +2,7 @@
 // followers, and 1,000 followers that come and go without leaving anything behind.
 import { test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { build, collect, sync, line, walk, history, listen, assistantText, type TestContext } from './helper.js'
+import { build, collect, sync, line, walk, history, listen, assistantText, postgresUrl, postgresSchema, type TestContext } from './helper.js'
 import { httpBase, sse, wsFollow, type SseClient, type WsClient } from './support/live-client.js'
 
 type Client = SseClient | WsClient
@@ -39,11 +39,16 @@ async function setup (t: TestContext, env: Record<string, string> = {}) {
   return { app, base, wsBase: base.replace('http', 'ws'), ws, inbox }
 }
 
-for (const buffer of ['1000', '10']) {
-  test(`hand-over under concurrent writes (SUBSCRIBER_BUFFER=${buffer}): followers joining at random moments get exactly seq after+1..N`, async (t) => {
-    const { app, base, wsBase, ws, inbox } = await setup(t, { SUBSCRIBER_BUFFER: buffer })
-    const TOTAL = 6000
-    const JOINERS = 40
+const handOvers = [
+  { buffer: '1000', postgres: false, total: 6000, joiners: 40 },
+  { buffer: '10', postgres: false, total: 6000, joiners: 40 },
+  // reads there are real I/O: commits land between a read's snapshot and its rows arriving
+  { buffer: '1000', postgres: true, total: 3000, joiners: 20 }
+]
+for (const { buffer, postgres, total: TOTAL, joiners: JOINERS } of handOvers) {
+  const skip = postgres && postgresUrl === '' ? 'DATABASE_URL is not set' : false
+  test(`hand-over under concurrent writes (${postgres ? 'PostgreSQL, ' : ''}SUBSCRIBER_BUFFER=${buffer}): followers joining at random moments get exactly seq after+1..N`, { skip }, async (t) => {
+    const { app, base, wsBase, ws, inbox } = await setup(t, { SUBSCRIBER_BUFFER: buffer, ...(postgres ? await postgresSchema(t) : {}) })
     const thresholds = Array.from({ length: JOINERS }, () => Math.floor(Math.random() * TOTAL * 0.9)).sort((a, b) => a - b)
     const followers: Array<Promise<{ client: Client, from: number, global: boolean, name: string }>> = []
     let committed = 0
@@ -107,9 +112,11 @@ test('hand-over while a follower\'s socket is full at the end of its catch-up: w
   t.ok(s.events().length < 60 && w.events().length < 60, 'both were still catching up')
   s.resume()
   w.socket.resume()
-  for (const c of [s, w]) {
-    await c.first('caught_up')
-    await c.through(65)
+  for (const [name, c] of [['SSE', s], ['WebSocket', w]] as const) {
+    // the marker comes after everything committed before the catch-up ended, the buffered five included
+    const marker = await c.first('caught_up')
+    exactly(t, c.events().map(e => e.seq), 1, 65, `${name} at caught_up`)
+    t.same(marker.data.latest_seq, 65)
   }
   await writeContinuously(ws, 1)
   await sync(app, ws, inbox)
@@ -174,6 +181,58 @@ test('stalled followers fall back to the database, hold bounded memory, and get 
   await stalledSse.through(TOTAL + 5)
   await stalledWs.through(TOTAL + 5)
   exactly(t, stalledWs.events().map(e => e.seq), 1, TOTAL + 5, 'stalled WebSocket, then live')
+})
+
+test('a stalled global follower gets every event in id order and the latest connection state of each agent', async (t) => {
+  const { app, base, ws, inbox } = await setup(t, { SUBSCRIBER_BUFFER: '10' })
+  const g = await sse(t, `${base}/stream`, {}, { paused: true })
+  const changes: string[] = []
+  const changed = (agentId: string, state: string) => new Promise<void>((resolve) => {
+    const off = app.agents.onChange((id, st) => { if (id === agentId && st === state) { off(); resolve() } })
+  })
+  t.teardown(app.agents.onChange((id, st) => changes.push(`${id}:${st}`)))
+  const big = 'x'.repeat(100 * 1024)
+  for (let i = 0; i < 200; i += 10) ws.send(Array.from({ length: 10 }, () => line(assistantText(big))).join(''))
+  const upB = changed('b', 'connected')
+  const b = await app.injectWS('/ws/b')
+  await upB
+  const downB = changed('b', 'disconnected')
+  b.terminate()
+  await downB
+  const upC = changed('c', 'connected')
+  const c = await app.injectWS('/ws/c')
+  t.teardown(() => c.terminate())
+  await upC
+  await sync(app, ws, inbox)
+  t.ok(app.live.stats.fellBehind >= 1, 'it fell behind')
+  g.resume()
+  const lastId = (await history(app, 'agent-1', 'after=199')).events[0].id
+  await g.through(lastId, 'id')
+  await g.until(all => all.some(m => m.event === 'agent' && m.data.agent_id === 'c'))
+  exactly(t, g.events().map(e => e.seq), 1, 200, 'global, stalled')
+  t.same(changes, ['b:connected', 'b:disconnected', 'c:connected'])
+  const notices = g.messages.filter(m => m.event === 'agent').map(m => `${m.data.agent_id}:${m.data.state}`)
+  t.same(notices.filter(n => n.startsWith('b:')).at(-1), 'b:disconnected', 'b is last seen gone')
+  t.same(notices.filter(n => n.startsWith('c:')), ['c:connected'])
+  t.same((await g.first('caught_up')).data.connected, ['agent-1'])
+})
+
+test('shutdown does not wait forever for a follower that stops reading', async (t) => {
+  const { app, base, wsBase, ws, inbox } = await setup(t)
+  const big = 'x'.repeat(100 * 1024)
+  ws.send(Array.from({ length: 100 }, () => line(assistantText(big))).join(''))
+  await sync(app, ws, inbox)
+  const s = await sse(t, `${base}/agents/agent-1/events/stream`, {}, { paused: true })
+  const w = await wsFollow(t, `${wsBase}/stream/ws`)
+  w.socket.pause()
+  ws.terminate()
+  await app.close()
+  t.same(app.live.counts(), { followers: 0, agents: 0, globals: 0, running: 0, buffered: 0, recent: 0, recentBytes: 0 })
+  s.resume()
+  w.socket.resume()
+  await s.until(() => s.ended)
+  await w.until(() => w.ended)
+  t.ok(s.events().length < 100, 'it was cut off, not waited for')
 })
 
 test('1,000 followers connecting and disconnecting leave no follower, buffer, timer or connection behind', async (t) => {

@@ -1,5 +1,5 @@
 // The initial schema: agents, their append-only event log, per-session totals and the re-send dedupe keys.
-import { type Kysely, PostgresAdapter } from 'kysely'
+import { type Kysely, PostgresAdapter, sql } from 'kysely'
 
 export async function up (db: Kysely<any>): Promise<void> {
   const postgres = db.getExecutor().adapter instanceof PostgresAdapter
@@ -49,12 +49,13 @@ export async function up (db: Kysely<any>): Promise<void> {
     .addPrimaryKeyConstraint('sessions_pk', ['agent_id', 'session_number'])
     .execute()
 
-  await db.schema.createTable('agent_lines')
+  const lines = db.schema.createTable('agent_lines')
     .addColumn('agent_id', 'text', col => col.notNull())
     .addColumn('uuid', 'text', col => col.notNull())
     .addColumn('seq', 'integer', col => col.notNull())
     .addPrimaryKeyConstraint('agent_lines_pk', ['agent_id', 'uuid'])
-    .execute()
+  // SQLite: the key is the table (one B-tree fewer to update per line)
+  await (postgres ? lines : lines.modifyEnd(sql`without rowid`)).execute()
   await db.schema.createIndex('agent_lines_agent_seq')
     .on('agent_lines').columns(['agent_id', 'seq']).execute()
 }

@@ -38,6 +38,11 @@ export function parseFrame (frame: string): ParsedLine[] {
 /** Counts bracket depth outside strings; a line shorter than the limit cannot exceed it. */
 function tooDeep (line: string): boolean {
   if (line.length <= MAX_JSON_DEPTH) return false
+  // with no more brackets than the limit the depth cannot pass it; counting them by indexOf is native and fast
+  let brackets = 0
+  for (let i = line.indexOf('{'); i !== -1 && brackets <= MAX_JSON_DEPTH; i = line.indexOf('{', i + 1)) brackets++
+  for (let i = line.indexOf('['); i !== -1 && brackets <= MAX_JSON_DEPTH; i = line.indexOf('[', i + 1)) brackets++
+  if (brackets <= MAX_JSON_DEPTH) return false
   let depth = 0
   let inString = false
   for (let i = 0; i < line.length; i++) {
@@ -56,11 +61,17 @@ function tooDeep (line: string): boolean {
   return false
 }
 
+/** PostgreSQL text cannot hold U+0000 (the whole batch would fail, again and again); it is stored as U+FFFD. */
+function withoutNul (_key: string, value: unknown): unknown {
+  return typeof value === 'string' && value.includes('\u0000') ? value.replaceAll('\u0000', '\ufffd') : value
+}
+
 export function parseLine (line: string): ParsedLine {
   if (tooDeep(line)) return { ok: false, reason: 'too_deep', line }
   let value: unknown
   try {
-    value = JSON.parse(line)
+    // the reviver is slow, and only a line that spells out \u0000 can hold the character
+    value = line.includes('\\u0000') ? JSON.parse(line, withoutNul) : JSON.parse(line)
   } catch {
     return { ok: false, reason: 'invalid_json', line }
   }

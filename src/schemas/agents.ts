@@ -42,7 +42,8 @@ export const SessionList = Type.Object({
 })
 
 export const PromptBody = Type.Object({
-  content: Type.String({ minLength: 1, maxLength: 100000 })
+  // no U+0000: PostgreSQL text cannot store it, and the log must hold what the agent was sent
+  content: Type.String({ minLength: 1, maxLength: 100000, pattern: '^[^\\u0000]*$' })
 }, { additionalProperties: false })
 
 export const PromptAccepted = Type.Object({
