@@ -43,11 +43,8 @@ export function parseTypes (raw: string | undefined): string[] | null {
 }
 
 export function createHistory (db: Kysely<Database>, events: EventStore, hub: AgentHub) {
-  async function page (agentId: string, q: HistoryQueryType) {
+  async function pageRows (agentId: string, q: HistoryQueryType) {
     const types = parseTypes(q.type)
-    if (q.after !== undefined && q.before !== undefined && q.before <= q.after + 1) {
-      // an empty range is not an error, but say nothing more can come from it
-    }
     const state = await events.loadAgent(agentId, false)
     if (state === null) return null
     let query = db.selectFrom('conversation_events').selectAll().where('agent_id', '=', agentId)
@@ -59,12 +56,35 @@ export function createHistory (db: Kysely<Database>, events: EventStore, hub: Ag
     const hasMore = rows.length > q.limit
     if (hasMore) rows.pop()
     return {
-      events: rows.map(rowToEvent),
+      rows,
       has_more: hasMore,
       next_cursor: hasMore ? rows[rows.length - 1].seq : null,
       latest_seq: state.committed.lastSeq,
       oldest_seq: state.committed.oldestSeq
     }
+  }
+
+  async function page (agentId: string, q: HistoryQueryType) {
+    const found = await pageRows(agentId, q)
+    if (found === null) return null
+    const { rows, ...rest } = found
+    return { events: rows.map(rowToEvent), ...rest }
+  }
+
+  /**
+   * The same page as JSON text, written directly: metadata is stored as JSON text, so it is copied in as it is
+   * instead of being parsed and serialized again for every event of every page.
+   */
+  async function pageJson (agentId: string, q: HistoryQueryType): Promise<string | null> {
+    const found = await pageRows(agentId, q)
+    if (found === null) return null
+    const parts = found.rows.map(r =>
+      `{"id":${Number(r.id)},"agent_id":${JSON.stringify(r.agent_id)},"session_number":${r.session_number},` +
+      `"seq":${r.seq},"event_type":${JSON.stringify(r.event_type)},` +
+      `"content":${r.content === null ? 'null' : JSON.stringify(r.content)},"metadata":${r.metadata ?? 'null'},` +
+      `"created_at":${JSON.stringify(r.created_at)}}`)
+    return `{"events":[${parts.join(',')}],"has_more":${found.has_more},"next_cursor":${found.next_cursor ?? 'null'},` +
+      `"latest_seq":${found.latest_seq},"oldest_seq":${found.oldest_seq ?? 'null'}}`
   }
 
   async function sessions (agentId: string) {
@@ -140,7 +160,7 @@ export function createHistory (db: Kysely<Database>, events: EventStore, hub: Ag
     }
   }
 
-  return { page, sessions, listAgents }
+  return { page, pageJson, sessions, listAgents }
 }
 
 export type History = ReturnType<typeof createHistory>

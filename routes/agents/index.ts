@@ -1,6 +1,6 @@
 // Agents: listing, history pages, sessions, and the operator commands (prompt, clear-context).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from '@sinclair/typebox'
+import { Type, type Static } from '@sinclair/typebox'
 import { AgentParams, ErrorBody } from '../../src/schemas/common.js'
 import { EventPage, HistoryQuery } from '../../src/schemas/events.js'
 import { AgentList, ClearContextResult, PromptAccepted, PromptBody, SessionList } from '../../src/schemas/agents.js'
@@ -25,10 +25,12 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       querystring: HistoryQuery,
       response: { 200: EventPage, 400: ErrorBody, 404: ErrorBody }
     }
-  }, async function (request) {
-    const page = await history.page(request.params.agentId, request.query)
+  }, async function (request, reply) {
+    const page = await history.pageJson(request.params.agentId, request.query)
     if (page === null) throw notFound(request.params.agentId)
-    return page
+    // already JSON of the EventPage shape (the schema above documents it); a string is sent as it is
+    reply.type('application/json; charset=utf-8')
+    return page as unknown as Static<typeof EventPage>
   })
 
   fastify.get('/agents/:agentId/sessions', {
