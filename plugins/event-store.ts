@@ -125,6 +125,20 @@ function agentRow (st: WriterState) {
   }
 }
 
+/** Adds a batch's totals to a session's row (created by its first event). */
+function upsertSession (qc: Kysely<Database>, d: SessionsTable) {
+  return qc.insertInto('sessions').values(d)
+    .onConflict(oc => oc.columns(['agent_id', 'session_number']).doUpdateSet(eb => ({
+      last_seq: eb.ref('excluded.last_seq'),
+      ended_at: eb.ref('excluded.ended_at'),
+      cost_usd: eb('sessions.cost_usd', '+', eb.ref('excluded.cost_usd')),
+      input_tokens: eb('sessions.input_tokens', '+', eb.ref('excluded.input_tokens')),
+      output_tokens: eb('sessions.output_tokens', '+', eb.ref('excluded.output_tokens')),
+      cache_read_tokens: eb('sessions.cache_read_tokens', '+', eb.ref('excluded.cache_read_tokens')),
+      cache_creation_tokens: eb('sessions.cache_creation_tokens', '+', eb.ref('excluded.cache_creation_tokens'))
+    })))
+}
+
 /**
  * The embedded database's write path: the same statements Kysely compiles (so the SQL stays the one the
  * Postgres path runs), prepared once and run synchronously inside one transaction per batch.
@@ -136,7 +150,7 @@ function prepareSqliteWriter (db: Kysely<Database>, sqlite: SQLite.Database) {
   const insert = prepare(db.insertInto('conversation_events').values({
     agent_id: '', session_number: 0, seq: 0, event_type: '', content: null, metadata: null, created_at: ''
   }))
-  const upsert = prepare(db.insertInto('sessions').values({
+  const upsert = prepare(upsertSession(db, {
     agent_id: '',
     session_number: 0,
     first_seq: 0,
@@ -148,15 +162,7 @@ function prepareSqliteWriter (db: Kysely<Database>, sqlite: SQLite.Database) {
     output_tokens: 0,
     cache_read_tokens: 0,
     cache_creation_tokens: 0
-  }).onConflict(oc => oc.columns(['agent_id', 'session_number']).doUpdateSet(eb => ({
-    last_seq: eb.ref('excluded.last_seq'),
-    ended_at: eb.ref('excluded.ended_at'),
-    cost_usd: eb('sessions.cost_usd', '+', eb.ref('excluded.cost_usd')),
-    input_tokens: eb('sessions.input_tokens', '+', eb.ref('excluded.input_tokens')),
-    output_tokens: eb('sessions.output_tokens', '+', eb.ref('excluded.output_tokens')),
-    cache_read_tokens: eb('sessions.cache_read_tokens', '+', eb.ref('excluded.cache_read_tokens')),
-    cache_creation_tokens: eb('sessions.cache_creation_tokens', '+', eb.ref('excluded.cache_creation_tokens'))
-  }))))
+  }))
   const update = prepare(db.updateTable('agents').set({
     last_seq: 0, current_session: 0, cost_baseline_usd: null, info: null, last_seen_at: null, last_connected_at: null
   }).where('agent_id', '=', ''))
@@ -741,17 +747,7 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
 
   async function upsertSessions (trx: Transaction<Database>, deltas: SessionDelta[]): Promise<void> {
     for (const d of deltas) {
-      await trx.insertInto('sessions').values(d)
-        .onConflict(oc => oc.columns(['agent_id', 'session_number']).doUpdateSet(eb => ({
-          last_seq: eb.ref('excluded.last_seq'),
-          ended_at: eb.ref('excluded.ended_at'),
-          cost_usd: eb('sessions.cost_usd', '+', eb.ref('excluded.cost_usd')),
-          input_tokens: eb('sessions.input_tokens', '+', eb.ref('excluded.input_tokens')),
-          output_tokens: eb('sessions.output_tokens', '+', eb.ref('excluded.output_tokens')),
-          cache_read_tokens: eb('sessions.cache_read_tokens', '+', eb.ref('excluded.cache_read_tokens')),
-          cache_creation_tokens: eb('sessions.cache_creation_tokens', '+', eb.ref('excluded.cache_creation_tokens'))
-        })))
-        .execute()
+      await upsertSession(trx, d).execute()
     }
   }
 
