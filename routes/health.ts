@@ -24,7 +24,11 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       status: ready ? 'ok' : 'unavailable',
       queue_depth: events.queueDepth,
       connected_agents: agents.size,
-      last_error: ready ? null : overloaded ? 'event loop delay over READY_MAX_EVENT_LOOP_DELAY_MS' : events.stats.lastError
+      last_error: ready
+        ? null
+        : !events.stats.healthy
+            ? events.stats.lastError
+            : overloaded ? 'event loop delay over READY_MAX_EVENT_LOOP_DELAY_MS' : 'write queue over QUEUE_MAX: agent sockets paused'
     }
   })
 }
