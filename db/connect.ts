@@ -49,7 +49,5 @@ export function openDatabase (options: DatabaseOptions): DatabaseHandle {
   sqlite.pragma(`busy_timeout = ${options.sqliteBusyTimeoutMs ?? 5000}`)
   // the dedupe keys are random uuids: a larger page cache keeps their index in memory (32 MiB)
   sqlite.pragma('cache_size = -32768')
-  // fewer, larger checkpoints: a page the writer dirties again and again is copied back once
-  sqlite.pragma('wal_autocheckpoint = 10000')
   return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }), dialect: 'sqlite', sqlite }
 }

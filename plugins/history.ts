@@ -64,13 +64,6 @@ export function createHistory (db: Kysely<Database>, events: EventStore, hub: Ag
     }
   }
 
-  async function page (agentId: string, q: HistoryQueryType) {
-    const found = await pageRows(agentId, q)
-    if (found === null) return null
-    const { rows, ...rest } = found
-    return { events: rows.map(rowToEvent), ...rest }
-  }
-
   /**
    * The same page as JSON text, written directly: metadata is stored as JSON text, so it is copied in as it is
    * instead of being parsed and serialized again for every event of every page.
@@ -160,7 +153,7 @@ export function createHistory (db: Kysely<Database>, events: EventStore, hub: Ag
     }
   }
 
-  return { page, pageJson, sessions, listAgents }
+  return { pageJson, sessions, listAgents }
 }
 
 export type History = ReturnType<typeof createHistory>

@@ -6,6 +6,7 @@ import helmet from '@fastify/helmet'
 import cors from '@fastify/cors'
 import rateLimit from '@fastify/rate-limit'
 import { requiredRole } from './auth.js'
+import { httpError } from '../src/errors.js'
 
 export default fp(async function security (fastify) {
   const { config } = fastify
@@ -22,7 +23,7 @@ export default fp(async function security (fastify) {
     if (url === undefined || !socketRoutes.has(url) || request.method !== 'GET') return
     if ((request.headers.upgrade ?? '').toLowerCase() === 'websocket') return
     reply.header('upgrade', 'websocket')
-    throw Object.assign(new Error(`GET ${url} only takes WebSocket upgrades`), { statusCode: 426 })
+    throw httpError(426, `GET ${url} only takes WebSocket upgrades`)
   })
 
   if (config.corsOrigins !== null) {
@@ -49,10 +50,8 @@ export default fp(async function security (fastify) {
       max: config.rateLimitMax,
       timeWindow: config.rateLimitWindowMs,
       keyGenerator: (request) => request.principal === null ? `ip:${request.ip}` : `token:${request.principal.tokenNumber}`,
-      errorResponseBuilder: (request, context) => Object.assign(
-        new Error(`rate limit: at most ${context.max} operator requests per ${Math.round(config.rateLimitWindowMs / 1000)} s; retry in ${context.after}`),
-        { statusCode: 429 }
-      )
+      errorResponseBuilder: (request, context) => httpError(429,
+        `rate limit: at most ${context.max} operator requests per ${Math.round(config.rateLimitWindowMs / 1000)} s; retry in ${context.after}`)
     })
   }
 }, { name: 'security', dependencies: ['config', 'auth'] })

@@ -10,6 +10,7 @@ import { BadQueryError, parseTypes } from '../plugins/history.js'
 import { CloseCodes } from '../plugins/agent-hub.js'
 import { ClosingError, eventJson, type Follower, type LiveMessage, type LiveSink } from '../plugins/live-hub.js'
 import type { StoredEvent } from '../plugins/event-store.js'
+import { agentNotFound } from '../src/errors.js'
 
 /** Bytes a WebSocket follower may have unsent before it counts as full. */
 const WS_HIGH_WATER = 256 * 1024
@@ -25,10 +26,6 @@ const SSE_HEADERS = {
 
 // the body is a stream, which Fastify sends as it is; the schema only documents it
 const EventStream = Type.Unsafe<Readable>(Type.String({ description: 'text/event-stream: id/event/data messages (see README)' }))
-
-function notFound (agentId: string) {
-  return Object.assign(new Error(`agent ${JSON.stringify(agentId)} is not known`), { statusCode: 404 })
-}
 
 /** Where to start: the header EventSource sends on reconnect wins over `after`. */
 function startAt (after: string | undefined, lastEventId: string | undefined): number | 'latest' | null {
@@ -164,6 +161,17 @@ function wsSink (socket: WebSocket): LiveSink {
   }
 }
 
+/** Answers with an SSE body fed by a follower; either side closing ends both. */
+function serveSse (reply: FastifyReply, follow: (sink: LiveSink) => Follower): Readable {
+  const { sink, body } = sseSink(reply)
+  const follower = follow(sink)
+  const stop = () => { follower.close(); body.destroy() }
+  body.once('close', stop)
+  reply.raw.once('close', stop)
+  reply.headers(SSE_HEADERS)
+  return body
+}
+
 /** Hands a WebSocket to a follower; a socket that cannot be followed (server closing) is closed with 1001. */
 function followOnSocket (socket: WebSocket, follow: (sink: LiveSink) => Follower): void {
   let follower: Follower
@@ -193,19 +201,13 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async function (request, reply) {
     const { agentId } = request.params
     const types = parseTypes(request.query.type)
-    if (await events.loadAgent(agentId, false) === null) throw notFound(agentId)
-    const { sink, body } = sseSink(reply)
-    const follower = live.followAgent({
+    if (await events.loadAgent(agentId, false) === null) throw agentNotFound(agentId)
+    return serveSse(reply, sink => live.followAgent({
       agentId,
       after: startAt(request.query.after, request.headers['last-event-id']),
       types,
       session: request.query.session ?? null
-    }, sink)
-    const stop = () => { follower.close(); body.destroy() }
-    body.once('close', stop)
-    reply.raw.once('close', stop)
-    reply.headers(SSE_HEADERS)
-    return body
+    }, sink))
   })
 
   fastify.get('/agents/:agentId/events/ws', {
@@ -214,7 +216,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     // refused before the upgrade, as a plain HTTP 400/404 with an error body
     preHandler: async (request) => {
       parseTypes(request.query.type)
-      if (await events.loadAgent(request.params.agentId, false) === null) throw notFound(request.params.agentId)
+      if (await events.loadAgent(request.params.agentId, false) === null) throw agentNotFound(request.params.agentId)
     }
   }, function (socket, request) {
     followOnSocket(socket, sink => live.followAgent({
@@ -235,13 +237,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async function (request, reply) {
     const types = parseTypes(request.query.type)
     const agents = parseAgents(request.query.agents)
-    const { sink, body } = sseSink(reply)
-    const follower = live.followAll({ after: startAt(request.query.after, request.headers['last-event-id']), agents, types }, sink)
-    const stop = () => { follower.close(); body.destroy() }
-    body.once('close', stop)
-    reply.raw.once('close', stop)
-    reply.headers(SSE_HEADERS)
-    return body
+    return serveSse(reply, sink => live.followAll({ after: startAt(request.query.after, request.headers['last-event-id']), agents, types }, sink))
   })
 
   fastify.get('/stream/ws', {

@@ -17,6 +17,7 @@ import wsRoutes from '../routes/ws.js'
 import agentRoutes from '../routes/agents/index.js'
 import healthRoutes from '../routes/health.js'
 import streamRoutes from '../routes/stream.js'
+import { httpError } from './errors.js'
 
 export interface AppOptions {
   config: Config
@@ -54,7 +55,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
     try {
       done(null, JSON.parse(text))
     } catch {
-      done(Object.assign(new Error('body is not valid JSON'), { statusCode: 400 }), undefined)
+      done(httpError(400, 'body is not valid JSON'), undefined)
     }
   })
 

@@ -118,7 +118,7 @@ for (const stats of ['no statistics (as the app runs)', 'statistics of a 10M-eve
 
     for (const c of PAGE_CASES) {
       const query: HistoryQueryType = { limit: 100, order: 'asc', ...c.query }
-      const queries = await queriesOf(() => history.page('plan-1', query))
+      const queries = await queriesOf(() => history.pageJson('plan-1', query))
       const page = queries.filter(q => /from "conversation_events"/.test(q.sql))
       t.equal(page.length, 1, `${c.name}: one query on conversation_events`)
       if (page.length !== 1) continue
@@ -141,7 +141,7 @@ for (const stats of ['no statistics (as the app runs)', 'statistics of a 10M-eve
       ['two types, desc, before', { type: 'output,thinking', order: 'desc', before: 150 }],
       ['session and one type', { session: 1, type: 'output' }]
     ] as Array<[string, Partial<HistoryQueryType>]>) {
-      const queries = await queriesOf(() => history.page('plan-1', { limit: 100, order: 'asc', ...query }))
+      const queries = await queriesOf(() => history.pageJson('plan-1', { limit: 100, order: 'asc', ...query }))
       const page = queries.filter(q => /from "conversation_events"/.test(q.sql))
       const plan = explain(sqlite, page[0])
       t.ok(plan.some(d => /^SEARCH conversation_events USING (?:COVERING )?INDEX \S+ \(agent_id=\?/.test(d)), `${name}: an index search within the agent`, { plan })

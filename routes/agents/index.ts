@@ -5,10 +5,7 @@ import { AgentParams, ErrorBody } from '../../src/schemas/common.js'
 import { EventPage, HistoryQuery } from '../../src/schemas/events.js'
 import { AgentList, ClearContextResult, PromptAccepted, PromptBody, SessionList } from '../../src/schemas/agents.js'
 import type { ClearOutcome } from '../../plugins/event-store.js'
-
-function notFound (agentId: string) {
-  return Object.assign(new Error(`agent ${JSON.stringify(agentId)} is not known`), { statusCode: 404 })
-}
+import { agentNotConnected, agentNotFound } from '../../src/errors.js'
 
 const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   const { events, agents, history, config } = fastify
@@ -27,7 +24,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async function (request, reply) {
     const page = await history.pageJson(request.params.agentId, request.query)
-    if (page === null) throw notFound(request.params.agentId)
+    if (page === null) throw agentNotFound(request.params.agentId)
     // already JSON of the EventPage shape (the schema above documents it); a string is sent as it is
     reply.type('application/json; charset=utf-8')
     return page as unknown as Static<typeof EventPage>
@@ -37,7 +34,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: { params: AgentParams, response: { 200: SessionList, 400: ErrorBody, 404: ErrorBody } }
   }, async function (request) {
     const sessions = await history.sessions(request.params.agentId)
-    if (sessions === null) throw notFound(request.params.agentId)
+    if (sessions === null) throw agentNotFound(request.params.agentId)
     return sessions
   })
 
@@ -50,11 +47,11 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async function (request, reply) {
     const { agentId } = request.params
     if (!agents.isConnected(agentId)) {
-      throw Object.assign(new Error(`agent ${JSON.stringify(agentId)} is not connected`), { statusCode: 409 })
+      throw agentNotConnected(agentId)
     }
     const state = await events.loadAgent(agentId, true)
     if (state === null || !agents.isConnected(agentId)) {
-      throw Object.assign(new Error(`agent ${JSON.stringify(agentId)} is not connected`), { statusCode: 409 })
+      throw agentNotConnected(agentId)
     }
     // queued before it is sent, so the prompt_sent event precedes anything the agent answers
     const stored = events.promptSent(agentId, request.body.content)
@@ -73,7 +70,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async function (request) {
     const { agentId } = request.params
     const state = await events.loadAgent(agentId, false)
-    if (state === null) throw notFound(agentId)
+    if (state === null) throw agentNotFound(agentId)
     const connected = agents.isConnected(agentId)
     // the barrier: every line received from here on belongs to the new session
     const clear = events.clearContext(agentId, connected)
