@@ -29,7 +29,7 @@ const LOREM = 'The failing test expects the session number to survive a restart,
   'check how loadAgent initialises currentSession before the socket starts reading. '
 
 /**
- * Templates of real-looking Claude Code `assistant` lines (shapes from ../shared/fixtures), each with exactly one
+ * Templates of real-looking Claude Code `assistant` lines (shapes from test/fixtures/recordings), each with exactly one
  * content block, so one line is one stored event. JSON.stringify runs once per template; a line is then a few
  * string concatenations, so the client spends its time sending, not building.
  */

@@ -78,6 +78,7 @@ export interface AgentState {
 type QueueItem =
   | { kind: 'line', agentId: string, session: number, at: string, message: AgentMessage }
   | { kind: 'prompt', agentId: string, session: number, at: string, content: string, done: Waiter }
+  | { kind: 'record', agentId: string, session: number, at: string, drafts: EventDraft[], done: Waiter }
   | { kind: 'clear', agentId: string, session: number, at: string, previousSession: number, turn: ClearTurn | null, outcome: ClearOutcome | null, done: Waiter }
   | { kind: 'clear_outcome', agentId: string, session: number, at: string, outcome: ClearOutcome, previousSession: number, cost?: ResultCost }
   | { kind: 'connect', agentId: string, session: number, at: string, newProcess: boolean }
@@ -321,6 +322,17 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
   }
 
   /**
+   * Appends events the server itself produces (operator commands, approvals, relay notices) to the agent's
+   * current session, in receive order with its lines; resolves with them once committed.
+   */
+  function record (agentId: string, drafts: EventDraft[]): Promise<StoredEvent[]> {
+    const state = mustGet(agentId)
+    return new Promise((resolve, reject) => {
+      enqueue({ kind: 'record', agentId, session: state.currentSession, at: new Date().toISOString(), drafts, done: { resolve, reject } })
+    })
+  }
+
+  /**
    * Starts a new session at once (the barrier) and, when the agent is connected, expects its answer to /clear.
    * Resolves `committed` with the context_cleared event once it is durable; `outcome` settles when the agent
    * has answered (never rejects).
@@ -527,6 +539,9 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
             append(item, st, { event_type: 'activity_changed', content: null, metadata: { state: 'busy' } })
             st.pendingTurns.push({ kind: 'prompt' })
             break
+          case 'record':
+            for (const draft of item.drafts) append(item, st, draft)
+            break
           case 'clear': {
             st.currentSession = item.session
             const metadata: Record<string, unknown> = { previous_session: item.previousSession, session_number: item.session }
@@ -620,7 +635,7 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
     const byRow = new Map<PendingRow, StoredEvent>()
     rows.forEach((r, i) => byRow.set(r, stored[i]))
     for (const item of batch) {
-      if (item.kind === 'prompt' || item.kind === 'clear') {
+      if (item.kind === 'prompt' || item.kind === 'clear' || item.kind === 'record') {
         item.done.resolve((itemRows.get(item) ?? []).map(r => byRow.get(r) as StoredEvent))
       }
     }
@@ -804,6 +819,7 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
     connected,
     seen,
     promptSent,
+    record,
     clearContext,
     clearOutcome,
     flush,

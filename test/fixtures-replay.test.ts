@@ -1,4 +1,4 @@
-// Replays the real Claude Code recordings (../shared/fixtures) through a real socket and checks the stored history.
+// Replays the real Claude Code recordings (test/fixtures/recordings) through a real socket and checks the stored history.
 import { test } from 'tap'
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'

@@ -1,5 +1,5 @@
 // Builds the real app on its own temporary database for each test, and small helpers to talk to it like an agent.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -215,15 +215,9 @@ export async function sessionsOf (app: FastifyInstance, agentId: string): Promis
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 
-/**
- * Where the real Claude Code recordings are: ../shared/fixtures next to the project (as the issues
- * say), or a copy under test/fixtures/recordings.
- */
+/** The real Claude Code recordings, committed with the tests (see test/fixtures/recordings/README.md). */
 export function fixturesDir (): string {
-  const candidates = [join(projectRoot, 'test', 'fixtures', 'recordings'), resolve(projectRoot, '..', 'shared', 'fixtures')]
-  const found = candidates.find(d => existsSync(join(d, 'README.md')))
-  if (found === undefined) throw new Error(`Claude Code recordings not found in ${candidates.join(' or ')}`)
-  return found
+  return join(projectRoot, 'test', 'fixtures', 'recordings')
 }
 
 /** The raw lines of a recording's agent-lines.ndjson (e.g. 'claude-code-2.1.112'). */

@@ -12,10 +12,15 @@ export type EventType =
   | 'activity_changed'
   | 'context_cleared'
   | 'context_clear_outcome'
+  | 'operator_command'
+  | 'agent_restarted'
+  | 'permission_requested'
+  | 'permission_decided'
 
 export const EVENT_TYPES: EventType[] = [
   'output', 'tool_use', 'tool_result', 'thinking', 'result', 'prompt_sent',
-  'activity_changed', 'context_cleared', 'context_clear_outcome'
+  'activity_changed', 'context_cleared', 'context_clear_outcome',
+  'operator_command', 'agent_restarted', 'permission_requested', 'permission_decided'
 ]
 
 export interface EventDraft {
