@@ -62,20 +62,22 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   fastify.setErrorHandler(function (error: FastifyError, request, reply) {
     if (error.validation !== undefined) {
       // Fastify's message already names the parameter, e.g. "querystring/limit must be <= 1000"
-      reply.code(400).send({ error: 'Bad Request', message: error.message })
+      reply.code(400).send({ error: 'Bad Request', message: error.message, code: 'bad_parameter' })
       return
     }
     const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
     if (status >= 500) {
       request.log.error({ err: error }, 'request failed')
-      reply.code(status).send({ error: STATUS_CODES[status] ?? 'Internal Server Error', message: 'internal error; see the server log' })
+      reply.code(status).send({ error: STATUS_CODES[status] ?? 'Internal Server Error', message: 'internal error; see the server log', code: status === 503 && typeof error.code === 'string' && /^[a-z_]+$/.test(error.code) ? error.code : 'internal' })
       return
     }
-    reply.code(status).send({ error: STATUS_CODES[status] ?? 'Error', message: error.message })
+    // our own errors carry a snake_case code; Fastify's carry FST_… codes, mapped by status
+    const code = typeof error.code === 'string' && /^[a-z_]+$/.test(error.code) ? error.code : httpError(status, '').code
+    reply.code(status).send({ error: STATUS_CODES[status] ?? 'Error', message: error.message, code })
   })
 
   fastify.setNotFoundHandler(function (request, reply) {
-    reply.code(404).send({ error: 'Not Found', message: `no route for ${request.method} ${request.url.split('?')[0]}` })
+    reply.code(404).send({ error: 'Not Found', message: `no route for ${request.method} ${request.url.split('?')[0]}`, code: 'route_not_found' })
   })
 
   await fastify.register(dbPlugin)

@@ -135,7 +135,7 @@ test('bad queries are 400 naming the parameter; an unknown agent is 404', async 
     const res = await app.inject({ method: 'GET', url: `/agents/agent-1/events?${query}` })
     t.equal(res.statusCode, 400, query)
     const body = res.json()
-    t.same(Object.keys(body).sort(), ['error', 'message'], query)
+    t.same(Object.keys(body).sort(), ['code', 'error', 'message'], query)
     t.equal(body.error, 'Bad Request')
     t.match(body.message, new RegExp(`\\b${name}\\b`), `${query} names ${name}: ${body.message as string}`)
     t.notMatch(res.body, /at .*\.(ts|js):\d+/, 'no stack trace')
@@ -148,7 +148,7 @@ test('bad queries are 400 naming the parameter; an unknown agent is 404', async 
   t.match(unknown.json(), { error: 'Not Found', message: /nobody/ })
   const noRoute = await app.inject({ method: 'GET', url: '/nothing/here' })
   t.equal(noRoute.statusCode, 404)
-  t.same(Object.keys(noRoute.json()).sort(), ['error', 'message'])
+  t.same(Object.keys(noRoute.json()).sort(), ['code', 'error', 'message'])
 })
 
 test('GET /agents lists agents with their state', async (t) => {

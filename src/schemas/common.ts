@@ -9,8 +9,9 @@ export function isValidAgentId (value: unknown): value is string {
 }
 
 export const ErrorBody = Type.Object({
-  error: Type.String(),
-  message: Type.String()
+  error: Type.String({ description: 'the HTTP status text' }),
+  message: Type.String({ description: 'what went wrong, for people' }),
+  code: Type.String({ description: 'a stable snake_case identifier for clients to branch on' })
 }, { $id: 'ErrorBody' })
 
 export const AgentId = Type.String({
