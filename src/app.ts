@@ -12,6 +12,8 @@ import liveHubPlugin from '../plugins/live-hub.js'
 import authPlugin, { requestSerializer } from '../plugins/auth.js'
 import securityPlugin from '../plugins/security.js'
 import metricsPlugin from '../plugins/metrics.js'
+import approvalsPlugin from '../plugins/approvals.js'
+import approvalRoutes from '../routes/approvals.js'
 import metricsRoutes from '../routes/metrics.js'
 import wsRoutes from '../routes/ws.js'
 import agentRoutes from '../routes/agents/index.js'
@@ -86,6 +88,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(historyPlugin)
   await fastify.register(liveHubPlugin)
   await fastify.register(metricsPlugin)
+  await fastify.register(approvalsPlugin)
 
   await fastify.register(websocket, {
     options: { maxPayload: opts.config.maxFrameBytes },
@@ -110,4 +113,5 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(agentRoutes)
   await fastify.register(streamRoutes)
   await fastify.register(metricsRoutes)
+  await fastify.register(approvalRoutes)
 }
