@@ -12,9 +12,11 @@ import liveHubPlugin from '../plugins/live-hub.js'
 import authPlugin, { requestSerializer } from '../plugins/auth.js'
 import securityPlugin from '../plugins/security.js'
 import metricsPlugin from '../plugins/metrics.js'
+import transcriptsPlugin from '../plugins/transcripts.js'
 import metricsRoutes from '../routes/metrics.js'
 import wsRoutes from '../routes/ws.js'
 import agentRoutes from '../routes/agents/index.js'
+import transcriptRoutes from '../routes/agents/transcripts.js'
 import healthRoutes from '../routes/health.js'
 import streamRoutes from '../routes/stream.js'
 import { httpError } from './errors.js'
@@ -86,6 +88,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(historyPlugin)
   await fastify.register(liveHubPlugin)
   await fastify.register(metricsPlugin)
+  await fastify.register(transcriptsPlugin)
 
   await fastify.register(websocket, {
     options: { maxPayload: opts.config.maxFrameBytes },
@@ -108,6 +111,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(healthRoutes)
   await fastify.register(wsRoutes)
   await fastify.register(agentRoutes)
+  await fastify.register(transcriptRoutes)
   await fastify.register(streamRoutes)
   await fastify.register(metricsRoutes)
 }
