@@ -7,6 +7,7 @@ import configPlugin from '../plugins/config.js'
 import dbPlugin from '../plugins/db.js'
 import eventStorePlugin from '../plugins/event-store.js'
 import agentHubPlugin, { CloseCodes } from '../plugins/agent-hub.js'
+import agentControlPlugin from '../plugins/agent-control.js'
 import historyPlugin from '../plugins/history.js'
 import liveHubPlugin from '../plugins/live-hub.js'
 import authPlugin, { requestSerializer } from '../plugins/auth.js'
@@ -17,6 +18,7 @@ import metricsRoutes from '../routes/metrics.js'
 import wsRoutes from '../routes/ws.js'
 import agentRoutes from '../routes/agents/index.js'
 import transcriptRoutes from '../routes/agents/transcripts.js'
+import agentControlRoutes from '../routes/agents/control.js'
 import healthRoutes from '../routes/health.js'
 import streamRoutes from '../routes/stream.js'
 import { httpError } from './errors.js'
@@ -84,6 +86,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
 
   await fastify.register(dbPlugin)
   await fastify.register(agentHubPlugin)
+  await fastify.register(agentControlPlugin)
   await fastify.register(eventStorePlugin)
   await fastify.register(historyPlugin)
   await fastify.register(liveHubPlugin)
@@ -112,6 +115,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(wsRoutes)
   await fastify.register(agentRoutes)
   await fastify.register(transcriptRoutes)
+  await fastify.register(agentControlRoutes)
   await fastify.register(streamRoutes)
   await fastify.register(metricsRoutes)
 }
