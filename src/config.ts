@@ -38,6 +38,8 @@ export interface Config {
   /** The server's address as people reach it, for the decide links in notifications. */
   publicUrl: string
   clearContextWaitMs: number
+  /** How long an operator control command (interrupt, permission mode, model) waits for the agent's answer. */
+  controlWaitMs: number
   heartbeatMs: number
   maxFrameBytes: number
   maxEventContentBytes: number
@@ -287,6 +289,7 @@ export function loadConfig (env: Env = process.env): Config {
     approvalWebhookFormat: oneOf(env, 'APPROVAL_WEBHOOK_FORMAT', ['json', 'slack', 'ntfy'] as const, 'json'),
     publicUrl: (httpUrl(env, 'PUBLIC_URL') ?? `http://${host.includes(':') ? `[${host}]` : host}:${integer(env, 'PORT', 7700, 0, 65535)}`).replace(/\/+$/, ''),
     clearContextWaitMs: integer(env, 'CLEAR_CONTEXT_WAIT_MS', 5000, 0, 600000),
+    controlWaitMs: integer(env, 'CONTROL_WAIT_MS', 10000, 1, 600000),
     heartbeatMs,
     maxFrameBytes: integer(env, 'MAX_FRAME_BYTES', 16 * 1024 * 1024, 1024),
     maxEventContentBytes: integer(env, 'MAX_EVENT_CONTENT_BYTES', 256 * 1024, 16),
