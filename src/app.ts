@@ -8,6 +8,7 @@ import dbPlugin from '../plugins/db.js'
 import eventStorePlugin from '../plugins/event-store.js'
 import agentHubPlugin, { CloseCodes } from '../plugins/agent-hub.js'
 import historyPlugin from '../plugins/history.js'
+import searchPlugin from '../plugins/search.js'
 import liveHubPlugin from '../plugins/live-hub.js'
 import authPlugin, { requestSerializer } from '../plugins/auth.js'
 import securityPlugin from '../plugins/security.js'
@@ -17,6 +18,7 @@ import wsRoutes from '../routes/ws.js'
 import agentRoutes from '../routes/agents/index.js'
 import healthRoutes from '../routes/health.js'
 import streamRoutes from '../routes/stream.js'
+import searchRoutes from '../routes/search.js'
 import { httpError } from './errors.js'
 
 export interface AppOptions {
@@ -84,6 +86,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(agentHubPlugin)
   await fastify.register(eventStorePlugin)
   await fastify.register(historyPlugin)
+  await fastify.register(searchPlugin)
   await fastify.register(liveHubPlugin)
   await fastify.register(metricsPlugin)
 
@@ -109,5 +112,6 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(wsRoutes)
   await fastify.register(agentRoutes)
   await fastify.register(streamRoutes)
+  await fastify.register(searchRoutes)
   await fastify.register(metricsRoutes)
 }
