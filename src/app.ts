@@ -9,6 +9,7 @@ import eventStorePlugin from '../plugins/event-store.js'
 import agentHubPlugin, { CloseCodes } from '../plugins/agent-hub.js'
 import agentControlPlugin from '../plugins/agent-control.js'
 import historyPlugin from '../plugins/history.js'
+import searchPlugin from '../plugins/search.js'
 import liveHubPlugin from '../plugins/live-hub.js'
 import authPlugin, { requestSerializer } from '../plugins/auth.js'
 import securityPlugin from '../plugins/security.js'
@@ -23,6 +24,7 @@ import transcriptRoutes from '../routes/agents/transcripts.js'
 import agentControlRoutes from '../routes/agents/control.js'
 import healthRoutes from '../routes/health.js'
 import streamRoutes from '../routes/stream.js'
+import searchRoutes from '../routes/search.js'
 import { httpError } from './errors.js'
 
 export interface AppOptions {
@@ -91,6 +93,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(agentControlPlugin)
   await fastify.register(eventStorePlugin)
   await fastify.register(historyPlugin)
+  await fastify.register(searchPlugin)
   await fastify.register(liveHubPlugin)
   await fastify.register(metricsPlugin)
   await fastify.register(approvalsPlugin)
@@ -120,6 +123,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(transcriptRoutes)
   await fastify.register(agentControlRoutes)
   await fastify.register(streamRoutes)
+  await fastify.register(searchRoutes)
   await fastify.register(metricsRoutes)
   await fastify.register(approvalRoutes)
 }
