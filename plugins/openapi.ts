@@ -13,6 +13,7 @@ import type { RouteOptions } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { ERROR_CODES, type ErrorCode } from '../src/errors.js'
 import { errorResponse } from '../src/schemas/docs.js'
+import { ErrorBody } from '../src/schemas/common.js'
 import { AGENT_SOCKET_ROUTE, requiredRole } from './auth.js'
 import { isOptional } from './validation.js'
 
@@ -43,6 +44,9 @@ export const TAGS = [
   { name: 'operator', description: 'Commands to a connected agent (operator role)' },
   { name: 'streams', description: 'Live streams of the log (SSE and WebSocket), with resume' },
   { name: 'agent socket', description: 'Where Claude Code (--sdk-url) or `agentlog connect` streams stream-json' },
+  { name: 'approvals', description: 'Permission requests waiting for a person, and remembered rules' },
+  { name: 'search', description: 'Full-text search across every agent\'s log' },
+  { name: 'import/export', description: 'Claude Code transcripts and agentlog exports in and out' },
   { name: 'health', description: 'Liveness, readiness and metrics' },
   { name: 'docs', description: 'This document and its page' }
 ]
@@ -68,7 +72,8 @@ function addSharedResponses (route: RouteOptions): void {
   const schema = (route.schema ??= {}) as Record<string, any>
   const response = (schema.response ??= {}) as Record<string, unknown>
   const add = (status: number, description: string, codes: ErrorCode[]): void => {
-    if (response[status] === undefined) response[status] = errorResponse(description, codes)
+    // a bare ErrorBody says nothing of when it comes: the shared description replaces it
+    if (response[status] === undefined || response[status] === ErrorBody) response[status] = errorResponse(description, codes)
   }
   const methods = Array.isArray(route.method) ? route.method : [route.method]
   const role = requiredRole(methods[0], route.url)

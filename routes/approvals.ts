@@ -1,0 +1,122 @@
+// Approvals: the tool calls waiting for a person, deciding them, and the rules remembered from decisions.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
+import { AgentParams } from '../src/schemas/common.js'
+import { errorResponse } from '../src/schemas/docs.js'
+import {
+  AlreadyDecided, ApprovalList, ApprovalParams, ApprovalQuery, DecisionBody, DecisionResult, RuleList, RuleParams, RememberedRule
+} from '../src/schemas/approvals.js'
+import { createRedactor } from '../src/redact.js'
+import { agentNotFound, httpError } from '../src/errors.js'
+
+/** Who decided: the token's name, its position when it has none, or "anonymous" without access control. */
+export function decider (request: FastifyRequest): string {
+  const p = request.principal
+  if (p === null) return 'anonymous'
+  return p.name ?? `token ${p.tokenNumber}`
+}
+
+const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { approvals, events } = fastify
+  const redact = createRedactor(fastify.config.redactPatterns)
+  const redacted = (input: unknown): unknown => redact === null
+    ? input
+    : redact({ event_type: 'permission_requested', content: null, metadata: { input } }).metadata?.input
+
+  fastify.get('/approvals', {
+    schema: {
+      summary: 'List the permission requests waiting for a decision',
+      description: 'Every pending tool-permission request (all agents, or `agent=`), oldest first, with the tool, its ' +
+        'input (redacted) and the rule that sent it to a person.',
+      tags: ['approvals'],
+      querystring: ApprovalQuery,
+      response: { 200: { ...ApprovalList, description: 'The pending requests' } }
+    }
+  }, async function (request) {
+    return {
+      approvals: approvals.pending(request.query.agent).map(a => ({
+        agent_id: a.agentId,
+        request_id: a.requestId,
+        tool_name: a.toolName,
+        input: redacted(a.input),
+        tool_use_id: a.toolUseId,
+        rule: a.rule,
+        session_number: a.sessionNumber,
+        seq: a.seq,
+        requested_at: a.requestedAt
+      }))
+    }
+  })
+
+  fastify.post('/agents/:agentId/approvals/:requestId', {
+    schema: {
+      summary: 'Decide a permission request',
+      description: 'Allows or denies a pending tool-permission request; the agent gets the answer at once. ' +
+        '`remember` keeps the decision as a rule for the session or the agent.',
+      tags: ['approvals'],
+      params: ApprovalParams,
+      body: DecisionBody,
+      response: {
+        200: { ...DecisionResult, description: 'Decided and sent to the agent' },
+        404: errorResponse('No such pending request for this agent', ['approval_not_found']),
+        409: { ...AlreadyDecided, description: 'Already decided or cancelled; `decision` says how (code: `already_decided`)' }
+      }
+    }
+  }, async function (request, reply) {
+    const { agentId, requestId } = request.params
+    const body = request.body
+    const outcome = await approvals.decide(agentId, requestId, {
+      behavior: body.behavior,
+      message: body.message,
+      updatedInput: body.updated_input,
+      remember: body.remember
+    }, decider(request))
+    if (outcome.kind === 'not_found') {
+      throw httpError(404, `no permission request ${JSON.stringify(requestId)} for agent ${JSON.stringify(agentId)}`, 'approval_not_found')
+    }
+    if (outcome.kind === 'closed') {
+      const a = outcome.approval
+      reply.code(409)
+      return {
+        error: 'Conflict',
+        message: a.status === 'cancelled'
+          ? `the request was cancelled by the ${a.decidedBy ?? 'agent'}`
+          : `already decided: ${a.behavior ?? '?'} by ${a.decidedBy ?? '?'}`,
+        code: 'already_decided',
+        decision: { status: a.status === 'cancelled' ? 'cancelled' as const : 'decided' as const, behavior: a.behavior, decided_by: a.decidedBy, decided_at: a.decidedAt, waited_ms: a.waitedMs }
+      }
+    }
+    return outcome.result
+  })
+
+  fastify.get('/agents/:agentId/rules', {
+    schema: {
+      summary: 'List an agent\'s remembered approval rules',
+      description: 'The decisions kept with `remember` (for a session or for the agent), which answer matching requests without asking.',
+      tags: ['approvals'],
+      params: AgentParams,
+      response: { 200: { ...RuleList, description: 'The rules' }, 404: errorResponse('No agent with this id', ['agent_not_found']) }
+    }
+  }, async function (request) {
+    const { agentId } = request.params
+    if (await events.loadAgent(agentId, false) === null) throw agentNotFound(agentId)
+    return { rules: approvals.rules(agentId) }
+  })
+
+  fastify.delete('/agents/:agentId/rules/:ruleId', {
+    schema: {
+      summary: 'Forget a remembered approval rule',
+      description: 'Deletes the rule; matching requests are asked again. Answers with the deleted rule.',
+      tags: ['approvals'],
+      params: RuleParams,
+      response: { 200: { ...RememberedRule, description: 'The deleted rule' }, 404: errorResponse('No such rule for this agent', ['rule_not_found']) }
+    }
+  }, async function (request) {
+    const { agentId, ruleId } = request.params
+    const rule = await approvals.deleteRule(agentId, ruleId)
+    if (rule === null) throw httpError(404, `no remembered rule ${JSON.stringify(ruleId)} for agent ${JSON.stringify(agentId)}`, 'rule_not_found')
+    return rule
+  })
+}
+
+export default plugin
