@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   unknown_parameter: { status: 400, meaning: 'a query parameter or body property the route does not take (a typo is never ignored)' },
   invalid_json: { status: 400, meaning: 'the body is not valid JSON' },
   forbidden_key: { status: 400, meaning: 'the body has a `__proto__` or `constructor.prototype` key' },
+  invalid_gzip: { status: 400, meaning: 'a body sent with Content-Encoding gzip that does not decompress' },
   bad_query: { status: 400, meaning: 'a search query that cannot be parsed (the message says where)' },
   bad_cursor: { status: 400, meaning: 'a search cursor that does not belong to this query and these filters' },
   bad_request: { status: 400, meaning: 'any other malformed request' },
