@@ -10,6 +10,7 @@ export const ERROR_CODES = {
   invalid_json: { status: 400, meaning: 'the body is not valid JSON' },
   forbidden_key: { status: 400, meaning: 'the body has a `__proto__` or `constructor.prototype` key' },
   invalid_gzip: { status: 400, meaning: 'a body sent with Content-Encoding gzip that does not decompress' },
+  invalid_line: { status: 400, meaning: 'a line of an uploaded export that is not what an export holds (the message names the line)' },
   bad_query: { status: 400, meaning: 'a search query that cannot be parsed (the message says where)' },
   bad_cursor: { status: 400, meaning: 'a search cursor that does not belong to this query and these filters' },
   bad_request: { status: 400, meaning: 'any other malformed request' },
