@@ -17,6 +17,8 @@ import wsRoutes from '../routes/ws.js'
 import agentRoutes from '../routes/agents/index.js'
 import healthRoutes from '../routes/health.js'
 import streamRoutes from '../routes/stream.js'
+import whoamiRoutes from '../routes/whoami.js'
+import viewerRoutes from '../routes/viewer.js'
 import { httpError } from './errors.js'
 
 export interface AppOptions {
@@ -110,4 +112,6 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(agentRoutes)
   await fastify.register(streamRoutes)
   await fastify.register(metricsRoutes)
+  await fastify.register(whoamiRoutes)
+  await fastify.register(viewerRoutes)
 }
