@@ -7,10 +7,9 @@ import { waitFor } from './support/server-process.js'
 
 const browser = await launchBrowser(t)
 
-// optional routes: a server without them answers 404 once and the page hides what needs them
-const OPTIONAL = /^(GET|POST) \/(search|approvals|agents\/[^/]+\/interrupt) 404$/
+/** Failed requests but the 401s of a page asking for its token. */
 function unexpected (failed: string[]): string[] {
-  return failed.filter(f => !OPTIONAL.test(f))
+  return failed.filter(f => f !== 'GET /auth/whoami 401')
 }
 
 async function serve (t: TestContext, env: Record<string, string> = {}) {
@@ -200,10 +199,16 @@ t.test('with access control: the token is asked once; a reader sees no operator 
   await operator.page.locator('.ev.divider', { hasText: 'Session 1' }).waitFor()
   t.match(operator.dialogs, [/^confirm: Clear the context of agent-ops/])
 
+  await operator.page.getByRole('button', { name: 'Interrupt' }).click()
+  const interrupt = await inbox.next(m => m.type === 'control_request' && m.request?.subtype === 'interrupt')
+  agent.send(line({ type: 'control_response', response: { subtype: 'success', request_id: interrupt.request_id, response: {} } }))
+  await operator.page.locator('#toast', { hasText: 'Interrupted' }).waitFor()
+  await reader.page.locator('.ev.note', { hasText: 'Operator: interrupt (success)' }).waitFor()
+
   for (const p of [reader, operator]) {
     t.same(p.errors, [])
     // 401s: the first (no token) and the wrong token
-    t.same(unexpected(p.failed).filter(f => !/^GET \/auth\/whoami 401$/.test(f)), [])
+    t.same(unexpected(p.failed), [])
   }
 })
 
@@ -257,6 +262,23 @@ t.test('script-shaped content from agents is shown as text and never runs', asyn
   })
   t.same(state, { pwned: null, scripts: 0, handlers: 0, markup: [] }, 'nothing ran, no markup from the content got through')
 
+  const log = await texts(page, '.ev.output .md')
+  t.ok(log.includes('<img src=x onerror="window.__pwned=1">'), 'raw HTML in output shows as text')
+  t.match(await page.locator('.tool-input').textContent(), 'onerror')
+  t.match(await page.locator('.tool-result').textContent(), '<script>')
+  t.equal(await page.locator('.tool-name').first().textContent(), '<img src=x onerror=window.__pwned=10>')
+  // the same content found by search: snippets are text, only the matched words are marked
+  await page.getByLabel("Search every agent's log").fill('pwned')
+  await page.getByLabel("Search every agent's log").press('Enter')
+  await page.locator('.hits a.hit').first().waitFor()
+  const hits = await texts(page, '.hits .snippet')
+  t.ok(hits.some(h => h.includes('onerror')), 'a snippet shows the script-shaped text as text')
+  t.equal(await page.locator('.snippet :not(mark)').count(), 0, 'nothing but <mark> inside snippets')
+  t.equal(await page.evaluate(() => (globalThis as any).__pwned ?? null), null)
+  t.same(violations, [])
+  t.same(unexpected(failed), [])
+  t.same(dialogs, [])
+
   // and if the viewer ever did assign a string as HTML, the page's Trusted Types policy refuses it
   const innerHtml = await page.evaluate(() => {
     try {
@@ -267,13 +289,6 @@ t.test('script-shaped content from agents is shown as text and never runs', asyn
     }
   })
   t.equal(innerHtml, 'refused')
-  const log = await texts(page, '.ev.output .md')
-  t.ok(log.includes('<img src=x onerror="window.__pwned=1">'), 'raw HTML in output shows as text')
-  t.match(await page.locator('.tool-input').textContent(), 'onerror')
-  t.match(await page.locator('.tool-result').textContent(), '<script>')
-  t.equal(await page.locator('.tool-name').first().textContent(), '<img src=x onerror=window.__pwned=10>')
-  t.same(unexpected(failed), [])
-  t.same(dialogs, [])
 })
 
 t.test('the page is sent with a Content-Security-Policy that forbids inline script', async (t) => {
@@ -335,5 +350,76 @@ t.test('screenshots of the main pages at desktop and phone widths', async (t) =>
     t.ok(await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth <= (globalThis as any).innerWidth), `${name}: no horizontal scroll`)
     const log = await page.locator('.scroller').evaluate(el => ({ scroll: el.scrollWidth, client: el.clientWidth }))
     t.ok(log.scroll <= log.client, `${name}: the log does not scroll sideways (${log.scroll} > ${log.client})`)
+    await page.goto(`${http}/#/search/${encodeURIComponent('test OR review*')}`)
+    await page.locator('.hits a.hit').first().waitFor()
+    t.ok(await screenshot(page, `search-${name}`))
   }
+})
+
+t.test('a search finds a word written during the test and opens the log at it', async (t) => {
+  const { app, ws, http } = await serve(t)
+  const a = await connect(t, `${ws}/ws/agent-a`)
+  for (let i = 1; i <= 120; i++) a.send(line(assistantText(`routine line ${i}`)))
+  a.send(line(assistantText('The zebrafish migration finished cleanly.')))
+  for (let i = 121; i <= 180; i++) a.send(line(assistantText(`routine line ${i}`)))
+  await sync(app, a)
+  const b = await connect(t, `${ws}/ws/agent-b`)
+  b.send(line(assistantText('nothing to see here')))
+  await sync(app, b)
+
+  const { page, errors, failed } = await openPage(t, browser, `${http}/`)
+  await page.getByLabel("Search every agent's log").fill('zebrafish')
+  await page.getByLabel("Search every agent's log").press('Enter')
+  const hit = page.locator('.hits a.hit')
+  await hit.first().waitFor()
+  t.equal(await hit.count(), 1, 'one hit')
+  t.equal(await hit.locator('.agent-name').textContent(), 'agent-a')
+  t.same(await texts(page, '.hits mark'), ['zebrafish'], 'the matched word is marked')
+  t.equal((await hit.locator('.snippet').textContent())?.trim(), 'The zebrafish migration finished cleanly.')
+
+  await hit.click()
+  const target = page.locator('.ev.target')
+  await target.waitFor()
+  t.equal((await target.locator('.md').textContent())?.trim(), 'The zebrafish migration finished cleanly.')
+  t.ok(await target.isVisible(), 'the log is scrolled to the hit')
+  t.match(page.url(), /#\/agent\/agent-a\/121$/)
+  // the back button returns to the results
+  await page.goBack()
+  await hit.first().waitFor()
+  t.same(errors, [])
+  t.same(unexpected(failed), [])
+})
+
+t.test('a tool request waiting for approval is decided in the page, and the agent is unblocked', async (t) => {
+  const { ws, http } = await serve(t, {
+    AUTH_TOKENS: 'reader:r-2,operator:o-2,agent:a-2',
+    TOOL_POLICY: JSON.stringify([{ tool: 'Bash', input: 'git push', decision: 'ask' }])
+  })
+  const agent = await connect(t, `${ws}/ws/agent-ask`, { authorization: 'Bearer a-2' })
+  const inbox = collect(agent)
+  agent.send(line(toolUse('tu-push', 'Bash', { command: 'git push origin main' })))
+  agent.send(line({ type: 'control_request', request_id: 'req-push', request: { subtype: 'can_use_tool', tool_name: 'Bash', input: { command: 'git push origin main' }, tool_use_id: 'tu-push' } }))
+
+  const reader = await openPage(t, browser, `${http}/#/agent/agent-ask`)
+  await reader.page.getByLabel('Access token').fill('r-2')
+  await reader.page.getByRole('button', { name: 'Continue' }).click()
+  await reader.page.locator('.approval[data-request="req-push"]').waitFor()
+  t.equal(await reader.page.locator('.approval button').count(), 0, 'a reader sees the request, without the buttons')
+
+  const operator = await openPage(t, browser, `${http}/#/agent/agent-ask`)
+  await operator.page.getByLabel('Access token').fill('o-2')
+  await operator.page.getByRole('button', { name: 'Continue' }).click()
+  const card = operator.page.locator('.approval[data-request="req-push"]')
+  await card.waitFor()
+  t.match(await card.locator('pre').textContent(), 'git push origin main')
+  t.equal(inbox.lines.filter(m => m.type === 'control_response' && m.response?.request_id === 'req-push').length, 0, 'the agent is still waiting')
+  await card.getByRole('button', { name: 'Allow' }).click()
+  const answer = await inbox.next(m => m.type === 'control_response' && m.response?.request_id === 'req-push')
+  t.equal(answer.response.response.behavior, 'allow', 'the agent is told to go ahead')
+  await card.waitFor({ state: 'detached' })
+  await reader.page.locator('.approval').waitFor({ state: 'detached' })
+  await operator.page.locator('.ev.permission', { hasText: 'allowed by' }).waitFor()
+  t.same(operator.errors, [])
+  t.same(unexpected(operator.failed), [])
+  t.same(unexpected(reader.failed), [])
 })

@@ -118,8 +118,12 @@ export function agentView (main: HTMLElement, agentId: string, at: number | null
   function approvalCard (a: Approval): HTMLElement {
     const reasonId = `reason-${a.request_id}`
     const card = h('li', { class: 'approval', 'data-request': a.request_id },
-      h('h3', {}, a.tool_name, ' ', h('span', { class: 'muted small' }, `requested ${relativeTime(a.requested_at, Date.now())}`)),
-      a.rule !== null && a.rule !== undefined ? h('p', { class: 'muted small' }, `Rule: ${a.rule}`) : null,
+      h('h3', {}, h('span', { class: 'tool-name' }, a.tool_name), ' ',
+        h('span', { class: 'muted small' }, `requested ${relativeTime(a.requested_at, Date.now())}`),
+        a.seq !== null ? [' · ', h('a', { class: 'small', href: `#/agent/${encodeURIComponent(agentId)}/${a.seq}` }, 'in the log')] : null),
+      a.rule !== null && typeof a.rule === 'object'
+        ? h('p', { class: 'muted small' }, `Asked by ${a.rule.id}: ${a.rule.tool}${a.rule.input !== null ? ` ${a.rule.input}` : ''}`)
+        : h('p', { class: 'muted small' }, 'Asked by the policy default'),
       h('pre', { class: 'block', tabindex: 0 }, pretty(a.input)))
     if (!caps.operate) return card
     const reason = h('input', { id: reasonId, type: 'text', autocomplete: 'off' })
@@ -128,10 +132,10 @@ export function agentView (main: HTMLElement, agentId: string, at: number | null
       try {
         const body: { behavior: 'allow' | 'deny', message?: string } = { behavior }
         if (behavior === 'deny' && reason.value.trim() !== '') body.message = reason.value.trim()
-        await api(`${path}/approvals/${encodeURIComponent(a.request_id)}`, { method: 'POST', body })
-        toast(`${a.tool_name}: ${behavior === 'allow' ? 'allowed' : 'denied'}`)
+        const r = await api<{ delivered: boolean }>(`${path}/approvals/${encodeURIComponent(a.request_id)}`, { method: 'POST', body })
+        toast(`${a.tool_name}: ${behavior === 'allow' ? 'allowed' : 'denied'}${r.delivered ? '' : ' (the agent gets it when it reconnects)'}`)
       } catch (err) {
-        toast(`Could not decide: ${(err as Error).message}`, 'error')
+        toast(err instanceof ApiError && err.code === 'already_decided' ? err.message : `Could not decide: ${(err as Error).message}`, 'error')
       } finally {
         button.disabled = false
         loadApprovals()
@@ -354,8 +358,8 @@ export function agentView (main: HTMLElement, agentId: string, at: number | null
     interrupt.addEventListener('click', () => {
       busy(interrupt, async () => {
         try {
-          await api(`${path}/interrupt`, { method: 'POST', body: {} })
-          toast('Interrupt sent')
+          const r = await api<{ outcome: string }>(`${path}/interrupt`, { method: 'POST' })
+          toast(r.outcome === 'success' ? 'Interrupted' : 'Interrupt sent; the agent has not confirmed it yet')
         } catch (err) {
           if (!isMissingRoute(err)) throw err
           interrupt.hidden = true

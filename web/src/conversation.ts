@@ -164,11 +164,19 @@ export class Conversation {
         // shown in the header (busy/idle), not in the conversation
         return null
       case 'permission_requested':
-        return li('note', note(`Permission requested: ${e.content ?? str(m.tool_name) ?? 'tool'}`, e))
-      case 'permission_decided':
-        return li('note', note(`Permission ${str(m.behavior) === 'allow' ? 'allowed' : str(m.behavior) === 'deny' ? 'denied' : 'decided'}: ${e.content ?? str(m.tool_name) ?? 'tool'}`, e))
-      case 'operator_command':
-        return li('note', note(`Operator: ${e.content ?? ''}`, e))
+        return li('permission', h('div', { class: 'note' }, 'Permission asked for ', h('span', { class: 'tool-name' }, str(m.tool_name) ?? e.content ?? 'a tool'), ' ', time(e)))
+      case 'permission_decided': {
+        const decision = str(m.decision) ?? e.content ?? ''
+        const word = decision === 'allow' ? 'allowed' : decision === 'deny' ? 'denied' : decision
+        const by = str(m.decided_by)
+        return li('permission', h('div', { class: `note ${decision === 'deny' ? 'failed' : ''}` },
+          h('span', { class: 'tool-name' }, str(m.tool_name) ?? 'tool'), ` ${word}${by !== null ? ` by ${by}` : ''}`,
+          str(m.message) !== null ? `: ${str(m.message) as string}` : '', ' ', time(e)))
+      }
+      case 'operator_command': {
+        const outcome = str(m.outcome)
+        return li('note', note(`Operator: ${e.content ?? ''}${outcome !== null ? ` (${outcome.replace('_', ' ')})` : ''}`, e))
+      }
       case 'agent_restarted':
         return li('note', note(`Agent restarted${e.content !== null ? `: ${e.content}` : ''}`, e))
       default:

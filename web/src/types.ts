@@ -79,8 +79,10 @@ export interface Approval {
   tool_name: string
   input: unknown
   tool_use_id: string | null
-  rule: string | null
+  /** The policy rule that asked; null when the policy's default asked. */
+  rule: { id: string, tool: string, input: string | null, agent: string | null, decision: string } | null
   session_number: number
-  seq: number
+  /** The permission_requested event. */
+  seq: number | null
   requested_at: string
 }
