@@ -3,6 +3,8 @@ import { parseArgs } from 'node:util'
 import { readFileSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { connect, DEFAULTS, agentUrl, type ConnectOptions } from './connect.js'
+import { importCommand } from './import.js'
+import { exportCommand } from './export.js'
 
 export const USAGE = `usage: agentlog connect --agent ID [--server ws://127.0.0.1:7700] [options] [-- extra claude args]
 
@@ -109,6 +111,8 @@ function version (): string {
 
 /** Runs the command line; resolves with the exit status. */
 export async function main (argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  if (argv[0] === 'import') return await importCommand(argv.slice(1), env)
+  if (argv[0] === 'export') return await exportCommand(argv.slice(1), env)
   const log = (line: string): void => { process.stderr.write(line + '\n') }
   let parsed: Parsed
   try {
