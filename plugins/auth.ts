@@ -29,6 +29,10 @@ export interface Principal {
 }
 
 export const AGENT_SOCKET_ROUTE = '/ws/:agentId'
+/** The web viewer's page and files: public, since the page itself asks for the token. */
+const PUBLIC_ROUTES = new Set(['/', '/ui/:file'])
+/** Answers any valid token, an agent's too: it only says which role the token has. */
+const ANY_TOKEN_ROUTES = new Set(['/auth/whoami'])
 const QUERY_TOKEN_ROUTES = new Set([AGENT_SOCKET_ROUTE, '/stream', '/agents/:agentId/events/stream'])
 
 /** The API document and its page: any valid token reads them (an agent's too). */
@@ -41,9 +45,13 @@ export function takesQueryToken (routeUrl: string, websocket: boolean): boolean 
   return websocket || QUERY_TOKEN_ROUTES.has(routeUrl) || isDocsRoute(routeUrl)
 }
 
-/** What a request needs: nothing, an agent token, reading, operating, or any valid token. */
+/** What a request needs: nothing, an agent token, any valid token, reading, or operating. */
 export function requiredRole (method: string, routeUrl: string | undefined): Role | 'any' | null {
   if (routeUrl?.startsWith('/health/') === true) return null
+  if (routeUrl !== undefined && (method === 'GET' || method === 'HEAD')) {
+    if (PUBLIC_ROUTES.has(routeUrl)) return null
+    if (ANY_TOKEN_ROUTES.has(routeUrl)) return 'any'
+  }
   // CORS preflights carry no credentials, and never reach a handler that returns data
   if (method === 'OPTIONS') return null
   // the documentation page's scripts and styles are the swagger-ui package's files: they say nothing of this server

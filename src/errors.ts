@@ -32,6 +32,7 @@ export const ERROR_CODES = {
   upgrade_required: { status: 426, meaning: 'a plain GET on a WebSocket route' },
   rate_limited: { status: 429, meaning: 'too many operator requests in the window (see Retry-After)' },
   internal: { status: 500, meaning: 'a fault in the server; the details are in the server log, never in the response' },
+  viewer_not_built: { status: 503, meaning: 'the web viewer\'s files are not built (npm run build)' },
   shutting_down: { status: 503, meaning: 'the server is shutting down; retry against the next instance' },
   unavailable: { status: 503, meaning: 'the server cannot serve this now' }
 } as const satisfies Record<string, { status: number, meaning: string }>
