@@ -14,6 +14,8 @@ import liveHubPlugin from '../plugins/live-hub.js'
 import authPlugin, { requestSerializer } from '../plugins/auth.js'
 import securityPlugin from '../plugins/security.js'
 import metricsPlugin from '../plugins/metrics.js'
+import approvalsPlugin from '../plugins/approvals.js'
+import approvalRoutes from '../routes/approvals.js'
 import transcriptsPlugin from '../plugins/transcripts.js'
 import metricsRoutes from '../routes/metrics.js'
 import wsRoutes from '../routes/ws.js'
@@ -94,6 +96,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(searchPlugin)
   await fastify.register(liveHubPlugin)
   await fastify.register(metricsPlugin)
+  await fastify.register(approvalsPlugin)
   await fastify.register(transcriptsPlugin)
 
   await fastify.register(websocket, {
@@ -122,4 +125,5 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(streamRoutes)
   await fastify.register(searchRoutes)
   await fastify.register(metricsRoutes)
+  await fastify.register(approvalRoutes)
 }
