@@ -34,6 +34,9 @@ export function openDatabase (options: DatabaseOptions): DatabaseHandle {
     const schema = options.databaseSchema ?? null
     if (schema !== null && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error('invalid schema name')
     const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10 })
+    // an idle connection the server ended (restart, pg_terminate_backend) is dropped and replaced on demand;
+    // without a listener its error would end the process
+    pool.on('error', () => {})
     if (schema !== null) {
       // queued before any other query of the connection; the schema itself is created by the migration step
       pool.on('connect', (client) => {
