@@ -204,6 +204,10 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
   const pull = cluster !== null
   const offNotice = cluster?.onCommitNotice((ranges, local) => {
     if (local) return // already seen through onCommit
+    if (ranges === null) {
+      for (const f of followers) reread(f)
+      return
+    }
     for (const [agentId,,, maxId] of ranges) {
       if (maxId > latestId) latestId = maxId
       stale(agentId)

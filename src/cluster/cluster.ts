@@ -28,7 +28,8 @@ export interface CommandResult {
 
 export type CommandExecutor = (agentId: string, body: unknown) => Promise<CommandResult>
 
-export type CommitNoticeListener = (ranges: CommitRange[], local: boolean) => void
+/** ranges null: notices may have been missed (the connection was down), so anything may be new. */
+export type CommitNoticeListener = (ranges: CommitRange[] | null, local: boolean) => void
 export type PresenceListener = (agentId: string, state: 'connected' | 'disconnected', instance: string) => void
 
 export class OwnershipLostError extends Error {
@@ -279,6 +280,8 @@ export function createCluster ({ db, config, log }: ClusterOptions) {
       if (ok) await unlock(agentId)
       lose(agentId)
     }
+    // commits announced while this instance was not listening are read now
+    for (const l of commitListeners) l(null, false)
     // other instances may have taken this one for dead meanwhile: say again where its agents are
     if (hub !== null) {
       for (const agentId of hub.ids()) {
