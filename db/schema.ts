@@ -65,7 +65,28 @@ export interface InstanceCommandsTable {
   created_at: string
 }
 
+/** Where an imported transcript file stands (db/migrations/0004_transcript_files.ts). */
+export interface TranscriptFilesTable {
+  agent_id: string
+  /** The file's name as the importer sent it (`<claude session id>.jsonl`). */
+  file: string
+  claude_session_id: string | null
+  /** The session its records went to; null while everything in it was already stored (seen live). */
+  session_number: number | null
+  /** Bytes of whole lines read so far; a partly written last line is not counted. */
+  byte_offset: number
+  lines: number
+  /** The file's cumulative cost so far (its last cost-state record): the baseline for the next one. */
+  cost_usd: number
+  input_tokens: number
+  output_tokens: number
+  cache_read_tokens: number
+  cache_creation_tokens: number
+  updated_at: string
+}
+
 export interface Database {
+  transcript_files: TranscriptFilesTable
   agents: AgentsTable
   conversation_events: ConversationEventsTable
   sessions: SessionsTable

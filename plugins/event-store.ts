@@ -83,6 +83,38 @@ type QueueItem =
   | { kind: 'clear_outcome', agentId: string, session: number, at: string, outcome: ClearOutcome, previousSession: number, cost?: ResultCost }
   | { kind: 'connect', agentId: string, session: number, at: string, newProcess: boolean }
   | { kind: 'seen', agentId: string, session: number, at: string }
+  | { kind: 'exclusive', agentId: string, session: number, at: string, run: ExclusiveRun<unknown>, done: ExclusiveWaiter }
+
+// ---- exclusive writes (imports) ----
+// An import writes many events that must keep their own order and session, may take several queries to plan
+// (what is already stored), and may need to know the agent's position first. It runs as one queue item: the
+// writer commits everything queued before it, then runs it alone in its own transaction, with the agent's
+// committed position (last seq, current session) as it stands after those earlier items, and continues with the
+// items queued after it. So seq stays gapless and in receive order, and nothing the agent sends meanwhile can
+// land between an import's events.
+
+/** What an exclusive write sees of its agent and may move forward. */
+export interface ExclusiveAgent {
+  lastSeq: number
+  oldestSeq: number | null
+  currentSession: number
+}
+
+export interface ExclusiveResult<T> {
+  /** The events it inserted (with their ids), announced to the live streams after the commit. */
+  events: StoredEvent[]
+  agent: ExclusiveAgent
+  /** Line uuids it stored, with the seq of their first event: re-sent live lines with these are dropped. */
+  uuids: Array<{ uuid: string, seq: number }>
+  value: T
+}
+
+export type ExclusiveRun<T> = (trx: Transaction<Database>, agent: ExclusiveAgent) => Promise<ExclusiveResult<T>>
+
+interface ExclusiveWaiter {
+  resolve: (value: unknown) => void
+  reject: (err: Error) => void
+}
 
 interface Waiter {
   resolve: (events: StoredEvent[]) => void
@@ -223,6 +255,7 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
   /** Agents to drop from memory (and their queued items) as soon as no batch is being written. */
   const forgetting = new Map<string, Array<() => void>>()
   let writing = false
+  let exclusiveQueued = 0
   let scheduled = false
   let closed = false
   let retryDelay = 0
@@ -318,6 +351,7 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
     for (const item of queue) {
       if (!gone.has(item.agentId)) { queue[kept++] = item; continue }
       if ('done' in item) item.done.reject(new Error(`agent ${item.agentId} is now written by another instance`))
+      if (item.kind === 'exclusive') exclusiveQueued--
       if (item.kind === 'clear' && item.turn !== null) item.turn.settle('no_answer')
     }
     queue.length = kept
@@ -418,6 +452,64 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
     return { sessionNumber, previousSession, committed, outcome }
   }
 
+  /**
+   * Runs `run` at this point of the agent's queue, alone in its own transaction (see ExclusiveRun above).
+   * Resolves with its value once committed; a failed run is rolled back and rejects (it is not retried).
+   */
+  function exclusive<T> (agentId: string, run: ExclusiveRun<T>): Promise<T> {
+    const state = mustGet(agentId)
+    return new Promise<T>((resolve, reject) => {
+      exclusiveQueued++
+      enqueue({
+        kind: 'exclusive',
+        agentId,
+        session: state.currentSession,
+        at: new Date().toISOString(),
+        run: run as ExclusiveRun<unknown>,
+        done: { resolve: resolve as (value: unknown) => void, reject }
+      })
+    })
+  }
+
+  async function runExclusive (item: Extract<QueueItem, { kind: 'exclusive' }>): Promise<void> {
+    const state = mustGet(item.agentId)
+    const before = state.committed
+    let result: ExclusiveResult<unknown> | null = null
+    try {
+      await inTransaction(async (trx) => {
+        if (hooks !== null) await hooks.begin(trx, [item.agentId])
+        const r = await item.run(trx, { lastSeq: before.lastSeq, oldestSeq: before.oldestSeq, currentSession: before.currentSession })
+        for (let i = 0; i < r.uuids.length; i += 1000) {
+          await trx.insertInto('agent_lines')
+            .values(r.uuids.slice(i, i + 1000).map(u => ({ agent_id: item.agentId, uuid: u.uuid, seq: u.seq })))
+            .onConflict(oc => oc.columns(['agent_id', 'uuid']).doNothing())
+            .execute()
+        }
+        await trx.updateTable('agents').set({ last_seq: r.agent.lastSeq, current_session: r.agent.currentSession })
+          .where('agent_id', '=', item.agentId).execute()
+        if (hooks !== null && r.events.length > 0) await hooks.beforeCommit(trx, r.events)
+        result = r
+      })
+    } catch (err) {
+      log.warn({ err, agentId: item.agentId }, 'exclusive write failed and was rolled back')
+      item.done.reject(err as Error)
+      return
+    }
+    const r = result as unknown as ExclusiveResult<unknown>
+    state.committed = { ...before, lastSeq: r.agent.lastSeq, oldestSeq: r.agent.oldestSeq, currentSession: r.agent.currentSession }
+    if (state.currentSession < r.agent.currentSession) state.currentSession = r.agent.currentSession
+    if (config.eventsMaxPerAgent > 0 && r.agent.oldestSeq !== null && r.agent.lastSeq - r.agent.oldestSeq + 1 > config.eventsMaxPerAgent) {
+      pruneNeeded.add(item.agentId)
+    }
+    stats.eventsWritten += r.events.length
+    if (r.events.length > 0) {
+      for (const l of listeners) {
+        try { l(r.events) } catch (err) { log.error({ err }, 'commit listener failed') }
+      }
+    }
+    item.done.resolve(r.value)
+  }
+
   /** Records an outcome the writer did not see (the agent never answered in time). */
   function clearOutcome (agentId: string, sessionNumber: number, previousSession: number, outcome: ClearOutcome): void {
     if (closed) return
@@ -434,7 +526,19 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
       while (queue.length > 0) {
         applyForget()
         if (queue.length === 0) break
-        const batch = queue.slice(0, config.batchMax)
+        if (queue[0].kind === 'exclusive') {
+          const item = queue.shift() as Extract<QueueItem, { kind: 'exclusive' }>
+          exclusiveQueued--
+          await runExclusive(item)
+          continue
+        }
+        let size = Math.min(queue.length, config.batchMax)
+        if (exclusiveQueued > 0) {
+          // a batch ends before the next exclusive write
+          const cut = queue.findIndex(i => i.kind === 'exclusive')
+          if (cut !== -1 && cut < size) size = cut
+        }
+        const batch = queue.slice(0, size)
         const started = performance.now()
         try {
           if (config.benchCommitDelayMs > 0) await new Promise(resolve => setTimeout(resolve, config.benchCommitDelayMs))
@@ -884,6 +988,7 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
     record,
     clearContext,
     clearOutcome,
+    exclusive,
     flush,
     close,
     onCommit (listener: CommitListener): () => void {

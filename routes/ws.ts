@@ -25,7 +25,7 @@ function frameText (data: RawData): string {
 }
 
 const plugin: FastifyPluginAsync = async (fastify) => {
-  const { events, agents, config } = fastify
+  const { events, agents, agentControl, config } = fastify
   const rejected = agents.rejectedLines
 
   // pause every agent socket while the write queue is over its bound; TCP flow control does the rest
@@ -114,6 +114,8 @@ const plugin: FastifyPluginAsync = async (fastify) => {
         }
         return
       }
+      // an answer to a control request we sent (interrupt, permission mode, model); others' answers are ignored
+      if (type === 'control_response') agentControl.settle(agentId, message)
       touch()
     }
 

@@ -8,14 +8,18 @@ import dbPlugin from '../plugins/db.js'
 import clusterPlugin from '../plugins/cluster.js'
 import eventStorePlugin from '../plugins/event-store.js'
 import agentHubPlugin, { CloseCodes } from '../plugins/agent-hub.js'
+import agentControlPlugin from '../plugins/agent-control.js'
 import historyPlugin from '../plugins/history.js'
 import liveHubPlugin from '../plugins/live-hub.js'
 import authPlugin, { requestSerializer } from '../plugins/auth.js'
 import securityPlugin from '../plugins/security.js'
 import metricsPlugin from '../plugins/metrics.js'
+import transcriptsPlugin from '../plugins/transcripts.js'
 import metricsRoutes from '../routes/metrics.js'
 import wsRoutes from '../routes/ws.js'
 import agentRoutes from '../routes/agents/index.js'
+import transcriptRoutes from '../routes/agents/transcripts.js'
+import agentControlRoutes from '../routes/agents/control.js'
 import healthRoutes from '../routes/health.js'
 import streamRoutes from '../routes/stream.js'
 import { httpError } from './errors.js'
@@ -84,10 +88,12 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(dbPlugin)
   await fastify.register(clusterPlugin)
   await fastify.register(agentHubPlugin)
+  await fastify.register(agentControlPlugin)
   await fastify.register(eventStorePlugin)
   await fastify.register(historyPlugin)
   await fastify.register(liveHubPlugin)
   await fastify.register(metricsPlugin)
+  await fastify.register(transcriptsPlugin)
 
   await fastify.register(websocket, {
     options: { maxPayload: opts.config.maxFrameBytes },
@@ -110,6 +116,8 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(healthRoutes)
   await fastify.register(wsRoutes)
   await fastify.register(agentRoutes)
+  await fastify.register(transcriptRoutes)
+  await fastify.register(agentControlRoutes)
   await fastify.register(streamRoutes)
   await fastify.register(metricsRoutes)
 }

@@ -35,6 +35,8 @@ export interface Config {
   logLevel: string
   toolPolicy: ToolPolicy
   clearContextWaitMs: number
+  /** How long an operator control command (interrupt, permission mode, model) waits for the agent's answer. */
+  controlWaitMs: number
   heartbeatMs: number
   maxFrameBytes: number
   maxEventContentBytes: number
@@ -239,6 +241,7 @@ export function loadConfig (env: Env = process.env): Config {
     logLevel,
     toolPolicy: parseToolPolicy(env.TOOL_POLICY),
     clearContextWaitMs: integer(env, 'CLEAR_CONTEXT_WAIT_MS', 5000, 0, 600000),
+    controlWaitMs: integer(env, 'CONTROL_WAIT_MS', 10000, 1, 600000),
     heartbeatMs,
     maxFrameBytes: integer(env, 'MAX_FRAME_BYTES', 16 * 1024 * 1024, 1024),
     maxEventContentBytes: integer(env, 'MAX_EVENT_CONTENT_BYTES', 256 * 1024, 16),
