@@ -5,10 +5,8 @@ import { AgentParams, ErrorBody } from '../../src/schemas/common.js'
 import { EventPage, HistoryQuery } from '../../src/schemas/events.js'
 import { AgentList, ClearContextResult, PromptAccepted, PromptBody, SessionList } from '../../src/schemas/agents.js'
 import type { ClearOutcome } from '../../plugins/event-store.js'
-import { agentNotConnected, agentNotFound, httpError } from '../../src/errors.js'
-
-/** A forwarded command may take this much longer than the same command on the owner (two notices, two reads). */
-const FORWARD_MARGIN_MS = 5000
+import { agentNotConnected, agentNotFound } from '../../src/errors.js'
+import { FORWARD_MARGIN_MS, forwarded } from '../../src/cluster/forward.js'
 
 const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   const { events, agents, history, config, cluster } = fastify
@@ -95,18 +93,6 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   cluster?.serveCommand('prompt', async (agentId, body) => ({ status: 202, body: await prompt(agentId, (body as { content: string }).content) }))
   cluster?.serveCommand('clear-context', async (agentId) => ({ status: 200, body: await clearContext(agentId) }))
 
-  /** The owner's answer when another instance owns the agent (errors re-thrown as they were), else null. */
-  async function forwarded (agentId: string, kind: string, body: unknown, waitMs: number) {
-    if (cluster === null) return null
-    const result = await cluster.route(agentId, kind, body, waitMs)
-    if (result === null) return null
-    if (result.status >= 400) {
-      const err = result.body as { message: string, code: string }
-      throw httpError(result.status, err.message, err.code)
-    }
-    return result
-  }
-
   fastify.post('/agents/:agentId/messages', {
     schema: {
       params: AgentParams,
@@ -116,7 +102,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async function (request, reply) {
     const { agentId } = request.params
     reply.code(202)
-    const remote = await forwarded(agentId, 'prompt', request.body, FORWARD_MARGIN_MS)
+    const remote = await forwarded(cluster, agentId, 'prompt', request.body, FORWARD_MARGIN_MS)
     if (remote !== null) return remote.body as Static<typeof PromptAccepted>
     return await prompt(agentId, request.body.content)
   })
@@ -129,7 +115,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async function (request) {
     const { agentId } = request.params
-    const remote = await forwarded(agentId, 'clear-context', null, config.clearContextWaitMs + FORWARD_MARGIN_MS)
+    const remote = await forwarded(cluster, agentId, 'clear-context', null, config.clearContextWaitMs + FORWARD_MARGIN_MS)
     if (remote !== null) return remote.body as Static<typeof ClearContextResult>
     return await clearContext(agentId)
   })

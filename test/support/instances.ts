@@ -35,13 +35,15 @@ export async function startInstances (t: TestContext & { teardown: (fn: () => un
     for (const s of servers) await s.kill()
     await pgQuery(`drop schema if exists ${schema} cascade`)
   })
-  // one after the other: the first creates the schema and runs the migrations
-  for (const id of ids) {
-    servers.push(await startServer(t, {
-      databasePath: tempDatabasePath(t),
-      env: { DATABASE_URL: postgresUrl, DATABASE_SCHEMA: schema, INSTANCE_ID: id, ...env }
-    }))
-  }
+  const start = async (id: string): Promise<ServerProcess> => await startServer(t, {
+    databasePath: tempDatabasePath(t),
+    env: { DATABASE_URL: postgresUrl, DATABASE_SCHEMA: schema, INSTANCE_ID: id, ...env },
+    // a loaded machine may take long to compile and start several servers at once
+    readyTimeoutMs: 120000
+  })
+  // the first creates the schema and runs the migrations; the others start together
+  servers.push(await start(ids[0]))
+  servers.push(...await Promise.all(ids.slice(1).map(start)))
   proxy = await startProxy(servers.map(s => ({ host: '127.0.0.1', port: Number(new URL(s.url).port) })))
   return {
     schema,
