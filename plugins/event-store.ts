@@ -106,6 +106,8 @@ export interface ExclusiveResult<T> {
   agent: ExclusiveAgent
   /** Line uuids it stored, with the seq of their first event: re-sent live lines with these are dropped. */
   uuids: Array<{ uuid: string, seq: number }>
+  /** Replaces what the agent told about itself (model, cwd, ...), when given. */
+  info?: Record<string, unknown> | null
   value: T
 }
 
@@ -485,8 +487,11 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
             .onConflict(oc => oc.columns(['agent_id', 'uuid']).doNothing())
             .execute()
         }
-        await trx.updateTable('agents').set({ last_seq: r.agent.lastSeq, current_session: r.agent.currentSession })
-          .where('agent_id', '=', item.agentId).execute()
+        await trx.updateTable('agents').set({
+          last_seq: r.agent.lastSeq,
+          current_session: r.agent.currentSession,
+          ...(r.info !== undefined ? { info: r.info === null ? null : JSON.stringify(r.info) } : {})
+        }).where('agent_id', '=', item.agentId).execute()
         if (hooks !== null && r.events.length > 0) await hooks.beforeCommit(trx, r.events)
         result = r
       })
@@ -497,6 +502,7 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
     }
     const r = result as unknown as ExclusiveResult<unknown>
     state.committed = { ...before, lastSeq: r.agent.lastSeq, oldestSeq: r.agent.oldestSeq, currentSession: r.agent.currentSession }
+    if (r.info !== undefined) state.committed.info = r.info
     if (state.currentSession < r.agent.currentSession) state.currentSession = r.agent.currentSession
     if (config.eventsMaxPerAgent > 0 && r.agent.oldestSeq !== null && r.agent.lastSeq - r.agent.oldestSeq + 1 > config.eventsMaxPerAgent) {
       pruneNeeded.add(item.agentId)
