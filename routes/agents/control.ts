@@ -18,7 +18,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   /** Sends the request, stores what happened, and answers with the CLI's verdict (here, or on the agent's owner). */
   async function command (request: FastifyRequest, reply: FastifyReply, agentId: string, body: ControlRequestBody) {
     const principal = request.principal
-    const by = principal === null ? null : { role: principal.role, token_number: principal.tokenNumber }
+    const by = principal === null ? null : { role: principal.role, token_number: principal.tokenNumber, name: principal.name }
     const remote = await forwarded(cluster, agentId, 'control', { body, by }, config.controlWaitMs + FORWARD_MARGIN_MS)
     const result = remote ?? await run(agentId, body, by)
     reply.code(result.status)
