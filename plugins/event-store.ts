@@ -13,7 +13,7 @@ import type { Database, SessionsTable } from '../db/schema.js'
 import type { Config } from '../src/config.js'
 import type { AgentMessage } from '../src/protocol/ndjson.js'
 import {
-  assistantEvents, type EventDraft, type EventType, initInfo, isClearReplyAssistant, isClearReplyResult,
+  assistantEvents, countsEarlierTurns, type EventDraft, type EventType, initInfo, isClearReplyAssistant, isClearReplyResult,
   messageSessionId, messageUuid, resultEvent, resultTotalCost, resultUsage, userEvents
 } from '../src/protocol/messages.js'
 import { createRedactor } from '../src/redact.js'
@@ -786,7 +786,8 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
         if (total !== null) {
           let baseline = st.costBaseline ?? 0
           const resumed = st.resumeFrom
-          if (st.costBaseline === null && resumed !== null && sessionId === resumed.sessionId && total >= resumed.total) {
+          if (st.costBaseline === null && resumed !== null && sessionId === resumed.sessionId && total >= resumed.total &&
+              countsEarlierTurns(message) !== false) {
             baseline = resumed.total
           }
           st.resumeFrom = null
