@@ -12,6 +12,7 @@ import { startAgents } from './agents.js'
 import { BENCH_DIR, ROOT, envInt, envStr, mb, round, sleep, startChild, summarize, type Child } from './common.js'
 import { printProfile, summarizeProfile, type ProfileSummary } from './profile.js'
 import { seedDatabase } from './seed.js'
+import { benchTranscripts } from './transcripts.js'
 
 const cfg = {
   agents: envInt('BENCH_AGENTS', 16),
@@ -29,7 +30,7 @@ const cfg = {
   logLevel: envStr('BENCH_LOG_LEVEL', 'warn'),
   db: envStr('BENCH_DB', ''),
   cpuProf: process.env.BENCH_CPU_PROF === '1',
-  only: new Set(envStr('BENCH_ONLY', 'ingest,latency,memory,history,live').split(',').map(s => s.trim()))
+  only: new Set(envStr('BENCH_ONLY', 'ingest,latency,memory,history,live,transcripts').split(',').map(s => s.trim()))
 }
 
 const work = mkdtempSync(join(tmpdir(), 'agentlog-bench-'))
@@ -429,6 +430,12 @@ function summary (): string[] {
     out.push(row(`live: frame → ${String(l.subscribers)} SSE followers p50 / p99`, `${String(l.latency_p50_ms)} / ${String(l.latency_p99_ms)} ms`))
     out.push(row(`live: ingest with ${String(l.subscribers)} followers / with none`, `${String(l.ingest_ratio)}x`))
   }
+  const tr = results.transcripts
+  if (tr !== undefined) {
+    out.push(row(`import: ${String(tr.import_records)} transcript records (${String(tr.import_mb)} MB)`, `${String(tr.import_records_per_sec)} records/s (${String(tr.import_events_per_sec)} events/s)`))
+    out.push(row(`export: ${String(tr.export_events)} events, plain / gzip`, `${String(tr.export_events_per_sec)} / ${String(tr.export_gzip_events_per_sec)} events/s`))
+    out.push(row('export: server RSS before / at most', `${String(tr.export_server_rss_mb_before)} / ${String(tr.export_server_max_rss_mb)} MB`))
+  }
   return out
 }
 
@@ -438,6 +445,7 @@ try {
   if (cfg.only.has('memory')) await memory()
   if (cfg.only.has('history')) await history()
   if (cfg.only.has('live')) await live()
+  if (cfg.only.has('transcripts')) results.transcripts = await benchTranscripts(work, log)
   const table = summary()
   console.log(`\nagentlog bench: ${results.cpus} x ${String(results.cpu_model)}, node ${process.version}, ${results.date}`)
   for (const l of table) console.log(l)
