@@ -12,6 +12,7 @@ import { startAgents } from './agents.js'
 import { BENCH_DIR, ROOT, envInt, envStr, mb, round, sleep, startChild, summarize, type Child } from './common.js'
 import { printProfile, summarizeProfile, type ProfileSummary } from './profile.js'
 import { seedDatabase } from './seed.js'
+import { benchTranscripts } from './transcripts.js'
 
 const cfg = {
   agents: envInt('BENCH_AGENTS', 16),
@@ -29,7 +30,7 @@ const cfg = {
   logLevel: envStr('BENCH_LOG_LEVEL', 'warn'),
   db: envStr('BENCH_DB', ''),
   cpuProf: process.env.BENCH_CPU_PROF === '1',
-  only: new Set(envStr('BENCH_ONLY', 'ingest,latency,memory,history,live,search').split(',').map(s => s.trim()))
+  only: new Set(envStr('BENCH_ONLY', 'ingest,latency,memory,history,live,transcripts,search').split(',').map(s => s.trim()))
 }
 
 const work = mkdtempSync(join(tmpdir(), 'agentlog-bench-'))
@@ -461,6 +462,12 @@ function summary (): string[] {
       out.push(row(`search ${name}, ${String(q.events)} events (${String(q.database)})`, `p50 ${r.p50.toFixed(2)} / p99 ${r.p99.toFixed(2)} ms`, core ? 'p99 <= 50 ms (10M)' : '', core ? r.p99 <= 50 : null))
     }
   }
+  const tr = results.transcripts
+  if (tr !== undefined) {
+    out.push(row(`import: ${String(tr.import_records)} transcript records (${String(tr.import_mb)} MB)`, `${String(tr.import_records_per_sec)} records/s (${String(tr.import_events_per_sec)} events/s)`))
+    out.push(row(`export: ${String(tr.export_events)} events, plain / gzip`, `${String(tr.export_events_per_sec)} / ${String(tr.export_gzip_events_per_sec)} events/s`))
+    out.push(row('export: server RSS before / at most', `${String(tr.export_server_rss_mb_before)} / ${String(tr.export_server_max_rss_mb)} MB`))
+  }
   return out
 }
 
@@ -470,6 +477,7 @@ try {
   if (cfg.only.has('memory')) await memory()
   if (cfg.only.has('history')) await history()
   if (cfg.only.has('live')) await live()
+  if (cfg.only.has('transcripts')) results.transcripts = await benchTranscripts(work, log)
   if (cfg.only.has('search')) await search()
   const table = summary()
   console.log(`\nagentlog bench: ${results.cpus} x ${String(results.cpu_model)}, node ${process.version}, ${results.date}`)
