@@ -1,8 +1,7 @@
 // Approvals: the tool calls waiting for a person, deciding them, and the rules remembered from decisions.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
-import { AgentParams } from '../src/schemas/common.js'
-import { errorResponse } from '../src/schemas/docs.js'
+import { AgentParams, ErrorBody } from '../src/schemas/common.js'
 import {
   AlreadyDecided, ApprovalList, ApprovalParams, ApprovalQuery, DecisionBody, DecisionResult, RuleList, RuleParams, RememberedRule
 } from '../src/schemas/approvals.js'
@@ -25,12 +24,11 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/approvals', {
     schema: {
-      summary: 'List the permission requests waiting for a decision',
-      description: 'Every pending tool-permission request (all agents, or `agent=`), oldest first, with the tool, its ' +
-        'input (redacted) and the rule that sent it to a person.',
+      summary: 'Tool calls waiting for a person',
+      description: 'The can_use_tool requests the policy asked about and nobody has decided yet, oldest first, across agents or for one (`agent`).',
       tags: ['approvals'],
       querystring: ApprovalQuery,
-      response: { 200: { ...ApprovalList, description: 'The pending requests' } }
+      response: { 200: ApprovalList, 400: ErrorBody }
     }
   }, async function (request) {
     return {
@@ -50,17 +48,12 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.post('/agents/:agentId/approvals/:requestId', {
     schema: {
-      summary: 'Decide a permission request',
-      description: 'Allows or denies a pending tool-permission request; the agent gets the answer at once. ' +
-        '`remember` keeps the decision as a rule for the session or the agent.',
+      summary: 'Decide a waiting tool call',
+      description: 'Allows or denies the request (operator role): the agent gets its answer now, or when it reconnects; the decision is stored as a permission_decided event. `remember` also decides the same call this way from now on.',
       tags: ['approvals'],
       params: ApprovalParams,
       body: DecisionBody,
-      response: {
-        200: { ...DecisionResult, description: 'Decided and sent to the agent' },
-        404: errorResponse('No such pending request for this agent', ['approval_not_found']),
-        409: { ...AlreadyDecided, description: 'Already decided or cancelled; `decision` says how (code: `already_decided`)' }
-      }
+      response: { 200: DecisionResult, 400: ErrorBody, 404: ErrorBody, 409: AlreadyDecided }
     }
   }, async function (request, reply) {
     const { agentId, requestId } = request.params
@@ -91,11 +84,11 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/agents/:agentId/rules', {
     schema: {
-      summary: 'List an agent\'s remembered approval rules',
-      description: 'The decisions kept with `remember` (for a session or for the agent), which answer matching requests without asking.',
+      summary: 'Remembered rules of an agent',
+      description: 'The allow/deny rules operators asked to remember while deciding, in force for the agent now.',
       tags: ['approvals'],
       params: AgentParams,
-      response: { 200: { ...RuleList, description: 'The rules' }, 404: errorResponse('No agent with this id', ['agent_not_found']) }
+      response: { 200: RuleList, 400: ErrorBody, 404: ErrorBody }
     }
   }, async function (request) {
     const { agentId } = request.params
@@ -105,11 +98,11 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.delete('/agents/:agentId/rules/:ruleId', {
     schema: {
-      summary: 'Forget a remembered approval rule',
-      description: 'Deletes the rule; matching requests are asked again. Answers with the deleted rule.',
+      summary: 'Forget a remembered rule',
+      description: 'Removes the rule; the calls it decided are asked about again. Answers the removed rule.',
       tags: ['approvals'],
       params: RuleParams,
-      response: { 200: { ...RememberedRule, description: 'The deleted rule' }, 404: errorResponse('No such rule for this agent', ['rule_not_found']) }
+      response: { 200: RememberedRule, 400: ErrorBody, 404: ErrorBody }
     }
   }, async function (request) {
     const { agentId, ruleId } = request.params

@@ -1,16 +1,19 @@
 // Full-text search across every agent's log.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ErrorBody } from '../src/schemas/common.js'
 import { SearchQuery, SearchResult } from '../src/schemas/search.js'
 
 const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/search', {
     schema: {
       summary: 'Search every agent\'s log',
-      description: 'Full-text search over event content, newest first, filtered by agent, session, event type and time; ' +
-        'page with the returned cursor. A query that cannot be parsed is a 400 (`bad_query`) saying where.',
+      description: 'Full-text search over output, thinking, tool calls and results, prompts and turn results: ' +
+        'words, "phrases", prefixes (migrat*), AND / OR / NOT and parentheses. Hits are ranked by relevance ' +
+        'within windows of the newest matches, newest first among equal scores; snippets are plain text with ' +
+        'UTF-16 highlight offsets. Follow next_cursor for more.',
       tags: ['search'],
       querystring: SearchQuery,
-      response: { 200: { ...SearchResult, description: 'The matching events with snippets, and the cursor of the next page' } }
+      response: { 200: SearchResult, 400: ErrorBody }
     }
   }, async function (request) {
     return fastify.textSearch.search(request.query)

@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   not_found: { status: 404, meaning: 'something else the request names does not exist' },
   agent_not_connected: { status: 409, meaning: 'the command needs the agent to be connected, and it is not' },
   already_decided: { status: 409, meaning: 'the permission request was already decided or cancelled (the body says how)' },
+  agent_connected_elsewhere: { status: 409, meaning: 'the agent is connected to another instance; send the request there' },
   position_mismatch: { status: 409, meaning: 'a transcript upload\'s offset is not where the stored file stands' },
   conflict: { status: 409, meaning: 'the request conflicts with the current state' },
   payload_too_large: { status: 413, meaning: 'the body is over the limit (1 MiB)' },
@@ -32,6 +33,9 @@ export const ERROR_CODES = {
   upgrade_required: { status: 426, meaning: 'a plain GET on a WebSocket route' },
   rate_limited: { status: 429, meaning: 'too many operator requests in the window (see Retry-After)' },
   internal: { status: 500, meaning: 'a fault in the server; the details are in the server log, never in the response' },
+  not_implemented: { status: 501, meaning: 'another instance asked for a command this instance does not know (mixed versions)' },
+  agent_busy: { status: 503, meaning: 'the agent is still held by another instance; retry' },
+  owner_unavailable: { status: 503, meaning: 'the instance that owns the agent did not answer in time; retry' },
   viewer_not_built: { status: 503, meaning: 'the web viewer\'s files are not built (npm run build)' },
   shutting_down: { status: 503, meaning: 'the server is shutting down; retry against the next instance' },
   unavailable: { status: 503, meaning: 'the server cannot serve this now' }
@@ -57,6 +61,11 @@ const DEFAULT_CODES: Record<number, ErrorCode> = {
 
 export function defaultCode (statusCode: number): ErrorCode {
   return DEFAULT_CODES[statusCode] ?? (statusCode >= 500 ? 'internal' : 'bad_request')
+}
+
+/** A code read from another instance's answer: passed on when it is one of ours, else the status's own. */
+export function errorCode (code: unknown, statusCode: number): ErrorCode {
+  return isErrorCode(code) ? code : defaultCode(statusCode)
 }
 
 export function isErrorCode (code: unknown): code is ErrorCode {

@@ -7,12 +7,14 @@ import { EventPage, HistoryQuery } from '../../src/schemas/events.js'
 import { AgentList, ClearContextResult, PromptAccepted, PromptBody, SessionList } from '../../src/schemas/agents.js'
 import type { ClearOutcome } from '../../plugins/event-store.js'
 import { agentNotConnected, agentNotFound } from '../../src/errors.js'
+import { FORWARD_MARGIN_MS, forwarded } from '../../src/cluster/forward.js'
 
 const unknownAgent = errorResponse('No agent with this id', ['agent_not_found'])
+const unreachable = errorResponse('The server is shutting down, or the instance that owns the agent did not answer', ['shutting_down', 'agent_busy', 'owner_unavailable'])
 const NoBody = Type.Object({}, { additionalProperties: false, description: 'nothing: the command takes no options' })
 
 const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { events, agents, history, config } = fastify
+  const { events, agents, history, config, cluster } = fastify
 
   fastify.get('/agents', {
     schema: {
@@ -60,18 +62,8 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     return sessions
   })
 
-  fastify.post('/agents/:agentId/messages', {
-    schema: {
-      summary: 'Send a prompt to an agent',
-      description: 'Sends the text to the connected agent as a user message, after storing it as a `prompt_sent` event ' +
-        '(and `activity_changed` busy). Answers once they are committed, with the stored events.',
-      tags: ['operator'],
-      params: AgentParams,
-      body: PromptBody,
-      response: { 202: PromptAccepted, 409: errorResponse('The agent is not connected', ['agent_not_connected']) }
-    }
-  }, async function (request, reply) {
-    const { agentId } = request.params
+  /** Sends a prompt to the agent's socket here; resolves once its prompt_sent event is committed. */
+  async function prompt (agentId: string, content: string) {
     if (!agents.isConnected(agentId)) {
       throw agentNotConnected(agentId)
     }
@@ -80,27 +72,21 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       throw agentNotConnected(agentId)
     }
     // queued before it is sent, so the prompt_sent event precedes anything the agent answers
-    const stored = events.promptSent(agentId, request.body.content)
-    agents.sendUserMessage(agentId, request.body.content)
+    const stored = events.promptSent(agentId, content)
+    agents.sendUserMessage(agentId, content)
     const evs = await stored
-    reply.code(202)
     return { agent_id: agentId, session_number: evs[0].session_number, events: evs }
-  })
+  }
 
-  fastify.post('/agents/:agentId/clear-context', {
-    schema: {
-      summary: 'Clear an agent\'s context',
-      description: 'Starts the agent\'s next session (every line received from now on belongs to it) and, when the agent ' +
-        'is connected, sends it `/clear` and waits up to CLEAR_CONTEXT_WAIT_MS for its answer. Takes no body (or `{}`).',
-      tags: ['operator'],
-      params: AgentParams,
-      body: Type.Optional(NoBody),
-      response: { 200: ClearContextResult, 404: unknownAgent }
-    }
-  }, async function (request) {
-    const { agentId } = request.params
-    const state = await events.loadAgent(agentId, false)
+  async function clearContext (agentId: string) {
+    let state = await events.loadAgent(agentId, false)
     if (state === null) throw agentNotFound(agentId)
+    if (cluster !== null && !cluster.owns(agentId)) {
+      // nobody alive writes this agent (else the command was forwarded there): this instance takes it
+      await cluster.acquire(agentId)
+      state = await events.loadAgent(agentId, false)
+      if (state === null) throw agentNotFound(agentId)
+    }
     const connected = agents.isConnected(agentId)
     // the barrier: every line received from here on belongs to the new session
     const clear = events.clearContext(agentId, connected)
@@ -124,6 +110,45 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       previous_session: clear.previousSession,
       agent_context: outcome
     }
+  }
+
+  // several instances: a command for an agent another instance owns is carried out there
+  cluster?.serveCommand('prompt', async (agentId, body) => ({ status: 202, body: await prompt(agentId, (body as { content: string }).content) }))
+  cluster?.serveCommand('clear-context', async (agentId) => ({ status: 200, body: await clearContext(agentId) }))
+
+  fastify.post('/agents/:agentId/messages', {
+    schema: {
+      summary: 'Send a prompt to an agent',
+      description: 'Sends the text to the connected agent as a user message, after storing it as a `prompt_sent` event ' +
+        '(and `activity_changed` busy). Answers once they are committed, with the stored events.',
+      tags: ['operator'],
+      params: AgentParams,
+      body: PromptBody,
+      response: { 202: PromptAccepted, 409: errorResponse('The agent is not connected', ['agent_not_connected']), 503: unreachable }
+    }
+  }, async function (request, reply) {
+    const { agentId } = request.params
+    reply.code(202)
+    const remote = await forwarded(cluster, agentId, 'prompt', request.body, FORWARD_MARGIN_MS)
+    if (remote !== null) return remote.body as Static<typeof PromptAccepted>
+    return await prompt(agentId, request.body.content)
+  })
+
+  fastify.post('/agents/:agentId/clear-context', {
+    schema: {
+      summary: 'Clear an agent\'s context',
+      description: 'Starts the agent\'s next session (every line received from now on belongs to it) and, when the agent ' +
+        'is connected, sends it `/clear` and waits up to CLEAR_CONTEXT_WAIT_MS for its answer. Takes no body (or `{}`).',
+      tags: ['operator'],
+      params: AgentParams,
+      body: Type.Optional(NoBody),
+      response: { 200: ClearContextResult, 404: unknownAgent, 503: unreachable }
+    }
+  }, async function (request) {
+    const { agentId } = request.params
+    const remote = await forwarded(cluster, agentId, 'clear-context', null, config.clearContextWaitMs + FORWARD_MARGIN_MS)
+    if (remote !== null) return remote.body as Static<typeof ClearContextResult>
+    return await clearContext(agentId)
   })
 }
 
