@@ -1,7 +1,8 @@
 // Approvals: the tool calls waiting for a person, deciding them, and the rules remembered from decisions.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
-import { AgentParams, ErrorBody } from '../src/schemas/common.js'
+import { AgentParams } from '../src/schemas/common.js'
+import { errorResponse } from '../src/schemas/docs.js'
 import {
   AlreadyDecided, ApprovalList, ApprovalParams, ApprovalQuery, DecisionBody, DecisionResult, RuleList, RuleParams, RememberedRule
 } from '../src/schemas/approvals.js'
@@ -28,7 +29,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       description: 'The can_use_tool requests the policy asked about and nobody has decided yet, oldest first, across agents or for one (`agent`).',
       tags: ['approvals'],
       querystring: ApprovalQuery,
-      response: { 200: ApprovalList, 400: ErrorBody }
+      response: { 200: { ...ApprovalList, description: 'The pending requests' } }
     }
   }, async function (request) {
     return {
@@ -53,7 +54,11 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       tags: ['approvals'],
       params: ApprovalParams,
       body: DecisionBody,
-      response: { 200: DecisionResult, 400: ErrorBody, 404: ErrorBody, 409: AlreadyDecided }
+      response: {
+        200: { ...DecisionResult, description: 'Decided and sent to the agent' },
+        404: errorResponse('No such pending request for this agent', ['approval_not_found']),
+        409: { ...AlreadyDecided, description: 'Already decided or cancelled; `decision` says how (code: `already_decided`)' }
+      }
     }
   }, async function (request, reply) {
     const { agentId, requestId } = request.params
@@ -88,7 +93,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       description: 'The allow/deny rules operators asked to remember while deciding, in force for the agent now.',
       tags: ['approvals'],
       params: AgentParams,
-      response: { 200: RuleList, 400: ErrorBody, 404: ErrorBody }
+      response: { 200: { ...RuleList, description: 'The rules' }, 404: errorResponse('No agent with this id', ['agent_not_found']) }
     }
   }, async function (request) {
     const { agentId } = request.params
@@ -102,7 +107,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       description: 'Removes the rule; the calls it decided are asked about again. Answers the removed rule.',
       tags: ['approvals'],
       params: RuleParams,
-      response: { 200: RememberedRule, 400: ErrorBody, 404: ErrorBody }
+      response: { 200: { ...RememberedRule, description: 'The deleted rule' }, 404: errorResponse('No such rule for this agent', ['rule_not_found']) }
     }
   }, async function (request) {
     const { agentId, ruleId } = request.params
