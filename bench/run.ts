@@ -29,7 +29,11 @@ const cfg = {
   logLevel: envStr('BENCH_LOG_LEVEL', 'warn'),
   db: envStr('BENCH_DB', ''),
   cpuProf: process.env.BENCH_CPU_PROF === '1',
-  only: new Set(envStr('BENCH_ONLY', 'ingest,latency,memory,history,live').split(',').map(s => s.trim()))
+  only: new Set(envStr('BENCH_ONLY', 'ingest,latency,memory,history,live,scale').split(',').map(s => s.trim())),
+  /** Scale-out (several instances) needs PostgreSQL: BENCH_DATABASE_URL, else DATABASE_URL; skipped without. */
+  scaleDatabaseUrl: envStr('BENCH_DATABASE_URL', process.env.DATABASE_URL ?? ''),
+  scaleSeconds: envInt('BENCH_SCALE_SECONDS', 4),
+  scaleRate: envInt('BENCH_SCALE_RATE', 0)
 }
 
 const work = mkdtempSync(join(tmpdir(), 'agentlog-bench-'))
@@ -384,6 +388,18 @@ async function live (): Promise<void> {
   }
 }
 
+async function scale (): Promise<void> {
+  if (cfg.scaleDatabaseUrl === '') {
+    log('scale: no BENCH_DATABASE_URL or DATABASE_URL (PostgreSQL), skipped')
+    return
+  }
+  log('scale: 1, 2 and 3 instances on one PostgreSQL')
+  const { runScaleBench } = await import('./scale.js')
+  results.scale = await runScaleBench({
+    databaseUrl: cfg.scaleDatabaseUrl, instances: [1, 2, 3], agents: cfg.agents, seconds: cfg.scaleSeconds, rate: cfg.scaleRate, log
+  })
+}
+
 // ---- summary ----
 
 function row (name: string, value: string, target = '', ok: boolean | null = null): string {
@@ -429,6 +445,11 @@ function summary (): string[] {
     out.push(row(`live: frame → ${String(l.subscribers)} SSE followers p50 / p99`, `${String(l.latency_p50_ms)} / ${String(l.latency_p99_ms)} ms`))
     out.push(row(`live: ingest with ${String(l.subscribers)} followers / with none`, `${String(l.ingest_ratio)}x`))
   }
+  for (const r of results.scale?.runs ?? []) {
+    out.push(row(`scale: ${String(r.instances)} instance(s), ingest (events/s)`, `${String(r.ingest_events_per_sec)} (${String(r.ingest_vs_one)}x)`))
+    out.push(row(`scale: ${String(r.instances)} instance(s), commit p50 / p99 at ${String(r.latency_rate)}/s`, `${String(r.commit_p50_ms)} / ${String(r.commit_p99_ms)} ms`))
+    if (r.handover !== undefined) out.push(row('scale: kill -9 of the owner → next line committed', `${String(r.handover.first_commit_ms)} ms`))
+  }
   return out
 }
 
@@ -438,6 +459,7 @@ try {
   if (cfg.only.has('memory')) await memory()
   if (cfg.only.has('history')) await history()
   if (cfg.only.has('live')) await live()
+  if (cfg.only.has('scale')) await scale()
   const table = summary()
   console.log(`\nagentlog bench: ${results.cpus} x ${String(results.cpu_model)}, node ${process.version}, ${results.date}`)
   for (const l of table) console.log(l)
