@@ -12,6 +12,7 @@ import { startAgents } from './agents.js'
 import { BENCH_DIR, ROOT, envInt, envStr, mb, round, sleep, startChild, summarize, type Child } from './common.js'
 import { printProfile, summarizeProfile, type ProfileSummary } from './profile.js'
 import { seedDatabase } from './seed.js'
+import { benchTranscripts } from './transcripts.js'
 
 const cfg = {
   agents: envInt('BENCH_AGENTS', 16),
@@ -29,7 +30,7 @@ const cfg = {
   logLevel: envStr('BENCH_LOG_LEVEL', 'warn'),
   db: envStr('BENCH_DB', ''),
   cpuProf: process.env.BENCH_CPU_PROF === '1',
-  only: new Set(envStr('BENCH_ONLY', 'ingest,latency,memory,history,live,scale').split(',').map(s => s.trim())),
+  only: new Set(envStr('BENCH_ONLY', 'ingest,latency,memory,history,live,transcripts,search,scale').split(',').map(s => s.trim())),
   /** Scale-out (several instances) needs PostgreSQL: BENCH_DATABASE_URL, else DATABASE_URL; skipped without. */
   scaleDatabaseUrl: envStr('BENCH_DATABASE_URL', process.env.DATABASE_URL ?? ''),
   scaleSeconds: envInt('BENCH_SCALE_SECONDS', 4),
@@ -400,6 +401,30 @@ async function scale (): Promise<void> {
   })
 }
 
+// ---- search: ingest with the index kept against without, and query latency on a large log (bench/search.ts) ----
+
+async function search (): Promise<void> {
+  const rounds = Math.max(2, cfg.rounds)
+  log(`search ingest: ${cfg.agents} agents flat out, index on and off alternately, ${rounds} rounds`)
+  const on: IngestRun[] = []
+  const off: IngestRun[] = []
+  for (let r = 0; r < rounds; r++) {
+    // alternate which goes first: the machine's other load drifts
+    const order = r % 2 === 0 ? ['on', 'off'] : ['off', 'on']
+    for (const which of order) {
+      const run = await ingestOnce(`search-${which}`, 'server.js', appEnv(join(work, `search-${which}-${r}.db`), which === 'off' ? { BENCH_SEARCH_INDEX: '0' } : {}))
+      ;(which === 'on' ? on : off).push(run)
+    }
+  }
+  const withIndex = median(on.map(x => x.eventsPerSec))
+  const without = median(off.map(x => x.eventsPerSec))
+  const { runSearchBench } = await import('./search.js')
+  results.search = {
+    ingest: { events_per_sec_index_on: round(withIndex), events_per_sec_index_off: round(without), ratio: round(withIndex / without, 3), on, off },
+    ...await runSearchBench(log)
+  }
+}
+
 // ---- summary ----
 
 function row (name: string, value: string, target = '', ok: boolean | null = null): string {
@@ -450,6 +475,20 @@ function summary (): string[] {
     out.push(row(`scale: ${String(r.instances)} instance(s), commit p50 / p99 at ${String(r.latency_rate)}/s`, `${String(r.commit_p50_ms)} / ${String(r.commit_p99_ms)} ms`))
     if (r.handover !== undefined) out.push(row('scale: kill -9 of the owner → next line committed', `${String(r.handover.first_commit_ms)} ms`))
   }
+  const q = results.search
+  if (q !== undefined) {
+    out.push(row('ingest with search index / without', `${String(q.ingest.ratio)}x`, '>= 0.7x', q.ingest.ratio >= 0.7))
+    for (const [name, r] of Object.entries(q.queries as Record<string, { p50: number, p99: number }>)) {
+      const core = ['common word', 'rare word', 'phrase'].includes(name)
+      out.push(row(`search ${name}, ${String(q.events)} events (${String(q.database)})`, `p50 ${r.p50.toFixed(2)} / p99 ${r.p99.toFixed(2)} ms`, core ? 'p99 <= 50 ms (10M)' : '', core ? r.p99 <= 50 : null))
+    }
+  }
+  const tr = results.transcripts
+  if (tr !== undefined) {
+    out.push(row(`import: ${String(tr.import_records)} transcript records (${String(tr.import_mb)} MB)`, `${String(tr.import_records_per_sec)} records/s (${String(tr.import_events_per_sec)} events/s)`))
+    out.push(row(`export: ${String(tr.export_events)} events, plain / gzip`, `${String(tr.export_events_per_sec)} / ${String(tr.export_gzip_events_per_sec)} events/s`))
+    out.push(row('export: server RSS before / at most', `${String(tr.export_server_rss_mb_before)} / ${String(tr.export_server_max_rss_mb)} MB`))
+  }
   return out
 }
 
@@ -459,6 +498,8 @@ try {
   if (cfg.only.has('memory')) await memory()
   if (cfg.only.has('history')) await history()
   if (cfg.only.has('live')) await live()
+  if (cfg.only.has('transcripts')) results.transcripts = await benchTranscripts(work, log)
+  if (cfg.only.has('search')) await search()
   if (cfg.only.has('scale')) await scale()
   const table = summary()
   console.log(`\nagentlog bench: ${results.cpus} x ${String(results.cpu_model)}, node ${process.version}, ${results.date}`)
