@@ -37,7 +37,7 @@ async function connect (wsUrl: string, agentId: string, lastUuid: string | undef
 
 test(`reconnect storm: ${AGENT_COUNT} agents reconnecting at random for ${SECONDS} s store each line exactly once`, { timeout: (SECONDS + 120) * 1000 }, async (t) => {
   const databasePath = tempDatabasePath(t)
-  const server = await startServer(t, { databasePath })
+  const server = await startServer(t, { databasePath, sqlite: true })
   const open = new Set<WebSocket>()
   t.teardown(() => { for (const ws of open) ws.terminate() })
   const stats = { connections: 0, closed: 0, terminated: 0, replaced: 0, linesSent: 0, linesResent: 0 }

@@ -29,7 +29,7 @@ interface PlanRow { detail: string }
 /** A real app fed through its agent socket: two sessions, every assistant block type, results. */
 async function populated (t: TestContext) {
   const databasePath = tempDatabasePath(t)
-  const app = await build(t, { databasePath, env: { CLEAR_CONTEXT_WAIT_MS: '0' } })
+  const app = await build(t, { databasePath, sqlite: true, env: { CLEAR_CONTEXT_WAIT_MS: '0' } })
   for (const agentId of ['plan-1', 'plan-2']) {
     const ws = await app.injectWS(`/ws/${agentId}`)
     const inbox = collect(ws)
