@@ -61,11 +61,76 @@ export interface SetAsideLinesTable {
   created_at: string
 }
 
+/** A can_use_tool request a person decides (or decided); see src/approvals/. */
+export interface ApprovalsTable {
+  agent_id: string
+  request_id: string
+  /** JSON of the CLI's request_id as sent (string or number). */
+  raw_request_id: string
+  tool_name: string
+  /** JSON text. */
+  input: string
+  tool_use_id: string | null
+  /** JSON of the policy rule that asked, or null (the default asked). */
+  rule: string | null
+  session_number: number
+  /** The permission_requested event; null until it is committed. */
+  seq: number | null
+  requested_at: string
+  status: 'pending' | 'decided' | 'cancelled'
+  behavior: 'allow' | 'deny' | null
+  message: string | null
+  updated_input: string | null
+  decided_by: string | null
+  decided_at: string | null
+  waited_ms: number | null
+  /** 1 once the answer was handed to the agent's socket. */
+  delivered: number
+}
+
+/** An allow/deny rule an operator asked to remember while deciding. */
+export interface ApprovalRulesTable {
+  id: string
+  agent_id: string
+  scope: 'session' | 'agent'
+  /** scope session: the agent session it holds for. */
+  session_number: number | null
+  tool: string
+  input: string | null
+  decision: 'allow' | 'deny'
+  created_at: string
+  created_by: string | null
+  request_id: string | null
+}
+
+/** Where an imported transcript file stands (db/migrations/0004_transcript_files.ts). */
+export interface TranscriptFilesTable {
+  agent_id: string
+  /** The file's name as the importer sent it (`<claude session id>.jsonl`). */
+  file: string
+  claude_session_id: string | null
+  /** The session its records went to; null while everything in it was already stored (seen live). */
+  session_number: number | null
+  /** Bytes of whole lines read so far; a partly written last line is not counted. */
+  byte_offset: number
+  lines: number
+  /** The file's cumulative cost so far (its last cost-state record): the baseline for the next one. */
+  cost_usd: number
+  input_tokens: number
+  output_tokens: number
+  cache_read_tokens: number
+  cache_creation_tokens: number
+  updated_at: string
+}
+
 export interface Database {
+  transcript_files: TranscriptFilesTable
   agents: AgentsTable
   conversation_events: ConversationEventsTable
   sessions: SessionsTable
   set_aside_lines: SetAsideLinesTable
+  approvals: ApprovalsTable
+  approval_rules: ApprovalRulesTable
 }
 
 export type Agent = Selectable<AgentsTable>
@@ -73,3 +138,5 @@ export type NewAgent = Insertable<AgentsTable>
 export type EventRow = Selectable<ConversationEventsTable>
 export type NewEventRow = Insertable<ConversationEventsTable>
 export type SessionRow = Selectable<SessionsTable>
+export type ApprovalRow = Selectable<ApprovalsTable>
+export type ApprovalRuleRow = Selectable<ApprovalRulesTable>

@@ -22,6 +22,8 @@ export interface Principal {
   role: Role
   /** Which configured token (1-based), for rate-limit keys and logs; never the token itself. */
   tokenNumber: number
+  /** The token's name (`name=role:token`), null when it has none. */
+  name: string | null
   agentPattern: RegExp | null
 }
 
@@ -66,7 +68,7 @@ export function requestSerializer (request: { method?: string, url?: string, hos
 export function createTokenCheck (tokens: AuthToken[]) {
   const known = tokens.map((t, i) => ({
     digest: digest(t.token),
-    principal: { role: t.role, tokenNumber: i + 1, agentPattern: t.agentGlob === null ? null : globToRegExp(t.agentGlob) }
+    principal: { role: t.role, tokenNumber: i + 1, name: t.name, agentPattern: t.agentGlob === null ? null : globToRegExp(t.agentGlob) }
   }))
   /**
    * Compares against every known token, each time, on fixed-length digests: neither the length of a guess nor

@@ -4,7 +4,9 @@ import { createEventStore, type EventStore } from '../src/store/event-store.js'
 import { createKyselyBackend } from '../src/store/backend.js'
 import { createSqliteBackend } from '../src/store/sqlite-backend.js'
 
-export type { AgentState, ClearOutcome, CommitListener, BatchListener, EventStore, StoredEvent } from '../src/store/event-store.js'
+export type {
+  AgentState, ClearOutcome, CommitListener, BatchListener, EventStore, ExclusiveAgent, ExclusiveResult, ExclusiveRun, StoredEvent
+} from '../src/store/event-store.js'
 
 declare module 'fastify' {
   interface FastifyInstance { events: EventStore }

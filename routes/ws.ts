@@ -3,7 +3,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import type { RawData } from 'ws'
 import { frameText, parseFrame, type AgentMessage } from '../src/protocol/ndjson.js'
 import { LOGGED_TYPES, messageSessionId } from '../src/protocol/messages.js'
-import { decidePermission } from '../src/protocol/permissions.js'
+import { cancelledRequestId, permissionRequest, permissionResponse } from '../src/protocol/permissions.js'
 import { isValidAgentId } from '../src/schemas/common.js'
 import { CloseCodes } from '../plugins/agent-hub.js'
 
@@ -19,7 +19,7 @@ const FRAME_ERRORS: Record<string, { reason: 'frame_too_big' | 'invalid_utf8', t
 const CLOSE_REASONS: Record<number, string> = { 1007: FRAME_ERRORS.WS_ERR_INVALID_UTF8.text, 1009: FRAME_ERRORS.WS_ERR_UNSUPPORTED_MESSAGE_LENGTH.text }
 
 const plugin: FastifyPluginAsync = async (fastify) => {
-  const { events, agents, config } = fastify
+  const { events, agents, agentControl, config, approvals } = fastify
   const rejected = agents.rejectedLines
 
   // pause every agent socket while the write queue is over its bound; TCP flow control does the rest
@@ -93,16 +93,27 @@ const plugin: FastifyPluginAsync = async (fastify) => {
         return
       }
       if (type === 'control_request') {
-        const decision = decidePermission(config.toolPolicy, message)
-        if (decision !== null) {
-          // answer at once: the CLI blocks until it gets this (and asks again after a reconnect)
-          socket.send(JSON.stringify(decision.response) + '\n')
-          log.info({ tool: decision.toolName, requestId: decision.requestId, allow: decision.allow }, 'tool permission decided')
+        const permission = permissionRequest(message)
+        if (permission !== null) {
+          // allowed or denied by policy: answered at once, in order (the CLI blocks until it is, and asks again after
+          // a reconnect); null: a person decides (src/approvals/desk.ts sends the answer)
+          const answer = approvals.request(agentId, permission)
+          if (answer !== null) {
+            socket.send(JSON.stringify(permissionResponse(permission.rawRequestId, answer)) + '\n')
+            log.info({ tool: permission.toolName, requestId: permission.requestId, allow: answer.behavior === 'allow' }, 'tool permission decided')
+          }
         } else {
           log.debug({ request: (message.request as { subtype?: unknown } | undefined)?.subtype }, 'control request ignored')
         }
         return
       }
+      if (type === 'control_cancel_request') {
+        const requestId = cancelledRequestId(message)
+        if (requestId !== null) approvals.cancel(agentId, requestId, 'cancelled by the agent')
+        return
+      }
+      // an answer to a control request we sent (interrupt, permission mode, model); others' answers are ignored
+      if (type === 'control_response') agentControl.settle(agentId, message)
       touch()
     }
 

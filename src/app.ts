@@ -7,16 +7,24 @@ import configPlugin from '../plugins/config.js'
 import dbPlugin from '../plugins/db.js'
 import eventStorePlugin from '../plugins/event-store.js'
 import agentHubPlugin, { CloseCodes } from '../plugins/agent-hub.js'
+import agentControlPlugin from '../plugins/agent-control.js'
 import historyPlugin from '../plugins/history.js'
+import searchPlugin from '../plugins/search.js'
 import liveHubPlugin from '../plugins/live-hub.js'
 import authPlugin, { requestSerializer } from '../plugins/auth.js'
 import securityPlugin from '../plugins/security.js'
 import metricsPlugin from '../plugins/metrics.js'
+import approvalsPlugin from '../plugins/approvals.js'
+import approvalRoutes from '../routes/approvals.js'
+import transcriptsPlugin from '../plugins/transcripts.js'
 import metricsRoutes from '../routes/metrics.js'
 import wsRoutes from '../routes/ws.js'
 import agentRoutes from '../routes/agents/index.js'
+import transcriptRoutes from '../routes/agents/transcripts.js'
+import agentControlRoutes from '../routes/agents/control.js'
 import healthRoutes from '../routes/health.js'
 import streamRoutes from '../routes/stream.js'
+import searchRoutes from '../routes/search.js'
 import { httpError } from './errors.js'
 
 export interface AppOptions {
@@ -82,10 +90,14 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
 
   await fastify.register(dbPlugin)
   await fastify.register(agentHubPlugin)
+  await fastify.register(agentControlPlugin)
   await fastify.register(eventStorePlugin)
   await fastify.register(historyPlugin)
+  await fastify.register(searchPlugin)
   await fastify.register(liveHubPlugin)
   await fastify.register(metricsPlugin)
+  await fastify.register(approvalsPlugin)
+  await fastify.register(transcriptsPlugin)
 
   await fastify.register(websocket, {
     options: { maxPayload: opts.config.maxFrameBytes },
@@ -108,6 +120,10 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(healthRoutes)
   await fastify.register(wsRoutes)
   await fastify.register(agentRoutes)
+  await fastify.register(transcriptRoutes)
+  await fastify.register(agentControlRoutes)
   await fastify.register(streamRoutes)
+  await fastify.register(searchRoutes)
   await fastify.register(metricsRoutes)
+  await fastify.register(approvalRoutes)
 }

@@ -2,12 +2,9 @@
 import { resolve } from 'node:path'
 import { readFileSync } from 'node:fs'
 import { DEFAULT_REDACT_PATTERNS } from './redact.js'
+import { parsePolicy, parsePolicyJson, PolicyError, type Policy } from './approvals/policy.js'
 
-export type ToolPolicy =
-  | { mode: 'allow_all' }
-  | { mode: 'deny_all' }
-  | { mode: 'allow', tools: Set<string> }
-  | { mode: 'deny', tools: Set<string> }
+export type ToolPolicy = Policy
 
 export type SqliteSynchronous = 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA'
 
@@ -16,6 +13,8 @@ export type Role = 'agent' | 'reader' | 'operator'
 export interface AuthToken {
   role: Role
   token: string
+  /** Who holds it, for the record (who decided an approval); null: unnamed. */
+  name: string | null
   /** Agent tokens only: the agent ids it may connect as (`*` any run of characters, `?` one); null: any. */
   agentGlob: string | null
 }
@@ -30,7 +29,17 @@ export interface Config {
   eventsMaxPerAgent: number
   logLevel: string
   toolPolicy: ToolPolicy
+  /** How long a tool call waits for a person before approvalFallback is sent. */
+  approvalTimeoutMs: number
+  approvalFallback: 'allow' | 'deny'
+  /** POSTed to (with retries) when a tool call starts waiting for a person; null: none. */
+  approvalWebhookUrl: string | null
+  approvalWebhookFormat: 'json' | 'slack' | 'ntfy'
+  /** The server's address as people reach it, for the decide links in notifications. */
+  publicUrl: string
   clearContextWaitMs: number
+  /** How long an operator control command (interrupt, permission mode, model) waits for the agent's answer. */
+  controlWaitMs: number
   heartbeatMs: number
   maxFrameBytes: number
   maxEventContentBytes: number
@@ -93,15 +102,51 @@ function integer (env: Env, name: string, fallback: number, min: number, max = N
 }
 
 export function parseToolPolicy (raw: string | undefined): ToolPolicy {
-  const text = (raw ?? '').trim()
-  if (text === '' || text === 'allow_all') return { mode: 'allow_all' }
-  if (text === 'deny_all') return { mode: 'deny_all' }
-  const match = /^(allow|deny):(.*)$/.exec(text)
-  if (match !== null) {
-    const tools = new Set(match[2].split(',').map(t => t.trim()).filter(t => t !== ''))
-    if (tools.size > 0) return { mode: match[1] as 'allow' | 'deny', tools }
+  try {
+    return parsePolicy(raw, 'TOOL_POLICY')
+  } catch (err) {
+    if (err instanceof PolicyError) throw new ConfigError(err.message)
+    throw err
   }
-  throw new ConfigError(`TOOL_POLICY must be allow_all, deny_all, allow:Tool,Tool or deny:Tool,Tool, got ${JSON.stringify(raw)}`)
+}
+
+/** TOOL_POLICY, or the JSON policy in TOOL_POLICY_FILE (not both). */
+function loadToolPolicy (env: Env): ToolPolicy {
+  const file = (env.TOOL_POLICY_FILE ?? '').trim()
+  if (file === '') return parseToolPolicy(env.TOOL_POLICY)
+  if ((env.TOOL_POLICY ?? '').trim() !== '') throw new ConfigError('TOOL_POLICY and TOOL_POLICY_FILE are both set; use one')
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new ConfigError(`TOOL_POLICY_FILE ${JSON.stringify(file)} cannot be read: ${(err as Error).message}`)
+  }
+  try {
+    return parsePolicyJson(text, 'TOOL_POLICY_FILE')
+  } catch (err) {
+    if (err instanceof PolicyError) throw new ConfigError(err.message)
+    throw err
+  }
+}
+
+function httpUrl (env: Env, name: string): string | null {
+  const raw = (env[name] ?? '').trim()
+  if (raw === '') return null
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    throw new ConfigError(`${name} must be an http:// or https:// URL, got ${JSON.stringify(raw)}`)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`${name} must be an http:// or https:// URL, got ${JSON.stringify(raw)}`)
+  return raw
+}
+
+function oneOf<T extends string> (env: Env, name: string, values: readonly T[], fallback: T): T {
+  const raw = (env[name] ?? '').trim().toLowerCase()
+  if (raw === '') return fallback
+  if (!values.includes(raw as T)) throw new ConfigError(`${name} must be one of ${values.join(', ')}, got ${JSON.stringify(env[name])}`)
+  return raw as T
 }
 
 function flag (env: Env, name: string, fallback: boolean): boolean {
@@ -116,13 +161,23 @@ const ROLES: Role[] = ['agent', 'reader', 'operator']
 const TOKEN_PATTERN = /^[\x21-\x7e]+$/
 const GLOB_PATTERN = /^[A-Za-z0-9._:*?-]{1,128}$/
 
+const NAME_PATTERN = /^[A-Za-z0-9._@-]{1,64}$/
+
 /**
- * `role:token` or `role:token:agent-glob` entries (AUTH_TOKENS comma-separated, AUTH_TOKENS_FILE one a line).
+ * `role:token` or `role:token:agent-glob` entries (AUTH_TOKENS comma-separated, AUTH_TOKENS_FILE one a line),
+ * each optionally preceded by `name=` (who holds the token, kept with the approvals it decides).
  * Messages name the entry by position, never by its token.
  */
 export function parseAuthTokens (entries: string[], source: string): AuthToken[] {
-  return entries.map((entry, i) => {
+  return entries.map((raw, i) => {
     const where = `${source} entry ${i + 1}`
+    // a role never holds "=", so an entry without a name reads as before
+    const named = /^([^:=]*)=(.*)$/s.exec(raw)
+    const name = named === null ? null : named[1]
+    if (name !== null && !NAME_PATTERN.test(name)) {
+      throw new ConfigError(`${where}: the name before "=" must be 1 to 64 of A-Z a-z 0-9 . _ @ -, got ${JSON.stringify(name)}`)
+    }
+    const entry = named === null ? raw : named[2]
     const [role, token, ...rest] = entry.split(':')
     if (!ROLES.includes(role as Role)) {
       throw new ConfigError(`${where}: must be role:token or agent:token:glob with role agent, reader or operator, got role ${JSON.stringify(role)}`)
@@ -135,7 +190,7 @@ export function parseAuthTokens (entries: string[], source: string): AuthToken[]
     if (glob !== null && !GLOB_PATTERN.test(glob)) {
       throw new ConfigError(`${where}: the agent-id glob must be 1 to 128 of A-Z a-z 0-9 . _ : - * ?, got ${JSON.stringify(glob)}`)
     }
-    return { role: role as Role, token, agentGlob: glob }
+    return { role: role as Role, token, name, agentGlob: glob }
   })
 }
 
@@ -231,8 +286,14 @@ export function loadConfig (env: Env = process.env): Config {
     databaseSchema,
     eventsMaxPerAgent: integer(env, 'EVENTS_MAX_PER_AGENT', 50000, 0),
     logLevel,
-    toolPolicy: parseToolPolicy(env.TOOL_POLICY),
+    toolPolicy: loadToolPolicy(env),
+    approvalTimeoutMs: integer(env, 'APPROVAL_TIMEOUT_MS', 15 * 60 * 1000, 100, 7 * 24 * 3600 * 1000),
+    approvalFallback: oneOf(env, 'APPROVAL_FALLBACK', ['deny', 'allow'] as const, 'deny'),
+    approvalWebhookUrl: httpUrl(env, 'APPROVAL_WEBHOOK_URL'),
+    approvalWebhookFormat: oneOf(env, 'APPROVAL_WEBHOOK_FORMAT', ['json', 'slack', 'ntfy'] as const, 'json'),
+    publicUrl: (httpUrl(env, 'PUBLIC_URL') ?? `http://${host.includes(':') ? `[${host}]` : host}:${integer(env, 'PORT', 7700, 0, 65535)}`).replace(/\/+$/, ''),
     clearContextWaitMs: integer(env, 'CLEAR_CONTEXT_WAIT_MS', 5000, 0, 600000),
+    controlWaitMs: integer(env, 'CONTROL_WAIT_MS', 10000, 1, 600000),
     heartbeatMs,
     maxFrameBytes: integer(env, 'MAX_FRAME_BYTES', 16 * 1024 * 1024, 1024),
     maxEventContentBytes: integer(env, 'MAX_EVENT_CONTENT_BYTES', 256 * 1024, 16),

@@ -40,10 +40,10 @@ async function openSocket (url: string, headers: Record<string, string> = {}) {
 test('AUTH_TOKENS and AUTH_TOKENS_FILE: roles, globs, and errors that name the entry but never the token', async (t) => {
   const config = loadConfig({ AUTH_TOKENS: ' reader:r1 , operator:o1,agent:a1:build-*,agent:a2:team:x-? ' })
   t.same(config.authTokens, [
-    { role: 'reader', token: 'r1', agentGlob: null },
-    { role: 'operator', token: 'o1', agentGlob: null },
-    { role: 'agent', token: 'a1', agentGlob: 'build-*' },
-    { role: 'agent', token: 'a2', agentGlob: 'team:x-?' }
+    { role: 'reader', token: 'r1', name: null, agentGlob: null },
+    { role: 'operator', token: 'o1', name: null, agentGlob: null },
+    { role: 'agent', token: 'a1', name: null, agentGlob: 'build-*' },
+    { role: 'agent', token: 'a2', name: null, agentGlob: 'team:x-?' }
   ])
   t.same(loadConfig({}).authTokens, [], 'off by default')
 

@@ -1,5 +1,8 @@
 // Configuration: defaults, and a ConfigError naming the variable for every bad value; the server refuses to start on one.
 import { test } from 'tap'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { ConfigError, loadConfig, parseToolPolicy } from '../src/config.js'
@@ -8,17 +11,41 @@ test('defaults', async (t) => {
   const c = loadConfig({})
   t.match(c, { host: '127.0.0.1', port: 7700, eventsMaxPerAgent: 50000, logLevel: 'info', clearContextWaitMs: 5000, databaseUrl: null })
   t.match(c.databasePath, /data\/agentlog\.db$/)
-  t.same(c.toolPolicy, { mode: 'allow_all' })
+  t.same(c.toolPolicy, { rules: [], otherwise: 'allow' })
+  t.match(c, { approvalTimeoutMs: 15 * 60 * 1000, approvalFallback: 'deny', approvalWebhookUrl: null, publicUrl: 'http://127.0.0.1:7700' })
   t.equal(loadConfig({ PORT: ' 8080 ', LOG_LEVEL: 'debug' }).port, 8080)
   t.equal(loadConfig({ EVENTS_MAX_PER_AGENT: '0' }).eventsMaxPerAgent, 0, '0 = unlimited')
   t.equal(loadConfig({ PORT: '' }).port, 7700, 'empty means default')
 })
 
 test('tool policies', async (t) => {
-  t.same(parseToolPolicy('deny_all'), { mode: 'deny_all' })
-  t.same(parseToolPolicy(' allow_all '), { mode: 'allow_all' })
-  t.same(parseToolPolicy('allow:Read, Grep ,Bash'), { mode: 'allow', tools: new Set(['Read', 'Grep', 'Bash']) })
-  t.same(parseToolPolicy('deny:Bash'), { mode: 'deny', tools: new Set(['Bash']) })
+  t.same(parseToolPolicy('deny_all'), { rules: [], otherwise: 'deny' })
+  t.same(parseToolPolicy(' allow_all '), { rules: [], otherwise: 'allow' })
+  t.match(parseToolPolicy('allow:Read, Grep ,Bash'), { rules: [{ tool: 'Read', decision: 'allow' }, { tool: 'Grep' }, { tool: 'Bash' }], otherwise: 'deny' })
+  t.match(parseToolPolicy('deny:Bash'), { rules: [{ tool: 'Bash', decision: 'deny' }], otherwise: 'allow' })
+})
+
+test('TOOL_POLICY_FILE: a JSON policy, checked at start-up with errors naming the rule', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'agentlog-policy-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'policy.json')
+  writeFileSync(file, JSON.stringify({ default: 'allow', rules: [{ tool: 'Bash', input: 'git push', decision: 'ask' }] }))
+  t.match(loadConfig({ TOOL_POLICY_FILE: file }).toolPolicy, { rules: [{ id: 'TOOL_POLICY_FILE rule 1', tool: 'Bash', input: 'git push', decision: 'ask' }] })
+  writeFileSync(file, JSON.stringify({ rules: [{ tool: 'Bash', decision: 'ask' }, { tool: 'Write', decision: 'sometimes' }] }))
+  t.throws(() => loadConfig({ TOOL_POLICY_FILE: file }), { name: 'ConfigError', message: /^TOOL_POLICY_FILE rule 2: "decision" must be allow, deny or ask/ })
+  t.throws(() => loadConfig({ TOOL_POLICY_FILE: join(dir, 'missing.json') }), { message: /^TOOL_POLICY_FILE ".*missing.json" cannot be read/ })
+  t.throws(() => loadConfig({ TOOL_POLICY_FILE: file, TOOL_POLICY: 'deny_all' }), { message: /^TOOL_POLICY and TOOL_POLICY_FILE are both set/ })
+})
+
+test('AUTH_TOKENS entries may carry a name', async (t) => {
+  const c = loadConfig({ AUTH_TOKENS: 'alice=operator:o-1,reader:r-1,ci=agent:a-1:build-*' })
+  t.same(c.authTokens, [
+    { role: 'operator', token: 'o-1', name: 'alice', agentGlob: null },
+    { role: 'reader', token: 'r-1', name: null, agentGlob: null },
+    { role: 'agent', token: 'a-1', name: 'ci', agentGlob: 'build-*' }
+  ])
+  t.throws(() => loadConfig({ AUTH_TOKENS: 'a b=operator:o-1' }), { message: /^AUTH_TOKENS entry 1: the name before "=" must be/ })
+  t.same(loadConfig({ AUTH_TOKENS: 'operator:o=1' }).authTokens[0], { role: 'operator', token: 'o=1', name: null, agentGlob: null }, 'an = in a token is still a token')
 })
 
 test('bad values name the variable', async (t) => {
@@ -34,6 +61,12 @@ test('bad values name the variable', async (t) => {
     ['TOOL_POLICY', 'allow:'],
     ['TOOL_POLICY', 'deny: , '],
     ['TOOL_POLICY', 'allow_some'],
+    ['TOOL_POLICY', '[{"tool":"Bash","decision":"perhaps"}]'],
+    ['APPROVAL_TIMEOUT_MS', 'later'],
+    ['APPROVAL_FALLBACK', 'ask'],
+    ['APPROVAL_WEBHOOK_URL', 'ftp://x'],
+    ['APPROVAL_WEBHOOK_FORMAT', 'xml'],
+    ['PUBLIC_URL', 'not a url'],
     ['LOG_LEVEL', 'loud'],
     ['LOG_LEVEL', 'INFO '],
     ['CLEAR_CONTEXT_WAIT_MS', 'soon'],

@@ -51,6 +51,8 @@ export interface StoreBackend {
   /** Deletes an agent's events below `beforeSeq`. */
   prune: (agentKey: number, beforeSeq: number) => Promise<void>
   setAside: (entry: SetAside) => Promise<void>
+  /** Runs queries of the caller's own in one transaction (exclusive writes). */
+  transaction: <T>(fn: (trx: Transaction<Database>) => Promise<T>) => Promise<T>
 }
 
 const INSERT_CHUNK = 500
@@ -165,5 +167,5 @@ export function createKyselyBackend (db: Kysely<Database>): StoreBackend {
     }).execute()
   }
 
-  return { loadAgent, commit, prune, setAside }
+  return { loadAgent, commit, prune, setAside, transaction: async (fn) => await inTransaction(db, fn) }
 }

@@ -15,11 +15,13 @@ import type { StoreBackend } from './backend.js'
 import { createAgents } from './agents.js'
 import { planBatch, type Planned } from './plan.js'
 import { createRetention } from './retention.js'
+import type { ExclusiveAgent, ExclusiveItem, ExclusiveResult, ExclusiveRun } from './exclusive.js'
 import type { ClearOutcome, ClearTurn, Input, StoredEvent } from './types.js'
 import { createWriteQueue, type Queued, type Waiter } from './write-queue.js'
 
 export type { AgentState } from './agents.js'
 export type { ClearOutcome, StoredEvent } from './types.js'
+export type { ExclusiveAgent, ExclusiveResult, ExclusiveRun } from './exclusive.js'
 
 export type CommitListener = (events: StoredEvent[]) => void
 
@@ -64,7 +66,7 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
 
   function enqueue (input: Input, waiter: Waiter | null = null): void {
     if (closed) throw httpError(503, 'the event store is closed', 'shutting_down')
-    queue.push({ input, waiter })
+    queue.push({ kind: 'input', input, waiter })
     schedule()
   }
 
@@ -144,6 +146,53 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
     return { sessionNumber, previousSession, committed: done, outcome }
   }
 
+  /**
+   * Runs `run` at this point of the agent's queue, alone in its own transaction (see exclusive.ts).
+   * Resolves with its value once committed; a failed run is rolled back and rejects (it is not retried).
+   */
+  function exclusive<T> (agentId: string, run: ExclusiveRun<T>): Promise<T> {
+    agents.mustGet(agentId)
+    if (closed) return Promise.reject(httpError(503, 'the event store is closed', 'shutting_down'))
+    return new Promise<T>((resolve, reject) => {
+      queue.push({ kind: 'exclusive', item: { agentId, run: run as ExclusiveRun<unknown>, resolve: resolve as (value: unknown) => void, reject } })
+      schedule()
+    })
+  }
+
+  async function runExclusive (item: ExclusiveItem): Promise<void> {
+    const state = agents.mustGet(item.agentId)
+    const before = state.committed
+    let r: ExclusiveResult<unknown>
+    try {
+      r = await backend.transaction(async (trx) => {
+        const result = await item.run(trx, { lastSeq: before.lastSeq, oldestSeq: before.oldestSeq, currentSession: before.currentSession } satisfies ExclusiveAgent)
+        // each line's uuid on its first event: the dedupe record after a restart
+        for (const u of result.uuids) {
+          await trx.updateTable('conversation_events').set({ line_uuid: u.uuid })
+            .where('agent_key', '=', state.key).where('seq', '=', u.seq).execute()
+        }
+        await trx.updateTable('agents').set({ last_seq: result.agent.lastSeq, current_session: result.agent.currentSession })
+          .where('agent_key', '=', state.key).execute()
+        return result
+      })
+    } catch (err) {
+      log.warn({ err, agentId: item.agentId }, 'exclusive write failed and was rolled back')
+      item.reject(err as Error)
+      return
+    }
+    state.committed = { ...before, lastSeq: r.agent.lastSeq, oldestSeq: r.agent.oldestSeq, currentSession: r.agent.currentSession }
+    if (state.currentSession < r.agent.currentSession) state.currentSession = r.agent.currentSession
+    for (const u of r.uuids) state.recent.add(u.uuid)
+    retention.check(item.agentId)
+    stats.eventsWritten += r.events.length
+    if (r.events.length > 0) {
+      for (const l of listeners) {
+        try { l(r.events) } catch (err) { log.error({ err }, 'commit listener failed') }
+      }
+    }
+    item.resolve(r.value)
+  }
+
   /** Records an outcome the writer did not see (the agent never answered in time). */
   function clearOutcome (agentId: string, sessionNumber: number, previousSession: number, outcome: ClearOutcome): void {
     const state = agents.get(agentId)
@@ -159,6 +208,12 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
     writing = true
     try {
       while (queue.length > 0) {
+        const head = queue.head()
+        if (head?.kind === 'exclusive') {
+          queue.remove(1)
+          await runExclusive(head.item)
+          continue
+        }
         const batch = queue.peek(config.batchMax)
         const started = performance.now()
         try {
@@ -194,7 +249,7 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
     }
   }
 
-  async function writeBatch (batch: Queued[]): Promise<void> {
+  async function writeBatch (batch: Array<Extract<Queued, { kind: 'input' }>>): Promise<void> {
     const plan: Planned = planBatch(batch.map(q => q.input), id => agents.mustGet(id).committed, rules, id => agents.mustGet(id).recent)
     const ids = await backend.commit({
       rows: plan.rows,
@@ -284,6 +339,7 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
     record,
     clearContext,
     clearOutcome,
+    exclusive,
     flush,
     close,
     onCommit (listener: CommitListener): () => void {

@@ -1,5 +1,6 @@
 // The write queue: everything to be written, in receive order, and its backpressure (full at QUEUE_MAX,
 // drained again below half of it; the agent socket route pauses and resumes agents on these signals).
+import type { ExclusiveItem } from './exclusive.js'
 import type { Input, StoredEvent } from './types.js'
 
 export interface Waiter {
@@ -7,11 +8,14 @@ export interface Waiter {
   reject: (err: Error) => void
 }
 
-export interface Queued {
-  input: Input
-  /** Set for the inputs a caller waits on (prompts, server-made events, clears). */
-  waiter: Waiter | null
-}
+export type Queued =
+  | {
+    kind: 'input'
+    input: Input
+    /** Set for the inputs a caller waits on (prompts, server-made events, clears). */
+    waiter: Waiter | null
+  }
+  | { kind: 'exclusive', item: ExclusiveItem }
 
 export function createWriteQueue (max: number) {
   const items: Queued[] = []
@@ -28,18 +32,26 @@ export function createWriteQueue (max: number) {
       items.push(item)
       if (!full && items.length >= max) signal(true)
     },
-    /** The oldest `n` items, left in the queue until `remove` (a failed batch is tried again). */
-    peek (n: number): Queued[] {
-      return items.slice(0, n)
+    /**
+     * The oldest inputs up to `n`, ending before the next exclusive write; left in the queue until `remove`
+     * (a failed batch is tried again).
+     */
+    peek (n: number): Array<Extract<Queued, { kind: 'input' }>> {
+      const out: Array<Extract<Queued, { kind: 'input' }>> = []
+      for (let i = 0; i < items.length && out.length < n; i++) {
+        const q = items[i]
+        if (q.kind !== 'input') break
+        out.push(q)
+      }
+      return out
+    },
+    /** The exclusive write at the head of the queue, if that is what comes next. */
+    head (): Queued | undefined {
+      return items[0]
     },
     remove (n: number): void {
       items.splice(0, n)
       if (full && items.length < max / 2) signal(false)
-    },
-    /** Takes one item out from anywhere in the batch at the head (a line set aside). */
-    removeItem (item: Queued): void {
-      const i = items.indexOf(item)
-      if (i !== -1) items.splice(i, 1)
     },
     get length (): number { return items.length },
     get isFull (): boolean { return full },

@@ -1,0 +1,45 @@
+// Human approval of tool use: the approval desk (src/approvals/) wired to the database, the event log, the
+// agents' sockets and the webhook.
+import fp from 'fastify-plugin'
+import { createDesk, type Desk } from '../src/approvals/desk.js'
+import { createApprovalStore } from '../src/approvals/store.js'
+import { createNotifier } from '../src/approvals/webhook.js'
+
+declare module 'fastify' {
+  interface FastifyInstance { approvals: Desk }
+}
+
+export default fp(async function approvals (fastify) {
+  const { config, events, agents } = fastify
+  const log = fastify.log.child({ component: 'approvals' })
+  const notifier = config.approvalWebhookUrl === null
+    ? null
+    : createNotifier({ url: config.approvalWebhookUrl, format: config.approvalWebhookFormat, log })
+  const desk = createDesk({
+    store: createApprovalStore(fastify.db),
+    events: {
+      loadAgent: events.loadAgent,
+      record: events.record,
+      currentSession: (agentId) => events.getAgent(agentId)?.currentSession ?? null
+    },
+    send: (agentId, message) => agents.sendLine(agentId, message),
+    policy: config.toolPolicy,
+    timeoutMs: config.approvalTimeoutMs,
+    fallback: config.approvalFallback,
+    publicUrl: config.publicUrl,
+    maxInputBytes: config.maxEventContentBytes,
+    notifier,
+    log
+  })
+  await desk.start()
+  agents.onChange((agentId, state) => { if (state === 'connected') desk.connected(agentId) })
+  // a turn that ended (interrupted, or the CLI replaced) no longer waits for anything it asked before
+  events.onCommit((stored) => {
+    for (const e of stored) if (e.event_type === 'result') desk.turnEnded(e.agent_id, e.seq)
+  })
+  fastify.decorate('approvals', desk)
+  fastify.addHook('onClose', async () => {
+    desk.close()
+    await notifier?.close()
+  })
+}, { name: 'approvals', dependencies: ['config', 'db', 'event-store', 'agent-hub'] })

@@ -1,0 +1,62 @@
+// Operator control of a running agent: interrupt its turn, switch its permission mode or its model.
+// Each sends a control_request, answers with the CLI's control_response and stores an operator_command event.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { AgentParams, ErrorBody } from '../../src/schemas/common.js'
+import { ControlResult, InterruptBody, ModelBody, PermissionModeBody } from '../../src/schemas/control.js'
+import type { ControlRequestBody } from '../../src/protocol/control.js'
+import { agentNotConnected, httpError } from '../../src/errors.js'
+
+const responses = { 200: ControlResult, 202: ControlResult, 400: ErrorBody, 409: ErrorBody, 422: ErrorBody }
+
+const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { events, agents, agentControl, config } = fastify
+
+  /** Sends the request, stores what happened, and answers with the CLI's verdict. */
+  async function command (request: FastifyRequest, reply: FastifyReply, agentId: string, body: ControlRequestBody) {
+    if (!agents.isConnected(agentId)) throw agentNotConnected(agentId)
+    await events.loadAgent(agentId, true)
+    const { subtype: command, ...params } = body
+    const answer = await agentControl.request(agentId, body, config.controlWaitMs)
+    if (answer.outcome === 'not_connected') throw agentNotConnected(agentId)
+    const principal = request.principal
+    const metadata: Record<string, unknown> = {
+      command,
+      params,
+      outcome: answer.outcome,
+      request_id: answer.requestId,
+      // which configured token asked, never the token itself
+      by: principal === null ? null : { role: principal.role, token_number: principal.tokenNumber }
+    }
+    if (answer.outcome === 'error') metadata.error = answer.error
+    if (answer.outcome === 'success') metadata.response = answer.response
+    const [event] = await events.record(agentId, [{ event_type: 'operator_command', content: command, metadata }])
+    if (answer.outcome === 'error') throw httpError(422, `the agent refused ${command}: ${answer.error}`, 'agent_refused')
+    if (answer.outcome === 'no_answer') {
+      // sent, but not confirmed: the agent may still act on it
+      reply.code(202)
+      return { agent_id: agentId, command, params, outcome: answer.outcome, response: null, event }
+    }
+    return { agent_id: agentId, command, params, outcome: answer.outcome, response: answer.response, event }
+  }
+
+  fastify.post('/agents/:agentId/interrupt', {
+    schema: { params: AgentParams, body: InterruptBody, response: responses }
+  }, async function (request, reply) {
+    return await command(request, reply, request.params.agentId, { subtype: 'interrupt' })
+  })
+
+  fastify.post('/agents/:agentId/permission-mode', {
+    schema: { params: AgentParams, body: PermissionModeBody, response: responses }
+  }, async function (request, reply) {
+    return await command(request, reply, request.params.agentId, { subtype: 'set_permission_mode', mode: request.body.mode })
+  })
+
+  fastify.post('/agents/:agentId/model', {
+    schema: { params: AgentParams, body: ModelBody, response: responses }
+  }, async function (request, reply) {
+    return await command(request, reply, request.params.agentId, { subtype: 'set_model', model: request.body.model })
+  })
+}
+
+export default plugin

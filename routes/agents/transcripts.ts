@@ -1,0 +1,88 @@
+// Import (Claude Code transcripts, agentlog exports), import positions, and export of an agent's log.
+import { createGunzip } from 'node:zlib'
+import type { Readable } from 'node:stream'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { AgentParams, ErrorBody } from '../../src/schemas/common.js'
+import { ImportPositions, ImportQuery, ImportResult } from '../../src/schemas/transcripts.js'
+import { agentNotFound, httpError } from '../../src/errors.js'
+
+/** Body types taken as a stream of lines (never buffered whole). */
+export const LINE_STREAM_TYPES = [
+  'application/x-ndjson', 'application/jsonl', 'application/x-jsonlines', 'application/json-seq',
+  'text/plain', 'application/octet-stream'
+]
+
+const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { transcripts, events, db } = fastify
+
+  // the body is read as it arrives, line by line: memory stays bounded whatever its size
+  fastify.addContentTypeParser(LINE_STREAM_TYPES, function (_request, payload, done) {
+    done(null, payload)
+  })
+
+  function bodyStream (raw: Readable, encoding: string | undefined): AsyncIterable<Buffer> {
+    const enc = (encoding ?? 'identity').trim().toLowerCase()
+    if (enc === 'identity' || enc === '') return raw
+    if (enc !== 'gzip' && enc !== 'x-gzip') throw httpError(415, `content-encoding ${JSON.stringify(enc)} is not supported; send gzip or nothing`, 'unsupported_encoding')
+    const gunzip = createGunzip()
+    raw.on('error', (err) => gunzip.destroy(err))
+    gunzip.on('error', (err) => {
+      // a broken gzip body is the client's fault, not the server's
+      if ((err as NodeJS.ErrnoException).code?.startsWith('Z_') === true) Object.assign(err, { statusCode: 400, code: 'invalid_gzip' })
+    })
+    return raw.pipe(gunzip)
+  }
+
+  fastify.post('/agents/:agentId/import', {
+    schema: {
+      summary: 'Import a Claude Code transcript or an agentlog export',
+      description: 'The body (JSONL, optionally gzip) is read as a stream. A transcript becomes a session of its own; ' +
+        'records already stored (re-imports, sessions seen live) are skipped; a partly written last line is left for later.',
+      tags: ['import/export'],
+      params: AgentParams,
+      querystring: ImportQuery,
+      body: Type.Unknown({ description: 'JSONL lines (Content-Type application/x-ndjson; Content-Encoding gzip accepted)' }),
+      response: { 200: ImportResult, 400: ErrorBody, 409: ErrorBody, 415: ErrorBody }
+    }
+  }, async function (request) {
+    const { agentId } = request.params
+    const q = request.query
+    const raw = request.body as Readable | undefined
+    if (raw === undefined || typeof (raw as Readable).pipe !== 'function') {
+      throw httpError(415, `send the lines with Content-Type ${LINE_STREAM_TYPES[0]}`, 'unsupported_media_type')
+    }
+    const body = bodyStream(raw, request.headers['content-encoding'])
+    if (q.format === 'transcript') {
+      if (q.file === undefined) throw httpError(400, 'querystring/file is required for format=transcript', 'bad_parameter')
+      return await transcripts.importer.importTranscript(agentId, body, { file: q.file, offset: q.offset, dryRun: q.dry_run })
+    }
+    throw httpError(400, 'format=agentlog is not supported yet', 'bad_parameter')
+  })
+
+  fastify.get('/agents/:agentId/imports', {
+    schema: {
+      summary: 'Where each imported transcript file stands',
+      description: 'An importer resumes each file from its `offset` (bytes of whole lines read).',
+      tags: ['import/export'],
+      params: AgentParams,
+      response: { 200: ImportPositions, 400: ErrorBody, 404: ErrorBody }
+    }
+  }, async function (request) {
+    const { agentId } = request.params
+    if (await events.loadAgent(agentId, false) === null) throw agentNotFound(agentId)
+    const rows = await db.selectFrom('transcript_files').selectAll().where('agent_id', '=', agentId).orderBy('file').execute()
+    return {
+      files: rows.map(r => ({
+        file: r.file,
+        offset: Number(r.byte_offset),
+        lines: Number(r.lines),
+        claude_session_id: r.claude_session_id,
+        session_number: r.session_number,
+        updated_at: r.updated_at
+      }))
+    }
+  })
+}
+
+export default plugin

@@ -1,0 +1,94 @@
+// Approvals: the tool calls waiting for a person, deciding them, and the rules remembered from decisions.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
+import { AgentParams, ErrorBody } from '../src/schemas/common.js'
+import {
+  AlreadyDecided, ApprovalList, ApprovalParams, ApprovalQuery, DecisionBody, DecisionResult, RuleList, RuleParams, RememberedRule
+} from '../src/schemas/approvals.js'
+import { createRedactor } from '../src/redact.js'
+import { agentNotFound, httpError } from '../src/errors.js'
+
+/** Who decided: the token's name, its position when it has none, or "anonymous" without access control. */
+export function decider (request: FastifyRequest): string {
+  const p = request.principal
+  if (p === null) return 'anonymous'
+  return p.name ?? `token ${p.tokenNumber}`
+}
+
+const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { approvals, events } = fastify
+  const redact = createRedactor(fastify.config.redactPatterns)
+  const redacted = (input: unknown): unknown => redact === null
+    ? input
+    : redact({ event_type: 'permission_requested', content: null, metadata: { input } }).metadata?.input
+
+  fastify.get('/approvals', {
+    schema: { querystring: ApprovalQuery, response: { 200: ApprovalList, 400: ErrorBody } }
+  }, async function (request) {
+    return {
+      approvals: approvals.pending(request.query.agent).map(a => ({
+        agent_id: a.agentId,
+        request_id: a.requestId,
+        tool_name: a.toolName,
+        input: redacted(a.input),
+        tool_use_id: a.toolUseId,
+        rule: a.rule,
+        session_number: a.sessionNumber,
+        seq: a.seq,
+        requested_at: a.requestedAt
+      }))
+    }
+  })
+
+  fastify.post('/agents/:agentId/approvals/:requestId', {
+    schema: {
+      params: ApprovalParams,
+      body: DecisionBody,
+      response: { 200: DecisionResult, 400: ErrorBody, 404: ErrorBody, 409: AlreadyDecided }
+    }
+  }, async function (request, reply) {
+    const { agentId, requestId } = request.params
+    const body = request.body
+    const outcome = await approvals.decide(agentId, requestId, {
+      behavior: body.behavior,
+      message: body.message,
+      updatedInput: body.updated_input,
+      remember: body.remember
+    }, decider(request))
+    if (outcome.kind === 'not_found') {
+      throw httpError(404, `no permission request ${JSON.stringify(requestId)} for agent ${JSON.stringify(agentId)}`, 'approval_not_found')
+    }
+    if (outcome.kind === 'closed') {
+      const a = outcome.approval
+      reply.code(409)
+      return {
+        error: 'Conflict',
+        message: a.status === 'cancelled'
+          ? `the request was cancelled by the ${a.decidedBy ?? 'agent'}`
+          : `already decided: ${a.behavior ?? '?'} by ${a.decidedBy ?? '?'}`,
+        code: 'already_decided',
+        decision: { status: a.status === 'cancelled' ? 'cancelled' as const : 'decided' as const, behavior: a.behavior, decided_by: a.decidedBy, decided_at: a.decidedAt, waited_ms: a.waitedMs }
+      }
+    }
+    return outcome.result
+  })
+
+  fastify.get('/agents/:agentId/rules', {
+    schema: { params: AgentParams, response: { 200: RuleList, 400: ErrorBody, 404: ErrorBody } }
+  }, async function (request) {
+    const { agentId } = request.params
+    if (await events.loadAgent(agentId, false) === null) throw agentNotFound(agentId)
+    return { rules: approvals.rules(agentId) }
+  })
+
+  fastify.delete('/agents/:agentId/rules/:ruleId', {
+    schema: { params: RuleParams, response: { 200: RememberedRule, 400: ErrorBody, 404: ErrorBody } }
+  }, async function (request) {
+    const { agentId, ruleId } = request.params
+    const rule = await approvals.deleteRule(agentId, ruleId)
+    if (rule === null) throw httpError(404, `no remembered rule ${JSON.stringify(ruleId)} for agent ${JSON.stringify(agentId)}`, 'rule_not_found')
+    return rule
+  })
+}
+
+export default plugin
