@@ -1,7 +1,9 @@
 // Imports (Claude Code transcripts, agentlog exports) and exports of agents' logs.
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import { createTranscriptImporter } from '../src/transcripts/import.js'
+import { createAgentLocks, createTranscriptImporter } from '../src/transcripts/import.js'
+import { createRestorer } from '../src/transcripts/restore.js'
+import { exportAgent, type ExportFilter } from '../src/transcripts/export.js'
 
 declare module 'fastify' {
   interface FastifyInstance { transcripts: Transcripts }
@@ -11,11 +13,19 @@ declare module 'fastify' {
 export const MAX_IMPORT_LINE_BYTES = 64 * 1024 * 1024
 
 export function createTranscripts (fastify: FastifyInstance) {
-  const importer = createTranscriptImporter(fastify.db, fastify.events, {
+  const locks = createAgentLocks()
+  const importer = createTranscriptImporter(fastify.db, fastify.events, locks, {
     maxEventContentBytes: fastify.config.maxEventContentBytes,
     maxLineBytes: MAX_IMPORT_LINE_BYTES
   })
-  return { importer }
+  const restorer = createRestorer(fastify.events, locks, { maxLineBytes: MAX_IMPORT_LINE_BYTES })
+  const sqlitePath = fastify.sqlite === null ? null : fastify.config.databasePath
+  return {
+    importer,
+    restorer,
+    /** The agent's log as an NDJSON stream (null when the agent is not known). */
+    export: (agentId: string, filter: ExportFilter) => exportAgent(fastify.db, sqlitePath, agentId, filter)
+  }
 }
 
 export type Transcripts = ReturnType<typeof createTranscripts>

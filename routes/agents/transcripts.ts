@@ -1,10 +1,10 @@
 // Import (Claude Code transcripts, agentlog exports), import positions, and export of an agent's log.
-import { createGunzip } from 'node:zlib'
-import type { Readable } from 'node:stream'
+import { constants as zlib, createGunzip, createGzip } from 'node:zlib'
+import { pipeline, type Readable } from 'node:stream'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { AgentParams, ErrorBody } from '../../src/schemas/common.js'
-import { ImportPositions, ImportQuery, ImportResult } from '../../src/schemas/transcripts.js'
+import { ExportQuery, ImportPositions, ImportQuery, ImportResult } from '../../src/schemas/transcripts.js'
 import { agentNotFound, httpError } from '../../src/errors.js'
 
 /** Body types taken as a stream of lines (never buffered whole). */
@@ -12,6 +12,15 @@ export const LINE_STREAM_TYPES = [
   'application/x-ndjson', 'application/jsonl', 'application/x-jsonlines', 'application/json-seq',
   'text/plain', 'application/octet-stream'
 ]
+
+function acceptsGzip (header: string | undefined): boolean {
+  if (header === undefined) return false
+  return header.split(',').some(part => {
+    const [name, ...params] = part.trim().toLowerCase().split(';')
+    const q = params.map(p => p.trim()).find(p => p.startsWith('q='))
+    return (name === 'gzip' || name === 'x-gzip') && (q === undefined || Number(q.slice(2)) > 0)
+  })
+}
 
 const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   const { transcripts, events, db } = fastify
@@ -57,7 +66,38 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       if (q.file === undefined) throw httpError(400, 'querystring/file is required for format=transcript', 'bad_parameter')
       return await transcripts.importer.importTranscript(agentId, body, { file: q.file, offset: q.offset, dryRun: q.dry_run })
     }
-    throw httpError(400, 'format=agentlog is not supported yet', 'bad_parameter')
+    return await transcripts.restorer.importExport(agentId, body, { offset: q.offset, dryRun: q.dry_run })
+  })
+
+  fastify.get('/agents/:agentId/export', {
+    schema: {
+      summary: 'Stream an agent\'s log as NDJSON',
+      description: 'One event a line in seq order, then one line per session with its totals, then an end line; from one ' +
+        'snapshot (consistent while writes continue). gzip when the request accepts it. POST .../import?format=agentlog takes it back.',
+      tags: ['import/export'],
+      params: AgentParams,
+      querystring: ExportQuery,
+      response: {
+        200: Type.String({ description: 'NDJSON (application/x-ndjson)' }),
+        400: ErrorBody,
+        404: ErrorBody
+      }
+    }
+  }, async function (request, reply) {
+    const { agentId } = request.params
+    const stream = await transcripts.export(agentId, request.query)
+    if (stream === null) throw agentNotFound(agentId)
+    reply.type('application/x-ndjson; charset=utf-8')
+    reply.header('vary', 'accept-encoding')
+    if (acceptsGzip(request.headers['accept-encoding'])) {
+      reply.header('content-encoding', 'gzip')
+      // the fastest level: the export is meant to be read at 100k events/s and more
+      const gzip = createGzip({ level: zlib.Z_BEST_SPEED })
+      const gzipped = pipeline(stream, gzip, (err) => { if (err !== undefined && err !== null) request.log.debug({ err }, 'export stopped') })
+      // a stream is sent as it is (the schema above documents its text)
+      return gzipped as unknown as string
+    }
+    return stream as unknown as string
   })
 
   fastify.get('/agents/:agentId/imports', {

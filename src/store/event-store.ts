@@ -171,8 +171,11 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
           await trx.updateTable('conversation_events').set({ line_uuid: u.uuid })
             .where('agent_key', '=', state.key).where('seq', '=', u.seq).execute()
         }
-        await trx.updateTable('agents').set({ last_seq: result.agent.lastSeq, current_session: result.agent.currentSession })
-          .where('agent_key', '=', state.key).execute()
+        await trx.updateTable('agents').set({
+          last_seq: result.agent.lastSeq,
+          current_session: result.agent.currentSession,
+          ...(result.info !== undefined ? { info: result.info === null ? null : JSON.stringify(result.info) } : {})
+        }).where('agent_key', '=', state.key).execute()
         return result
       })
     } catch (err) {
@@ -181,6 +184,7 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
       return
     }
     state.committed = { ...before, lastSeq: r.agent.lastSeq, oldestSeq: r.agent.oldestSeq, currentSession: r.agent.currentSession }
+    if (r.info !== undefined) state.committed.info = r.info
     if (state.currentSession < r.agent.currentSession) state.currentSession = r.agent.currentSession
     for (const u of r.uuids) state.recent.add(u.uuid)
     retention.check(item.agentId)

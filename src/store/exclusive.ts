@@ -21,6 +21,8 @@ export interface ExclusiveResult<T> {
   agent: ExclusiveAgent
   /** Line uuids it stored, with the seq of their first event: re-sent live lines with these are dropped. */
   uuids: Array<{ uuid: string, seq: number }>
+  /** Replaces what the agent told about itself (model, cwd, ...), when given. */
+  info?: Record<string, unknown> | null
   value: T
 }
 

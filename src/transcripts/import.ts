@@ -134,11 +134,10 @@ function uuidOf (metadata: string): string | null {
   }
 }
 
-export function createTranscriptImporter (db: Kysely<Database>, events: EventStore, opts: { maxEventContentBytes: number, maxLineBytes: number }) {
+/** One import at a time per agent: each plans against what the previous one stored. */
+export function createAgentLocks () {
   const locks = new Map<string, Promise<unknown>>()
-
-  /** One import at a time per agent: each plans against what the previous one stored. */
-  async function serialized<T> (agentId: string, fn: () => Promise<T>): Promise<T> {
+  return async function serialized<T> (agentId: string, fn: () => Promise<T>): Promise<T> {
     const previous = locks.get(agentId) ?? Promise.resolve()
     const run = previous.catch(() => {}).then(fn)
     locks.set(agentId, run)
@@ -148,7 +147,11 @@ export function createTranscriptImporter (db: Kysely<Database>, events: EventSto
       if (locks.get(agentId) === run) locks.delete(agentId)
     }
   }
+}
 
+export type AgentLocks = ReturnType<typeof createAgentLocks>
+
+export function createTranscriptImporter (db: Kysely<Database>, events: EventStore, serialized: AgentLocks, opts: { maxEventContentBytes: number, maxLineBytes: number }) {
   async function importTranscript (agentId: string, body: AsyncIterable<Buffer>, options: ImportOptions): Promise<ImportSummary> {
     await events.loadAgent(agentId, true)
     return await serialized(agentId, () => run(agentId, body, options))
@@ -356,7 +359,7 @@ export function createTranscriptImporter (db: Kysely<Database>, events: EventSto
     return summary
   }
 
-  return { importTranscript, serialized }
+  return { importTranscript }
 }
 
 export type TranscriptImporter = ReturnType<typeof createTranscriptImporter>

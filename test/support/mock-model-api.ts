@@ -111,6 +111,10 @@ function script (req: MockRequest): MockAnswer {
     // `sleep` is not on the read-only list, so the CLI asks for permission first
     return { blocks: [{ type: 'tool_use', name: 'Bash', input: { command: 'sleep 1 && echo slow-done', description: 'Wait, then print' } }] }
   }
+  if (prompt.includes('RISKY_BASH')) {
+    // writes in the working directory: the CLI asks for permission; each run adds one line to runs.log
+    return { blocks: [{ type: 'tool_use', name: 'Bash', input: { command: 'echo ran >> runs.log && echo ran-after-approval', description: 'Record a run' } }] }
+  }
   if (prompt.includes('WRITE_FILE')) {
     return { blocks: [{ type: 'tool_use', name: 'Write', input: { file_path: `${cwd}/note.txt`, content: 'written by the agent\n' } }] }
   }
