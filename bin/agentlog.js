@@ -8,5 +8,7 @@ if (!existsSync(entry)) {
   process.exitCode = 1
 } else {
   const { main } = await import(entry.href)
-  process.exitCode = await main(process.argv.slice(2))
+  const status = await main(process.argv.slice(2))
+  // null: the command keeps running (serve) and sets its own exit status
+  if (status !== null) process.exitCode = status
 }

@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import { createDesk, type Desk } from '../src/approvals/desk.js'
 import { createApprovalStore } from '../src/approvals/store.js'
 import { createNotifier } from '../src/approvals/webhook.js'
+import { createRedactor } from '../src/redact.js'
 
 declare module 'fastify' {
   interface FastifyInstance { approvals: Desk }
@@ -15,6 +16,7 @@ export default fp(async function approvals (fastify) {
   const notifier = config.approvalWebhookUrl === null
     ? null
     : createNotifier({ url: config.approvalWebhookUrl, format: config.approvalWebhookFormat, log })
+  const redact = createRedactor(config.redactPatterns)
   const desk = createDesk({
     store: createApprovalStore(fastify.db),
     events: {
@@ -29,6 +31,7 @@ export default fp(async function approvals (fastify) {
     publicUrl: config.publicUrl,
     maxInputBytes: config.maxEventContentBytes,
     notifier,
+    redactText: (text) => redact === null ? text : redact({ event_type: 'permission_requested', content: text, metadata: null }).content ?? '',
     log
   })
   await desk.start()

@@ -4,6 +4,7 @@ import type { RawData } from 'ws'
 import { frameText, parseFrame, type AgentMessage } from '../src/protocol/ndjson.js'
 import { LOGGED_TYPES, messageSessionId } from '../src/protocol/messages.js'
 import { cancelledRequestId, permissionRequest, permissionResponse } from '../src/protocol/permissions.js'
+import { agentRestartedEvent } from '../src/protocol/relay.js'
 import { isValidAgentId } from '../src/schemas/common.js'
 import { CloseCodes } from '../plugins/agent-hub.js'
 
@@ -110,6 +111,14 @@ const plugin: FastifyPluginAsync = async (fastify) => {
       if (type === 'control_cancel_request') {
         const requestId = cancelledRequestId(message)
         if (requestId !== null) approvals.cancel(agentId, requestId, 'cancelled by the agent')
+        return
+      }
+      const restarted = agentRestartedEvent(message)
+      if (restarted !== null) {
+        // a new CLI process behind the same relay socket: its cost counter is its own (or a resumed session's)
+        events.connected(agentId, true)
+        events.record(agentId, [restarted]).catch((err: Error) => { log.warn({ err }, 'agent_restarted notice not stored') })
+        log.warn({ exitCode: restarted.metadata?.exit_code, signal: restarted.metadata?.signal }, 'agent CLI restarted by its relay')
         return
       }
       // an answer to a control request we sent (interrupt, permission mode, model); others' answers are ignored

@@ -8,8 +8,6 @@ import { fileURLToPath } from 'node:url'
 import { test } from 'tap'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { offlineSetup, startConnector, waitFor } from './support/claude-cli.js'
-import { agentUrl, withoutResume } from '../src/cli/connect.js'
-import { parseCommandLine, UsageError } from '../src/cli/main.js'
 
 interface Conn { headers: Record<string, string | string[] | undefined>, frames: string[], ws: WebSocket }
 
@@ -120,30 +118,6 @@ test('agentlog connect on the wire: reconnects after 1000 and 1001 as the same p
   t.same(await conn.waitExit(), { code: 1, signal: null })
   t.match(conn.stderr(), /closed the agent socket with 1002 \(protocol error: protocol error\); not reconnecting/)
   t.equal(server.conns.length, 3, 'no further connection')
-})
-
-// ---- the command line itself ----
-
-test('agentlog connect command line', async (t) => {
-  const log = (): void => {}
-  const parsed = parseCommandLine(['connect', '--agent', 'a1', '--server', 'http://host:7700/', '--buffer-lines', '5', '--', '--model', 'opus'], {}, log)
-  t.equal(parsed.kind, 'connect')
-  if (parsed.kind !== 'connect') return
-  t.match(parsed.options, { agentId: 'a1', server: 'http://host:7700/', claudeBin: 'claude', claudeArgs: ['--model', 'opus'], bufferLines: 5, replayLines: 200, verbose: false })
-  const fromEnv = parseCommandLine(['connect'], { AGENTLOG_AGENT: 'a2', AGENTLOG_SERVER: 'ws://h:1', AGENTLOG_VERBOSE: '1', CLAUDE_BIN: '/x/cli.js' }, log)
-  t.match(fromEnv, { kind: 'connect', options: { agentId: 'a2', server: 'ws://h:1', verbose: true, claudeBin: '/x/cli.js' } })
-  t.same(parseCommandLine(['--help'], {}, log), { kind: 'help' })
-  const usage = (message: RegExp) => ({ name: 'UsageError', message })
-  t.throws(() => parseCommandLine(['connect'], {}, log), usage(/--agent ID is required/))
-  t.throws(() => parseCommandLine(['connect', '--agent', 'a', '--server', 'ftp://x'], {}, log), usage(/--server must be a ws/))
-  t.throws(() => parseCommandLine(['connect', '--agent', 'a', '--buffer-lines', '0'], {}, log), usage(/--buffer-lines must be a whole number of at least 1/))
-  t.throws(() => parseCommandLine(['serve'], {}, log), usage(/unknown command "serve"/))
-  t.throws(() => parseCommandLine(['connect', '--agent', 'a', '--bogus'], {}, log), usage(/--bogus/))
-  t.ok(new UsageError('x') instanceof Error)
-  t.equal(agentUrl('http://h:7700/', 'a b'), 'ws://h:7700/ws/a%20b')
-  t.equal(agentUrl('https://h', 'a'), 'wss://h/ws/a')
-  t.same(withoutResume(['--resume', 'abc', '--model', 'x', '-c', '--session-id=1', '-r', '--verbose']), ['--model', 'x', '--verbose'],
-    'a fresh process must not bring the old conversation back')
 })
 
 test('bin/agentlog.js says to build when dist/ is missing', async (t) => {

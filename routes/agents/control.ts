@@ -26,7 +26,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       outcome: answer.outcome,
       request_id: answer.requestId,
       // which configured token asked, never the token itself
-      by: principal === null ? null : { role: principal.role, token_number: principal.tokenNumber }
+      by: principal === null ? null : { role: principal.role, token_number: principal.tokenNumber, name: principal.name }
     }
     if (answer.outcome === 'error') metadata.error = answer.error
     if (answer.outcome === 'success') metadata.response = answer.response

@@ -95,6 +95,8 @@ export interface DeskDeps {
   publicUrl: string
   maxInputBytes: number
   notifier: Notifier | null
+  /** Masks secrets in what leaves the server (the webhook's summary). */
+  redactText?: (text: string) => string
   log: { info: (obj: object, msg: string) => void, warn: (obj: object, msg: string) => void, error: (obj: object, msg: string) => void }
   now?: () => number
 }
@@ -260,7 +262,7 @@ export function createDesk (deps: DeskDeps) {
       agent_id: a.agentId,
       request_id: a.requestId,
       tool_name: a.toolName,
-      summary: inputSummary(a.toolName, a.input),
+      summary: (deps.redactText ?? (x => x))(inputSummary(a.toolName, a.input)),
       decide_url: decideUrl(a),
       requested_at: a.requestedAt
     })

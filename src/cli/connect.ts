@@ -12,6 +12,10 @@
 //   lines a CLI that clears by itself would send.
 // - A line over the server's frame limit (close 1009) is dropped with a warning instead of being replayed on
 //   every reconnect; a permission request that big is denied locally so the CLI does not wait forever.
+// - The CLI dies (crash, kill, out of memory): it is started again with --resume <its last session id> after a
+//   backoff, at most --max-restarts times within 10 minutes; the server gets an `agent_restarted` notice, and
+//   lines from the server that arrive meanwhile are held for the new process.
+// - Presents the agent token (Authorization: Bearer) on every connection; a refusal ends the command.
 // - Exits when the CLI exits, with its exit status; SIGINT and SIGTERM are passed on to the CLI.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
@@ -19,6 +23,8 @@ import { constants as osConstants } from 'node:os'
 import { WebSocket, type RawData } from 'ws'
 import { clearReply, isClearPrompt, isClearReplyAssistant } from '../protocol/clear.js'
 import { frameText, parseJsonObject } from '../protocol/ndjson.js'
+import { agentRestartedLine } from '../protocol/relay.js'
+import { decideOnExit, resumeArgs } from './restarts.js'
 
 /** The flags that put Claude Code in stdio stream-json mode with permission requests on stdout. */
 export const STDIO_ARGS = [
@@ -29,13 +35,15 @@ export const STDIO_ARGS = [
 export const FATAL_CLOSE_CODES: Record<number, string> = {
   1002: 'protocol error',
   4001: 'replaced by a newer connection for the same agent',
-  4003: 'refused by the server (invalid agent id or not allowed)'
+  4003: 'refused by the server: check the agent id and the token (--token, --token-file, AGENTLOG_TOKEN)'
 }
 
 export interface ConnectOptions {
   agentId: string
   /** ws://host:port (http:// works too); the agent socket is SERVER/ws/AGENT. */
   server: string
+  /** The agent token, sent as `Authorization: Bearer` on every connection; null: none. */
+  token: string | null
   /** `claude` (looked up on PATH), a path to an executable, or a .js/.mjs file run with this Node. */
   claudeBin: string
   /** Extra arguments for the CLI, after the stdio flags. */
@@ -44,6 +52,12 @@ export interface ConnectOptions {
   bufferLines: number
   /** How many of the last sent lines are re-sent after a reconnect. */
   replayLines: number
+  /** Restarts after the CLI dies, within restartWindowMs; 0: never. */
+  maxRestarts: number
+  restartWindowMs: number
+  /** The first restart waits this long, each further one twice as long, up to restartMaxDelayMs. */
+  restartDelayMs: number
+  restartMaxDelayMs: number
   backoffInitialMs: number
   backoffMaxMs: number
   /** After the CLI exits with lines still held, how long to keep trying to deliver them. */
@@ -61,6 +75,10 @@ export const DEFAULTS = {
   server: 'ws://127.0.0.1:7700',
   bufferLines: 10000,
   replayLines: 200,
+  maxRestarts: 5,
+  restartWindowMs: 10 * 60 * 1000,
+  restartDelayMs: 1000,
+  restartMaxDelayMs: 30000,
   backoffInitialMs: 100,
   backoffMaxMs: 5000,
   drainOnExitMs: 5000
@@ -127,6 +145,12 @@ interface Cli {
   child: ChildProcess
   /** Replaced by a fresh process: nothing more it says is relayed, and its exit is not ours. */
   retired: boolean
+  /** We asked it to stop (a signal passed on, or we are stopping): its exit is not a death to recover from. */
+  asked: boolean
+  /** It has exited: what the server sends now waits for the next process. */
+  exited: boolean
+  /** It wrote a line: it got as far as running. */
+  ranOnce: boolean
   closed: Promise<void>
 }
 
@@ -167,6 +191,15 @@ export class Connector {
   /** The line suspected of a frame-too-big close that looked like a network error (see checkTooBig). */
   private suspect: string | null = null
   private readonly stats = { toServer: 0, toCli: 0, replayed: 0, restarts: 0 }
+  /** The CLI's session id as it last reported it: what a restarted process resumes. */
+  private sessionId: string | null = null
+  /** When the CLI was restarted after dying, within the restart window. */
+  private deaths: number[] = []
+  private restartTimer: NodeJS.Timeout | null = null
+  /** Lines from the server while no CLI runs (between a death and the restart), in order. */
+  private waitingForCli: string[] = []
+  /** The HTTP status of a refused upgrade (401/403): final. */
+  private refusedStatus: number | null = null
 
   constructor (opts: ConnectOptions) {
     this.opts = opts
@@ -181,16 +214,25 @@ export class Connector {
         let count = 0
         const handler = (): void => {
           count++
-          const child = this.cli?.child
+          const cli = this.cli
+          if (cli !== null) cli.asked = true
+          if (this.restartTimer !== null) {
+            // the CLI is dead and waiting to be restarted: nothing to pass on, just stop
+            clearTimeout(this.restartTimer)
+            this.restartTimer = null
+            this.stop()
+            return
+          }
           this.info(`${signal}: passing it on to the CLI`)
           // a second one means the CLI did not stop: force it
-          child?.kill(count > 1 ? 'SIGKILL' : signal)
-          if (child === undefined) this.finish()
+          cli?.child.kill(count > 1 ? 'SIGKILL' : signal)
+          if (cli === null) this.finish()
         }
         process.on(signal, handler)
         this.signalHandlers.push([signal, handler])
       }
     }
+    this.notice(`agent ${this.opts.agentId} in ${this.opts.cwd}: running ${this.opts.claudeBin}, relaying to ${this.url}${this.opts.token !== null ? ' with a token' : ''}`)
     this.startCli(this.opts.claudeArgs)
     this.connect()
     return result
@@ -205,7 +247,7 @@ export class Connector {
     // its own process group: a Ctrl-C in the terminal reaches it once, through us
     const child = spawn(command, argv, { cwd: this.opts.cwd, env: this.opts.env, stdio: ['pipe', 'pipe', 'inherit'], detached: true })
     let onClosed: () => void = () => {}
-    const cli: Cli = { child, retired: false, closed: new Promise(resolve => { onClosed = resolve }) }
+    const cli: Cli = { child, retired: false, asked: false, exited: false, ranOnce: false, closed: new Promise(resolve => { onClosed = resolve }) }
     this.cli = cli
     this.info(`started ${bin} (pid ${child.pid ?? '?'})`)
     child.stdin?.on('error', (err) => { this.info(`CLI stdin: ${err.message}`) })
@@ -217,7 +259,10 @@ export class Connector {
       while (cut !== -1) {
         const line = partial.slice(0, cut)
         partial = partial.slice(cut + 1)
-        if (!cli.retired && line.trim() !== '') this.fromCli(line)
+        if (!cli.retired && line.trim() !== '') {
+          cli.ranOnce = true
+          this.fromCli(line)
+        }
         cut = partial.indexOf('\n')
       }
     })
@@ -229,20 +274,59 @@ export class Connector {
       onClosed()
       this.stop()
     })
+    child.once('exit', () => { cli.exited = true })
     // 'close', not 'exit': every line it wrote has been read by then
     child.once('close', (code, signal) => {
+      cli.exited = true
       onClosed()
       if (cli.retired) return
       const status = code ?? 128 + (signal !== null ? osConstants.signals[signal] ?? 0 : 0)
+      const how = code !== null ? `code ${code}` : `signal ${signal ?? '?'}`
+      this.info(`CLI exited (${how})`)
+      const { decision, restarts } = decideOnExit(
+        { asked: cli.asked || this.stopping || this.fatal, code, signal, ranOnce: cli.ranOnce },
+        this.deaths, Date.now(),
+        { maxRestarts: this.opts.maxRestarts, windowMs: this.opts.restartWindowMs, delayMs: this.opts.restartDelayMs, maxDelayMs: this.opts.restartMaxDelayMs })
+      this.deaths = restarts
+      if (decision.restart) {
+        this.warn(`the CLI died (${how}); restarting it${this.sessionId !== null ? ` with --resume ${this.sessionId}` : ''} in ${decision.delayMs} ms ` +
+          `(restart ${decision.attempt} of at most ${this.opts.maxRestarts} within ${Math.round(this.opts.restartWindowMs / 60000)} minutes)`)
+        this.restartTimer = setTimeout(() => this.restartAfterDeath(code, signal, decision.attempt), decision.delayMs)
+        return
+      }
+      if (decision.why === 'too_many_restarts') {
+        this.error(`the CLI died (${how}) after ${this.opts.maxRestarts} restarts within ${Math.round(this.opts.restartWindowMs / 60000)} minutes; giving up`)
+      }
       if (!this.fatal) this.exitCode = status
-      this.info(`CLI exited (${code !== null ? `code ${code}` : `signal ${signal ?? '?'}`})`)
       this.stop()
     })
+  }
+
+  /** A new process for the one that died: it resumes the last session; the server is told; held lines go to it. */
+  private restartAfterDeath (code: number | null, signal: NodeJS.Signals | null, attempt: number): void {
+    this.restartTimer = null
+    if (this.stopping) return
+    this.stats.restarts++
+    // the dead process's open questions died with it; its queue of /clear bookkeeping too
+    this.permissions.clear()
+    this.clearsPending = 0
+    this.afterClear = []
+    const resumed = this.sessionId
+    this.startCli(resumeArgs(this.opts.claudeArgs, resumed, withoutResume))
+    // before anything the new process says; never re-sent after a reconnect (it is not a line with a uuid)
+    this.forward(JSON.stringify(agentRestartedLine({
+      exit_code: code, signal, resumed_session_id: resumed, attempt, max_restarts: this.opts.maxRestarts
+    })), null)
+    const waiting = this.waitingForCli
+    this.waitingForCli = []
+    if (waiting.length > 0) this.info(`delivering ${lines(waiting.length)} held for the new CLI`)
+    for (const line of waiting) this.toCli(line)
   }
 
   /** A line the CLI wrote on stdout. */
   private fromCli (line: string): void {
     const message = parse(line)
+    if (typeof message?.session_id === 'string' && message.session_id !== '') this.sessionId = message.session_id
     if (message !== null && this.clearsPending > 0) {
       if (isClearReplyAssistant(message)) return
       if (clearReply(message) === 'refused') {
@@ -297,7 +381,12 @@ export class Connector {
       if (this.clearsPending > 0) this.afterClear.push(line)
       if (isClearPrompt(message)) this.clearsPending++
     }
-    const stdin = this.cli?.child.stdin
+    if (this.cli === null || this.cli.exited) {
+      // between a death and the restart: the new process gets it
+      if (!this.stopping) this.waitingForCli.push(line)
+      return
+    }
+    const stdin = this.cli.child.stdin
     if (stdin === undefined || stdin === null || stdin.destroyed) return
     this.stats.toCli++
     // the CLI reads lines: each one must end with a newline or it waits forever
@@ -316,8 +405,17 @@ export class Connector {
     const headers: Record<string, string> = {}
     // like the CLI: a reconnect of the same process says so, which keeps the server's cost baseline
     if (this.everConnected) headers['x-last-request-id'] = this.lastUuid ?? this.runId
+    if (this.opts.token !== null) headers.authorization = `Bearer ${this.opts.token}`
     const ws = new WebSocket(this.url, { headers, perMessageDeflate: false })
     this.ws = ws
+    ws.on('unexpected-response', (_request, response) => {
+      // a refused upgrade: 401/403 is about the token, final; anything else (a proxy's 502, 503) is retried
+      const status = response.statusCode ?? 0
+      if (status === 401 || status === 403) this.refusedStatus = status
+      this.info(`upgrade refused: HTTP ${status}`)
+      response.resume()
+      ws.terminate()
+    })
     ws.on('open', () => this.onOpen(ws))
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (isBinary) return
@@ -366,6 +464,13 @@ export class Connector {
     this.open = false
     this.ws = null
     if (this.finished) return
+    if (this.refusedStatus !== null) {
+      this.error(`the server refused the agent's token (HTTP ${this.refusedStatus}${this.opts.token === null ? ': no token was given; use --token, --token-file or AGENTLOG_TOKEN' : ''}); not reconnecting, stopping the CLI`)
+      this.fatal = true
+      this.exitCode = 1
+      this.stop()
+      return
+    }
     const fatal = FATAL_CLOSE_CODES[code]
     if (fatal !== undefined) {
       this.error(`the server closed the agent socket with ${code} (${fatal}${reason !== '' ? `: ${reason}` : ''}); not reconnecting, stopping the CLI`)
@@ -532,6 +637,7 @@ export class Connector {
     if (this.finished) return
     this.finished = true
     if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer)
+    if (this.restartTimer !== null) clearTimeout(this.restartTimer)
     if (this.drainTimer !== null) clearTimeout(this.drainTimer)
     for (const [signal, handler] of this.signalHandlers) process.off(signal, handler)
     if (this.ws !== null && this.ws.readyState !== this.ws.CLOSED) this.ws.terminate()
@@ -543,6 +649,11 @@ export class Connector {
 
   private info (text: string): void {
     if (this.opts.verbose) this.opts.log(`agentlog connect: ${text}`)
+  }
+
+  /** Always said: what the command is doing, once, at the start. */
+  private notice (text: string): void {
+    this.opts.log(`agentlog connect: ${text}`)
   }
 
   private warn (text: string): void {

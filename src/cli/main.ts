@@ -1,135 +1,97 @@
-// The `agentlog` command line (bin/agentlog.js runs the compiled copy): today one command, `connect`.
-import { parseArgs } from 'node:util'
-import { readFileSync } from 'node:fs'
-import { pathToFileURL } from 'node:url'
-import { connect, DEFAULTS, agentUrl, type ConnectOptions } from './connect.js'
+// The `agentlog` command line (bin/agentlog.js runs the compiled copy): `serve` runs the server, `connect` relays
+// a Claude Code CLI to one.
+import { spawn } from 'node:child_process'
+import { accessSync, constants, readFileSync, statSync } from 'node:fs'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { connect } from './connect.js'
+import { parseCommandLine, UsageError, USAGE, type ArgsIo } from './args.js'
 
-export const USAGE = `usage: agentlog connect --agent ID [--server ws://127.0.0.1:7700] [options] [-- extra claude args]
-
-Starts Claude Code in stdio stream-json mode and relays it to an agentlog server as agent ID.
-
-  --agent ID            the agent id (required; AGENTLOG_AGENT)
-  --server URL          the agentlog server (default ${DEFAULTS.server}; AGENTLOG_SERVER)
-  --buffer-lines N      lines held while disconnected, oldest dropped beyond (default ${DEFAULTS.bufferLines})
-  --replay-lines N      last sent lines re-sent after a reconnect (default ${DEFAULTS.replayLines})
-  --verbose             log connections, restarts and counts to stderr (AGENTLOG_VERBOSE=1)
-  -h, --help            this text
-  --version             agentlog's version
-
-The CLI is CLAUDE_BIN if set (an executable, or a .js file run with this Node), else \`claude\` on PATH.
-It exits with the CLI's exit status; 1 if the server refuses the agent for good (close 4001, 4003, 1002).`
-
-export class UsageError extends Error {
-  constructor (message: string) {
-    super(message)
-    this.name = 'UsageError'
+/** The package root: src/cli/ in the repository, dist/src/cli/ once built. */
+function packageRoot (): URL {
+  for (const up of ['../../', '../../../']) {
+    const root = new URL(up, import.meta.url)
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8'))
+      if (pkg.name === 'agentlog') return root
+    } catch {}
   }
-}
-
-function count (value: string | undefined, name: string, fallback: number, min: number): number {
-  if (value === undefined) return fallback
-  if (!/^\d+$/.test(value) || Number(value) < min) throw new UsageError(`${name} must be a whole number of at least ${min}, got ${JSON.stringify(value)}`)
-  return Number(value)
-}
-
-export type Parsed =
-  | { kind: 'help' }
-  | { kind: 'version' }
-  | { kind: 'connect', options: ConnectOptions }
-
-/** argv after the program name, e.g. ['connect', '--agent', 'a1', '--', '--model', 'opus']. */
-export function parseCommandLine (argv: string[], env: NodeJS.ProcessEnv, log: (line: string) => void): Parsed {
-  const cut = argv.indexOf('--')
-  const own = cut === -1 ? argv : argv.slice(0, cut)
-  const claudeArgs = cut === -1 ? [] : argv.slice(cut + 1)
-  let parsed
-  try {
-    parsed = parseArgs({
-      args: own,
-      allowPositionals: true,
-      options: {
-        agent: { type: 'string' },
-        server: { type: 'string' },
-        'buffer-lines': { type: 'string' },
-        'replay-lines': { type: 'string' },
-        verbose: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean' }
-      }
-    })
-  } catch (err) {
-    throw new UsageError((err as Error).message)
-  }
-  const { values, positionals } = parsed
-  if (values.help === true) return { kind: 'help' }
-  if (values.version === true) return { kind: 'version' }
-  if (positionals.length !== 1 || positionals[0] !== 'connect') {
-    throw new UsageError(positionals.length === 0 ? 'a command is required' : `unknown command ${JSON.stringify(positionals.join(' '))}`)
-  }
-  const agentId = values.agent ?? env.AGENTLOG_AGENT ?? ''
-  if (agentId.trim() === '') throw new UsageError('--agent ID is required')
-  const server = values.server ?? env.AGENTLOG_SERVER ?? DEFAULTS.server
-  try {
-    agentUrl(server, agentId)
-  } catch (err) {
-    throw new UsageError((err as Error).message)
-  }
-  const claudeBin = env.CLAUDE_BIN !== undefined && env.CLAUDE_BIN.trim() !== '' ? env.CLAUDE_BIN : 'claude'
-  return {
-    kind: 'connect',
-    options: {
-      agentId,
-      server,
-      claudeBin,
-      claudeArgs,
-      bufferLines: count(values['buffer-lines'], '--buffer-lines', DEFAULTS.bufferLines, 1),
-      replayLines: count(values['replay-lines'], '--replay-lines', DEFAULTS.replayLines, 0),
-      backoffInitialMs: DEFAULTS.backoffInitialMs,
-      backoffMaxMs: DEFAULTS.backoffMaxMs,
-      drainOnExitMs: DEFAULTS.drainOnExitMs,
-      verbose: values.verbose === true || env.AGENTLOG_VERBOSE === '1',
-      env,
-      cwd: process.cwd(),
-      log,
-      forwardSignals: true
-    }
-  }
+  return new URL('../../', import.meta.url)
 }
 
 function version (): string {
-  // src/cli/ in the repository, dist/src/cli/ once built
-  for (const up of ['../../package.json', '../../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8'))
-      if (pkg.name === 'agentlog') return String(pkg.version)
-    } catch {}
+  try {
+    return String(JSON.parse(readFileSync(new URL('package.json', packageRoot()), 'utf8')).version)
+  } catch {
+    return 'unknown'
   }
-  return 'unknown'
 }
 
-/** Runs the command line; resolves with the exit status. */
-export async function main (argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export function defaultIo (): ArgsIo {
+  return {
+    cwd: process.cwd(),
+    readFile: (path) => readFileSync(path, 'utf8'),
+    isDirectory: (path) => {
+      try { return statSync(path).isDirectory() } catch { return false }
+    },
+    isExecutable: (path) => {
+      try {
+        accessSync(path, constants.X_OK)
+        return statSync(path).isFile()
+      } catch {
+        return false
+      }
+    },
+    ownBin: fileURLToPath(new URL('node_modules/.bin', packageRoot()))
+  }
+}
+
+/** `claude --version` (or `node cli.js --version`), with a bounded wait. */
+function claudeVersion (bin: string, env: NodeJS.ProcessEnv): Promise<string> {
+  const [command, argv] = /\.[cm]?js$/.test(bin) ? [process.execPath, [bin, '--version']] : [bin, ['--version']]
+  return new Promise((resolve) => {
+    const child = spawn(command, argv, { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 30000 })
+    let out = ''
+    child.stdout.setEncoding('utf8').on('data', (c: string) => { out += c })
+    child.stderr.setEncoding('utf8').on('data', (c: string) => { out += c })
+    child.once('error', (err) => resolve(`cannot run ${bin}: ${err.message}`))
+    child.once('close', () => resolve(out.trim()))
+  })
+}
+
+/** Runs the command line; resolves with the exit status, or null when the command keeps running (serve). */
+export async function main (argv: string[], env: NodeJS.ProcessEnv = process.env, io: ArgsIo = defaultIo()): Promise<number | null> {
   const log = (line: string): void => { process.stderr.write(line + '\n') }
-  let parsed: Parsed
+  let parsed
   try {
-    parsed = parseCommandLine(argv, env, log)
+    parsed = parseCommandLine(argv, env, log, io)
   } catch (err) {
     if (!(err instanceof UsageError)) throw err
     log(`agentlog: ${err.message}\n\n${USAGE}`)
     return 2
   }
-  if (parsed.kind === 'help') {
-    process.stdout.write(USAGE + '\n')
-    return 0
+  switch (parsed.kind) {
+    case 'help':
+      process.stdout.write(USAGE + '\n')
+      return 0
+    case 'version':
+      process.stdout.write(`agentlog ${version()}\n`)
+      return 0
+    case 'connect-version':
+      process.stdout.write(`agentlog ${version()}\n${parsed.claudeBin}: ${await claudeVersion(parsed.claudeBin, parsed.env)}\n`)
+      return 0
+    case 'serve':
+      // the server is its own entry point: it listens, and exits on SIGINT/SIGTERM after a graceful shutdown
+      await import('../server.js')
+      return null
+    case 'connect':
+      // the process list shows the title instead of the command line, which held the token
+      if (parsed.tokenFromArgv) process.title = `agentlog connect --agent ${parsed.options.agentId}`
+      return await connect(parsed.options)
   }
-  if (parsed.kind === 'version') {
-    process.stdout.write(version() + '\n')
-    return 0
-  }
-  return await connect(parsed.options)
 }
 
 // run directly (node src/cli/main.ts in tests, or node dist/src/cli/main.js); bin/agentlog.js calls main()
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  process.exitCode = await main(process.argv.slice(2))
+  const status = await main(process.argv.slice(2))
+  if (status !== null) process.exitCode = status
 }

@@ -171,6 +171,24 @@ export function resultUsage (message: AgentMessage): TurnUsage {
   }
 }
 
+/**
+ * Whether a result's counters include turns before its own: `modelUsage` (cumulative for the process) holds more
+ * tokens than the turn's `usage`. A fresh process's first result does not; a process started with --resume that
+ * continues its session's counter (2.1.331) does, while 2.1.112's resumed process starts from zero. null when the
+ * line does not say (no modelUsage).
+ */
+export function countsEarlierTurns (message: AgentMessage): boolean | null {
+  const models = message.modelUsage
+  const usage = message.usage
+  if (!isObj(models) || !isObj(usage)) return null
+  let cumulative = 0
+  for (const m of Object.values(models)) {
+    if (isObj(m)) cumulative += (num(m.inputTokens) ?? 0) + (num(m.outputTokens) ?? 0)
+  }
+  const turn = (num(usage.input_tokens) ?? 0) + (num(usage.output_tokens) ?? 0)
+  return cumulative > turn
+}
+
 export function resultTotalCost (message: AgentMessage): number | null {
   const x = num(message.total_cost_usd)
   return x !== null && x >= 0 && x <= MAX_TOTAL_COST_USD ? x : null

@@ -3,7 +3,7 @@
 // the writer applies what it returns inside one transaction, and makes the new state current after the commit.
 import type { EventDraft } from '../protocol/messages.js'
 import {
-  assistantEvents, initInfo, messageSessionId, messageUuid, resultEvent, resultTotalCost, resultUsage, userEvents
+  assistantEvents, countsEarlierTurns, initInfo, messageSessionId, messageUuid, resultEvent, resultTotalCost, resultUsage, userEvents
 } from '../protocol/messages.js'
 import { clearReply, isClearReplyAssistant } from '../protocol/clear.js'
 import type { AgentLog, ClearOutcome, ClearTurn, Input, PlannedRow, SessionDelta } from './types.js'
@@ -236,7 +236,8 @@ function planLine (
       if (total !== null) {
         let baseline = st.costBaseline ?? 0
         const resumed = st.resumeFrom
-        if (st.costBaseline === null && resumed !== null && sessionId === resumed.sessionId && total >= resumed.total) {
+        if (st.costBaseline === null && resumed !== null && sessionId === resumed.sessionId && total >= resumed.total &&
+            countsEarlierTurns(message) !== false) {
           baseline = resumed.total
         }
         st.resumeFrom = null
