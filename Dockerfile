@@ -12,6 +12,7 @@ COPY plugins ./plugins
 COPY routes ./routes
 COPY bench ./bench
 COPY bin ./bin
+COPY web ./web
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
@@ -23,6 +24,7 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/bin ./bin
+COPY --from=build /app/web/static ./web/static
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]

@@ -25,6 +25,8 @@ import agentControlRoutes from '../routes/agents/control.js'
 import healthRoutes from '../routes/health.js'
 import streamRoutes from '../routes/stream.js'
 import searchRoutes from '../routes/search.js'
+import whoamiRoutes from '../routes/whoami.js'
+import viewerRoutes from '../routes/viewer.js'
 import { httpError } from './errors.js'
 
 export interface AppOptions {
@@ -126,4 +128,6 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(searchRoutes)
   await fastify.register(metricsRoutes)
   await fastify.register(approvalRoutes)
+  await fastify.register(whoamiRoutes)
+  await fastify.register(viewerRoutes)
 }
