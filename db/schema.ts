@@ -16,6 +16,11 @@ export interface AgentsTable {
   info: string | null
   /** Last `total_cost_usd` seen from the agent's current CLI process; cost_usd is the growth from it. */
   cost_baseline_usd: number | null
+  /** Several instances: the instance that owns the agent's writes, and its fencing epoch (bumped by each new owner). */
+  owner_instance: Generated<string | null>
+  owner_epoch: Generated<number>
+  /** Several instances: where the agent's socket is, while that instance lives. */
+  connected_instance: Generated<string | null>
 }
 
 /**
@@ -58,6 +63,18 @@ export interface SetAsideLinesTable {
   session_number: number
   line: string
   error: string
+  created_at: string
+}
+
+/** An operator command carried to the instance that owns the agent, and that instance's answer. */
+export interface InstanceCommandsTable {
+  id: string
+  target_instance: string
+  agent_id: string
+  /** JSON: the command. */
+  request: string
+  /** JSON: the owner's answer (status and body), null until it has answered. */
+  reply: string | null
   created_at: string
 }
 
@@ -129,6 +146,7 @@ export interface Database {
   conversation_events: ConversationEventsTable
   sessions: SessionsTable
   set_aside_lines: SetAsideLinesTable
+  instance_commands: InstanceCommandsTable
   approvals: ApprovalsTable
   approval_rules: ApprovalRulesTable
 }

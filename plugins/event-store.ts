@@ -5,7 +5,8 @@ import { createKyselyBackend } from '../src/store/backend.js'
 import { createSqliteBackend } from '../src/store/sqlite-backend.js'
 
 export type {
-  AgentState, ClearOutcome, CommitListener, BatchListener, EventStore, ExclusiveAgent, ExclusiveResult, ExclusiveRun, StoredEvent
+  AgentState, ClearOutcome, CommitListener, BatchListener, EventStore, ExclusiveAgent, ExclusiveResult, ExclusiveRun, StoredEvent,
+  WriteHooks
 } from '../src/store/event-store.js'
 
 declare module 'fastify' {
@@ -13,8 +14,10 @@ declare module 'fastify' {
 }
 
 export default fp(async function eventStore (fastify) {
-  const backend = fastify.sqlite === null ? createKyselyBackend(fastify.db) : createSqliteBackend(fastify.db, fastify.sqlite)
-  const store = createEventStore(backend, fastify.config, fastify.log, { commitDelayMs: fastify.config.benchCommitDelayMs })
+  // several instances on PostgreSQL fence and announce each write transaction (src/cluster/)
+  const hooks = fastify.cluster?.writeHooks ?? null
+  const backend = fastify.sqlite === null ? createKyselyBackend(fastify.db, hooks) : createSqliteBackend(fastify.db, fastify.sqlite)
+  const store = createEventStore(backend, fastify.config, fastify.log, { commitDelayMs: fastify.config.benchCommitDelayMs }, hooks)
   fastify.decorate('events', store)
   fastify.addHook('onClose', async () => { await store.close() })
-}, { name: 'event-store', dependencies: ['config', 'db'] })
+}, { name: 'event-store', dependencies: ['config', 'db', 'cluster'] })

@@ -1,5 +1,5 @@
 // The agents the store has loaded: their committed log state and dedupe window, loaded once from the database.
-import type { StoreBackend } from './backend.js'
+import type { StoreBackend, WriteHooks } from './backend.js'
 import { RecentLines } from './recent-lines.js'
 import type { AgentLog } from './types.js'
 
@@ -15,15 +15,17 @@ export interface AgentState {
   recent: RecentLines
 }
 
-export function createAgents (backend: StoreBackend, window: number) {
+export function createAgents (backend: StoreBackend, window: number, hooks: WriteHooks | null = null) {
   const agents = new Map<string, AgentState>()
   const loading = new Map<string, Promise<AgentState | null>>()
 
   async function load (agentId: string, create: boolean): Promise<AgentState | null> {
+    // several instances: memory is the newest word only for agents this instance writes
+    const current = hooks === null || hooks.owns(agentId)
     const known = agents.get(agentId)
-    if (known !== undefined) return known
+    if (known !== undefined && current) return known
     const inFlight = loading.get(agentId)
-    if (inFlight !== undefined) {
+    if (inFlight !== undefined && current) {
       const state = await inFlight
       if (state !== null || !create) return state
     }
@@ -51,8 +53,8 @@ export function createAgents (backend: StoreBackend, window: number) {
         },
         recent: new RecentLines(window, row.recentUuids)
       }
-      // another load may have finished first; the first one in memory wins
-      const winner = agents.get(agentId) ?? state
+      // another load may have finished first; the first one in memory wins (unless another instance writes it)
+      const winner = (current ? agents.get(agentId) : undefined) ?? state
       agents.set(agentId, winner)
       return winner
     })()
@@ -74,7 +76,17 @@ export function createAgents (backend: StoreBackend, window: number) {
     return state
   }
 
-  return { load, get, mustGet }
+  /** Drops the agent from memory (another instance writes it now; the next load reads what it left). */
+  function drop (agentId: string): void {
+    agents.delete(agentId)
+  }
+
+  /** Resolves once a load of the agent in flight (if any) has finished. */
+  async function settled (agentId: string): Promise<void> {
+    await loading.get(agentId)?.catch(() => null)
+  }
+
+  return { load, get, mustGet, drop, settled }
 }
 
 export type Agents = ReturnType<typeof createAgents>

@@ -2,7 +2,19 @@
 // set a line aside. PostgreSQL goes through Kysely; SQLite runs the same statements prepared (sqlite-backend.ts).
 import type { Kysely, Transaction } from 'kysely'
 import type { Database } from '../../db/schema.js'
-import type { PlannedRow, SessionDelta } from './types.js'
+import type { PlannedRow, SessionDelta, StoredEvent } from './types.js'
+
+/**
+ * Steps run inside each PostgreSQL write transaction (several instances, see src/cluster/): `begin` before
+ * anything is written (it may refuse agents this instance no longer owns by throwing), `beforeCommit` once
+ * the events have their ids (a NOTIFY sent there is delivered if and only if the batch commits).
+ */
+export interface WriteHooks {
+  /** Whether this instance writes the agent: the state of one it does not own is read again on each load. */
+  owns: (agentId: string) => boolean
+  begin: (trx: Transaction<Database>, agentIds: string[]) => Promise<void>
+  beforeCommit: (trx: Transaction<Database>, events: StoredEvent[]) => Promise<void>
+}
 
 /** The agents-table columns the writer keeps up to date. */
 export interface AgentUpdate {
@@ -15,6 +27,8 @@ export interface AgentUpdate {
 }
 
 export interface CommitBatch {
+  /** Every agent the batch touches (rows or not). */
+  agentIds: string[]
   rows: PlannedRow[]
   sessions: SessionDelta[]
   agents: Array<{ key: number, update: AgentUpdate }>
@@ -105,7 +119,20 @@ export async function inTransaction<T> (db: Kysely<Database>, fn: (trx: Transact
 const WINDOW_SPAN_EVENTS_PER_LINE = 8
 
 /** Loading, pruning and setting aside: the same Kysely queries on both databases. */
-export function createKyselyBackend (db: Kysely<Database>): StoreBackend {
+export function toStored (r: PlannedRow, id: number): StoredEvent {
+  return {
+    id,
+    agent_id: r.agent_id,
+    session_number: r.session_number,
+    seq: r.seq,
+    event_type: r.event_type,
+    content: r.content,
+    metadata: r.metadata,
+    created_at: r.created_at
+  }
+}
+
+export function createKyselyBackend (db: Kysely<Database>, hooks: WriteHooks | null = null): StoreBackend {
   async function loadAgent (agentId: string, create: boolean, window: number, now: string): Promise<LoadedAgent | null> {
     let row = await db.selectFrom('agents').selectAll().where('agent_id', '=', agentId).executeTakeFirst()
     if (row === undefined && create) {
@@ -141,6 +168,7 @@ export function createKyselyBackend (db: Kysely<Database>): StoreBackend {
 
   async function commit (batch: CommitBatch): Promise<number[]> {
     return await inTransaction(db, async (trx) => {
+      if (hooks !== null) await hooks.begin(trx, batch.agentIds)
       const ids: number[] = []
       for (let i = 0; i < batch.rows.length; i += INSERT_CHUNK) {
         const chunk = batch.rows.slice(i, i + INSERT_CHUNK)
@@ -153,6 +181,7 @@ export function createKyselyBackend (db: Kysely<Database>): StoreBackend {
       for (const a of batch.agents) {
         await trx.updateTable('agents').set(a.update).where('agent_key', '=', a.key).execute()
       }
+      if (hooks !== null && batch.rows.length > 0) await hooks.beforeCommit(trx, batch.rows.map((r, i) => toStored(r, ids[i])))
       return ids
     })
   }

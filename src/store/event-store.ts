@@ -11,7 +11,7 @@ import type { EventDraft } from '../protocol/messages.js'
 import { createRedactor } from '../redact.js'
 import { httpError } from '../errors.js'
 import type { Config } from '../config.js'
-import type { StoreBackend } from './backend.js'
+import { toStored, type StoreBackend, type WriteHooks } from './backend.js'
 import { createAgents } from './agents.js'
 import { planBatch, type Planned } from './plan.js'
 import { createRetention } from './retention.js'
@@ -28,6 +28,8 @@ export type CommitListener = (events: StoredEvent[]) => void
 /** After each committed batch: how many queue items it held and how long its commit took. */
 export type BatchListener = (items: number, seconds: number) => void
 
+export type { WriteHooks } from './backend.js'
+
 export interface StoreSeams {
   /** Benchmarks: each batch waits this long before it commits, to stand for a slow disk. */
   commitDelayMs?: number
@@ -38,8 +40,8 @@ function writeTimeout (ms: number): Error {
   return httpError(503, `the event log did not commit within ${ms} ms; the storage is failing or overloaded`, 'write_timeout')
 }
 
-export function createEventStore (backend: StoreBackend, config: Config, log: FastifyBaseLogger, seams: StoreSeams = {}) {
-  const agents = createAgents(backend, config.dedupeWindowLines)
+export function createEventStore (backend: StoreBackend, config: Config, log: FastifyBaseLogger, seams: StoreSeams = {}, hooks: WriteHooks | null = null) {
+  const agents = createAgents(backend, config.dedupeWindowLines, hooks)
   const queue = createWriteQueue(config.queueMax)
   const retention = createRetention(backend, agents, config.eventsMaxPerAgent)
   const listeners = new Set<CommitListener>()
@@ -48,6 +50,8 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
   /** Callers of clearContext waiting for the agent's answer, by turn id. */
   const clearWaiters = new Map<number, (outcome: ClearOutcome) => void>()
   const idleWaiters: Array<() => void> = []
+  /** Agents to drop from memory (and their queued items) as soon as no batch is being written. */
+  const forgetting = new Map<string, Array<() => void>>()
   let nextTurnId = 1
   let writing = false
   let scheduled = false
@@ -165,6 +169,7 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
     let r: ExclusiveResult<unknown>
     try {
       r = await backend.transaction(async (trx) => {
+        if (hooks !== null) await hooks.begin(trx, [item.agentId])
         const result = await item.run(trx, { lastSeq: before.lastSeq, oldestSeq: before.oldestSeq, currentSession: before.currentSession } satisfies ExclusiveAgent)
         // each line's uuid on its first event: the dedupe record after a restart
         for (const u of result.uuids) {
@@ -176,6 +181,7 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
           current_session: result.agent.currentSession,
           ...(result.info !== undefined ? { info: result.info === null ? null : JSON.stringify(result.info) } : {})
         }).where('agent_key', '=', state.key).execute()
+        if (hooks !== null && result.events.length > 0) await hooks.beforeCommit(trx, result.events)
         return result
       })
     } catch (err) {
@@ -197,6 +203,54 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
     item.resolve(r.value)
   }
 
+  /**
+   * Drops an agent's state and whatever is still queued for it (its waiters are rejected): another instance
+   * owns its writes now, and the next load reads the state it left. Resolves once done (after the current batch).
+   */
+  function forget (agentId: string): Promise<void> {
+    return new Promise((resolve) => {
+      const waiting = forgetting.get(agentId) ?? []
+      waiting.push(resolve)
+      forgetting.set(agentId, waiting)
+      if (!writing) applyForget()
+    })
+  }
+
+  /** Reads the agent's state afresh (after another instance wrote it), dropping anything kept here. */
+  async function reload (agentId: string) {
+    await forget(agentId)
+    await agents.settled(agentId)
+    agents.drop(agentId)
+    return await agents.load(agentId, true) as NonNullable<Awaited<ReturnType<typeof agents.load>>>
+  }
+
+  function applyForget (): void {
+    if (forgetting.size === 0) return
+    const gone = new Map(forgetting)
+    forgetting.clear()
+    for (const q of queue.drop(new Set(gone.keys()))) {
+      const err = new Error(`agent ${q.kind === 'input' ? q.input.agentId : q.item.agentId} is now written by another instance`)
+      if (q.kind === 'exclusive') { q.item.reject(err); continue }
+      q.waiter?.reject(err)
+      if (q.input.kind === 'clear' && q.input.turn !== null) {
+        clearWaiters.get(q.input.turn.id)?.('no_answer')
+        clearWaiters.delete(q.input.turn.id)
+      }
+    }
+    for (const [agentId, waiting] of gone) {
+      const state = agents.get(agentId)
+      for (const turn of state?.committed.pendingTurns ?? []) {
+        if (turn.kind !== 'clear') continue
+        clearWaiters.get(turn.id)?.('no_answer')
+        clearWaiters.delete(turn.id)
+      }
+      agents.drop(agentId)
+      retention.forget(agentId)
+      for (const w of waiting) w()
+    }
+    if (queue.length === 0) for (const w of idleWaiters.splice(0)) w()
+  }
+
   /** Records an outcome the writer did not see (the agent never answered in time). */
   function clearOutcome (agentId: string, sessionNumber: number, previousSession: number, outcome: ClearOutcome): void {
     const state = agents.get(agentId)
@@ -212,6 +266,8 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
     writing = true
     try {
       while (queue.length > 0) {
+        applyForget()
+        if (queue.length === 0) break
         const head = queue.head()
         if (head?.kind === 'exclusive') {
           queue.remove(1)
@@ -246,6 +302,7 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
       }
     } finally {
       writing = false
+      applyForget()
       if (queue.length > 0 && retryTimer === null) schedule()
       else if (queue.length === 0) {
         for (const w of idleWaiters.splice(0)) w()
@@ -256,6 +313,7 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
   async function writeBatch (batch: Array<Extract<Queued, { kind: 'input' }>>): Promise<void> {
     const plan: Planned = planBatch(batch.map(q => q.input), id => agents.mustGet(id).committed, rules, id => agents.mustGet(id).recent)
     const ids = await backend.commit({
+      agentIds: [...plan.agents.keys()],
       rows: plan.rows,
       sessions: plan.sessions,
       agents: [...plan.agents.values()].map(st => ({
@@ -281,16 +339,7 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
     }
     stats.batches++
     stats.eventsWritten += plan.rows.length
-    const stored: StoredEvent[] = plan.rows.map((r, i) => ({
-      id: ids[i],
-      agent_id: r.agent_id,
-      session_number: r.session_number,
-      seq: r.seq,
-      event_type: r.event_type,
-      content: r.content,
-      metadata: r.metadata,
-      created_at: r.created_at
-    }))
+    const stored: StoredEvent[] = plan.rows.map((r, i) => toStored(r, ids[i]))
     if (stored.length > 0) {
       for (const l of listeners) {
         try { l(stored) } catch (err) { log.error({ err }, 'commit listener failed') }
@@ -335,6 +384,8 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
 
   return {
     loadAgent: agents.load,
+    forget,
+    reload,
     getAgent: agents.get,
     ingest,
     connected,

@@ -16,6 +16,7 @@ export function createRetention (backend: StoreBackend, agents: Agents, maxPerAg
       if (st !== undefined && st.oldestSeq !== null && st.lastSeq - st.oldestSeq + 1 > maxPerAgent) due.add(agentId)
     },
     get pending (): boolean { return due.size > 0 },
+    forget (agentId: string): void { due.delete(agentId) },
     /** Deletes one bounded slice of one agent's oldest events; false when nothing was due. */
     async step (): Promise<boolean> {
       const next = due.values().next()

@@ -53,6 +53,18 @@ export function createWriteQueue (max: number) {
       items.splice(0, n)
       if (full && items.length < max / 2) signal(false)
     },
+    /** Takes every queued item of these agents out (another instance writes them now) and returns them. */
+    drop (agentIds: Set<string>): Queued[] {
+      const gone: Queued[] = []
+      let kept = 0
+      for (const q of items) {
+        const agentId = q.kind === 'input' ? q.input.agentId : q.item.agentId
+        if (agentIds.has(agentId)) gone.push(q)
+        else items[kept++] = q
+      }
+      items.length = kept
+      return gone
+    },
     get length (): number { return items.length },
     get isFull (): boolean { return full },
     onPressure (listener: (full: boolean) => void): () => void {
