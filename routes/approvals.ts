@@ -8,7 +8,7 @@ import {
   AlreadyDecided, ApprovalList, ApprovalParams, ApprovalQuery, DecisionBody, DecisionResult, RuleList, RuleParams, RememberedRule
 } from '../src/schemas/approvals.js'
 import { createRedactor } from '../src/redact.js'
-import { agentNotFound, httpError } from '../src/errors.js'
+import { agentNotFound, errorCode, httpError } from '../src/errors.js'
 import { FORWARD_MARGIN_MS } from '../src/cluster/forward.js'
 import type { CommandResult } from '../src/cluster/cluster.js'
 
@@ -71,7 +71,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     const result = remote ?? await decide(agentId, requestId, request.body, decider(request))
     if (result.status >= 400 && result.status !== 409) {
       const err = result.body as { message: string, code: string }
-      throw httpError(result.status, err.message, err.code)
+      throw httpError(result.status, err.message, errorCode(err.code, result.status))
     }
     reply.code(result.status as 200 | 409)
     return result.body as Static<typeof DecisionResult>

@@ -33,6 +33,7 @@ export const ERROR_CODES = {
   upgrade_required: { status: 426, meaning: 'a plain GET on a WebSocket route' },
   rate_limited: { status: 429, meaning: 'too many operator requests in the window (see Retry-After)' },
   internal: { status: 500, meaning: 'a fault in the server; the details are in the server log, never in the response' },
+  write_timeout: { status: 503, meaning: 'the event log did not commit in time: the storage is failing or overloaded' },
   not_implemented: { status: 501, meaning: 'another instance asked for a command this instance does not know (mixed versions)' },
   agent_busy: { status: 503, meaning: 'the agent is still held by another instance; retry' },
   owner_unavailable: { status: 503, meaning: 'the instance that owns the agent did not answer in time; retry' },
