@@ -317,7 +317,7 @@ t.test('the page is sent with a Content-Security-Policy that forbids inline scri
 })
 
 t.test('screenshots of the main pages at desktop and phone widths', async (t) => {
-  const { app, ws, http } = await serve(t)
+  const { app, ws, http } = await serve(t, { TOOL_POLICY: JSON.stringify([{ tool: 'Bash', input: 'git push', decision: 'ask' }]) })
   const bot = await connect(t, `${ws}/ws/build-bot`)
   for (const l of fixtureLines('claude-code-2.1.112')) bot.send(l + '\n')
   bot.send(line(assistantText('I found the failing test. The fix:\n\n```ts\nexport function total (items: Item[]): number {\n  return items.reduce((sum, i) => sum + i.price * i.quantity, 0)\n}\n```\n\n- `total()` ignored **quantity**\n- added a regression test')))
@@ -325,6 +325,8 @@ t.test('screenshots of the main pages at desktop and phone widths', async (t) =>
   bot.send(line(toolUse('tu-s1', 'Bash', { command: 'npm test -- test/cart.test.ts', description: 'Run the cart tests' })))
   bot.send(line(toolResult('tu-s1', '# Subtest: cart total\nok 1 - sums prices times quantities\n1..1\n# { total: 1, pass: 1 }')))
   bot.send(line(resultLine(0.0412)))
+  bot.send(line(toolUse('tu-s2', 'Bash', { command: 'git push origin fix/cart-total' })))
+  bot.send(line({ type: 'control_request', request_id: 'req-s2', request: { subtype: 'can_use_tool', tool_name: 'Bash', input: { command: 'git push origin fix/cart-total' }, tool_use_id: 'tu-s2' } }))
   await sync(app, bot)
   const reviewer = await connect(t, `${ws}/ws/reviewer-2`)
   reviewer.send(line(assistantText('Reviewing the pull request.')))
@@ -342,7 +344,7 @@ t.test('screenshots of the main pages at desktop and phone widths', async (t) =>
     t.ok(await screenshot(page, `agents-${name}`))
     await page.locator('.agent-card[data-agent="build-bot"]').click()
     await page.locator('.live-state.ok').waitFor()
-    await page.locator('.ev.tool .tool-result:not(.pending)').last().waitFor()
+    await page.locator('.approval').waitFor()
     t.ok(await screenshot(page, `agent-${name}`))
     t.same(errors, [])
     t.same(unexpected(failed), [])
@@ -400,9 +402,12 @@ t.test('a tool request waiting for approval is decided in the page, and the agen
   agent.send(line(toolUse('tu-push', 'Bash', { command: 'git push origin main' })))
   agent.send(line({ type: 'control_request', request_id: 'req-push', request: { subtype: 'can_use_tool', tool_name: 'Bash', input: { command: 'git push origin main' }, tool_use_id: 'tu-push' } }))
 
-  const reader = await openPage(t, browser, `${http}/#/agent/agent-ask`)
+  const reader = await openPage(t, browser, `${http}/`)
   await reader.page.getByLabel('Access token').fill('r-2')
   await reader.page.getByRole('button', { name: 'Continue' }).click()
+  const card0 = reader.page.locator('.agent-card[data-agent="agent-ask"]')
+  await card0.locator('.badge.ask', { hasText: '1 waiting for approval' }).waitFor()
+  await card0.click()
   await reader.page.locator('.approval[data-request="req-push"]').waitFor()
   t.equal(await reader.page.locator('.approval button').count(), 0, 'a reader sees the request, without the buttons')
 
