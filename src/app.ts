@@ -5,6 +5,7 @@ import websocket from '@fastify/websocket'
 import type { Config } from './config.js'
 import configPlugin from '../plugins/config.js'
 import dbPlugin from '../plugins/db.js'
+import clusterPlugin from '../plugins/cluster.js'
 import eventStorePlugin from '../plugins/event-store.js'
 import agentHubPlugin, { CloseCodes } from '../plugins/agent-hub.js'
 import agentControlPlugin from '../plugins/agent-control.js'
@@ -91,6 +92,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   })
 
   await fastify.register(dbPlugin)
+  await fastify.register(clusterPlugin)
   await fastify.register(agentHubPlugin)
   await fastify.register(agentControlPlugin)
   await fastify.register(eventStorePlugin)
