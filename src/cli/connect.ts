@@ -21,7 +21,9 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { constants as osConstants } from 'node:os'
 import { WebSocket, type RawData } from 'ws'
-import { agentRestartedLine } from '../protocol/relay.js'
+import {
+  agentRestartedLine, isClearDone, isClearPrompt, isClearRefusal, isSyntheticClearReply, syntheticClearResult, syntheticReset
+} from '../protocol/relay.js'
 import { decideOnExit, resumeArgs } from './restarts.js'
 
 /** The flags that put Claude Code in stdio stream-json mode with permission requests on stdout. */
@@ -101,32 +103,6 @@ function uuidOf (message: Obj | null): string | null {
   return typeof message?.uuid === 'string' && message.uuid !== '' ? message.uuid : null
 }
 
-/** A prompt that is exactly `/clear` (as a string, or as one text block). */
-export function isClearPrompt (message: Obj | null): boolean {
-  if (message?.type !== 'user') return false
-  const content = message.message?.content
-  if (typeof content === 'string') return content.trim() === '/clear'
-  return Array.isArray(content) && content.length === 1 && content[0]?.type === 'text' &&
-    typeof content[0].text === 'string' && content[0].text.trim() === '/clear'
-}
-
-/** The CLI's own answer to a slash command: a "<synthetic>" assistant message, no model call behind it. */
-function isSyntheticClearReply (message: Obj): boolean {
-  const inner = message.message
-  if (message.type !== 'assistant' || inner?.model !== '<synthetic>' || !Array.isArray(inner.content)) return false
-  return inner.content.every((b: Obj) => b?.type === 'text' && typeof b.text === 'string' && /^\/clear\b/.test(b.text.trim()))
-}
-
-/** A version that cannot clear answers `/clear` with a turn whose result says so; one that can reports num_turns 0. */
-function isClearRefusal (message: Obj): boolean {
-  return message.type === 'result' && message.num_turns !== 0 && typeof message.result === 'string' &&
-    /^\/clear\b/.test(message.result.trim())
-}
-
-function isClearDone (message: Obj): boolean {
-  return message.type === 'result' && message.num_turns === 0
-}
-
 /** Arguments that would bring the old conversation back into a fresh process. */
 export function withoutResume (args: string[]): string[] {
   const out: string[] = []
@@ -149,27 +125,6 @@ export function agentUrl (server: string, agentId: string): string {
   const base = server.trim().replace(/\/+$/, '').replace(/^http(s?):\/\//, 'ws$1://')
   if (!/^wss?:\/\//.test(base)) throw new Error(`--server must be a ws://, wss://, http:// or https:// URL, got ${JSON.stringify(server)}`)
   return `${base}/ws/${encodeURIComponent(agentId)}`
-}
-
-function syntheticReset (): Obj {
-  return { type: 'conversation_reset', trigger: 'clear', new_conversation_id: null, uuid: randomUUID(), source: 'agentlog-connect' }
-}
-
-function syntheticClearResult (): Obj {
-  return {
-    type: 'result',
-    subtype: 'success',
-    is_error: false,
-    duration_ms: 0,
-    duration_api_ms: 0,
-    num_turns: 0,
-    result: '',
-    // the fresh process's cost counter starts at zero: the server takes the drop as a new baseline
-    total_cost_usd: 0,
-    usage: { input_tokens: 0, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
-    uuid: randomUUID(),
-    source: 'agentlog-connect'
-  }
 }
 
 interface Cli {
