@@ -10,6 +10,7 @@ COPY plugins ./plugins
 COPY routes ./routes
 COPY bench ./bench
 COPY bin ./bin
+COPY web ./web
 # npm ci runs the build (the prepare script); the runtime needs only the dependencies
 RUN npm ci --no-audit --no-fund && npm prune --omit=dev
 
@@ -22,6 +23,7 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/bin ./bin
+COPY --from=build /app/web/static ./web/static
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]

@@ -12,6 +12,7 @@ import { startAgents } from './agents.js'
 import { BENCH_DIR, ROOT, envInt, envStr, mb, round, sleep, startChild, summarize, type Child } from './common.js'
 import { printProfile, summarizeProfile, type ProfileSummary } from './profile.js'
 import { seedDatabase } from './seed.js'
+import { benchTranscripts } from './transcripts.js'
 
 const cfg = {
   agents: envInt('BENCH_AGENTS', 16),
@@ -29,7 +30,7 @@ const cfg = {
   logLevel: envStr('BENCH_LOG_LEVEL', 'warn'),
   db: envStr('BENCH_DB', ''),
   cpuProf: process.env.BENCH_CPU_PROF === '1',
-  only: new Set(envStr('BENCH_ONLY', 'ingest,latency,memory,history,live').split(',').map(s => s.trim()))
+  only: new Set(envStr('BENCH_ONLY', 'ingest,latency,memory,history,live,transcripts,search').split(',').map(s => s.trim()))
 }
 
 const work = mkdtempSync(join(tmpdir(), 'agentlog-bench-'))
@@ -384,6 +385,30 @@ async function live (): Promise<void> {
   }
 }
 
+// ---- search: ingest with the index kept against without, and query latency on a large log (bench/search.ts) ----
+
+async function search (): Promise<void> {
+  const rounds = Math.max(2, cfg.rounds)
+  log(`search ingest: ${cfg.agents} agents flat out, index on and off alternately, ${rounds} rounds`)
+  const on: IngestRun[] = []
+  const off: IngestRun[] = []
+  for (let r = 0; r < rounds; r++) {
+    // alternate which goes first: the machine's other load drifts
+    const order = r % 2 === 0 ? ['on', 'off'] : ['off', 'on']
+    for (const which of order) {
+      const run = await ingestOnce(`search-${which}`, 'server.js', appEnv(join(work, `search-${which}-${r}.db`), which === 'off' ? { BENCH_SEARCH_INDEX: '0' } : {}))
+      ;(which === 'on' ? on : off).push(run)
+    }
+  }
+  const withIndex = median(on.map(x => x.eventsPerSec))
+  const without = median(off.map(x => x.eventsPerSec))
+  const { runSearchBench } = await import('./search.js')
+  results.search = {
+    ingest: { events_per_sec_index_on: round(withIndex), events_per_sec_index_off: round(without), ratio: round(withIndex / without, 3), on, off },
+    ...await runSearchBench(log)
+  }
+}
+
 // ---- summary ----
 
 function row (name: string, value: string, target = '', ok: boolean | null = null): string {
@@ -429,6 +454,20 @@ function summary (): string[] {
     out.push(row(`live: frame → ${String(l.subscribers)} SSE followers p50 / p99`, `${String(l.latency_p50_ms)} / ${String(l.latency_p99_ms)} ms`))
     out.push(row(`live: ingest with ${String(l.subscribers)} followers / with none`, `${String(l.ingest_ratio)}x`))
   }
+  const q = results.search
+  if (q !== undefined) {
+    out.push(row('ingest with search index / without', `${String(q.ingest.ratio)}x`, '>= 0.7x', q.ingest.ratio >= 0.7))
+    for (const [name, r] of Object.entries(q.queries as Record<string, { p50: number, p99: number }>)) {
+      const core = ['common word', 'rare word', 'phrase'].includes(name)
+      out.push(row(`search ${name}, ${String(q.events)} events (${String(q.database)})`, `p50 ${r.p50.toFixed(2)} / p99 ${r.p99.toFixed(2)} ms`, core ? 'p99 <= 50 ms (10M)' : '', core ? r.p99 <= 50 : null))
+    }
+  }
+  const tr = results.transcripts
+  if (tr !== undefined) {
+    out.push(row(`import: ${String(tr.import_records)} transcript records (${String(tr.import_mb)} MB)`, `${String(tr.import_records_per_sec)} records/s (${String(tr.import_events_per_sec)} events/s)`))
+    out.push(row(`export: ${String(tr.export_events)} events, plain / gzip`, `${String(tr.export_events_per_sec)} / ${String(tr.export_gzip_events_per_sec)} events/s`))
+    out.push(row('export: server RSS before / at most', `${String(tr.export_server_rss_mb_before)} / ${String(tr.export_server_max_rss_mb)} MB`))
+  }
   return out
 }
 
@@ -438,6 +477,8 @@ try {
   if (cfg.only.has('memory')) await memory()
   if (cfg.only.has('history')) await history()
   if (cfg.only.has('live')) await live()
+  if (cfg.only.has('transcripts')) results.transcripts = await benchTranscripts(work, log)
+  if (cfg.only.has('search')) await search()
   const table = summary()
   console.log(`\nagentlog bench: ${results.cpus} x ${String(results.cpu_model)}, node ${process.version}, ${results.date}`)
   for (const l of table) console.log(l)

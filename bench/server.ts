@@ -13,6 +13,16 @@ const config = loadConfig()
 const server = Fastify(serverOptions(config)).withTypeProvider<TypeBoxTypeProvider>()
 // fastify-plugin lifts the app's decorators (events, db) to this instance, as test/helper.ts does
 await server.register(fp(app), { config })
+if (process.env.BENCH_SEARCH_INDEX === '0') {
+  // the search bench's baseline: the same app with the index no longer kept in step
+  if (server.dbDialect === 'sqlite') {
+    await sql`drop trigger search_index_insert`.execute(server.db)
+    await sql`drop trigger search_index_delete`.execute(server.db)
+  } else {
+    await sql`drop trigger search_documents_insert on conversation_events`.execute(server.db)
+    await sql`drop trigger search_documents_delete on conversation_events`.execute(server.db)
+  }
+}
 await server.listen({ host: '127.0.0.1', port: 0 })
 
 const { events } = server

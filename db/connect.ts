@@ -12,6 +12,8 @@ export interface DatabaseOptions {
   /** PostgreSQL only: the schema to create and work in (tests use one each). */
   databaseSchema?: string | null
   sqliteSynchronous?: 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA'
+  /** PostgreSQL only: how the pool's sessions are named in pg_stat_activity. */
+  applicationName?: string
   /** better-sqlite3 is synchronous: a wait for a lock blocks the event loop for up to this long. */
   sqliteBusyTimeoutMs?: number
 }
@@ -33,7 +35,10 @@ export function openDatabase (options: DatabaseOptions): DatabaseHandle {
   if (options.databaseUrl !== null) {
     const schema = options.databaseSchema ?? null
     if (schema !== null && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error('invalid schema name')
-    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10 })
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10, application_name: options.applicationName })
+    // an idle connection the server ended (restart, pg_terminate_backend) is dropped and replaced on demand;
+    // without a listener its error would end the process
+    pool.on('error', () => {})
     if (schema !== null) {
       // queued before any other query of the connection; the schema itself is created by the migration step
       pool.on('connect', (client) => {

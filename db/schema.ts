@@ -14,6 +14,11 @@ export interface AgentsTable {
   info: string | null
   /** Last `total_cost_usd` seen from the agent's current CLI process; cost_usd is the growth from it. */
   cost_baseline_usd: number | null
+  /** Several instances: the instance that owns the agent's writes, and its fencing epoch (bumped by each new owner). */
+  owner_instance: Generated<string | null>
+  owner_epoch: Generated<number>
+  /** Several instances: where the agent's socket is, while that instance lives. */
+  connected_instance: Generated<string | null>
 }
 
 export interface ConversationEventsTable {
@@ -46,6 +51,18 @@ export interface AgentLinesTable {
   agent_id: string
   uuid: string
   seq: number
+}
+
+/** An operator command carried to the instance that owns the agent, and that instance's answer. */
+export interface InstanceCommandsTable {
+  id: string
+  target_instance: string
+  agent_id: string
+  /** JSON: the command. */
+  request: string
+  /** JSON: the owner's answer (status and body), null until it has answered. */
+  reply: string | null
+  created_at: string
 }
 
 /** A can_use_tool request a person decides (or decided); see src/approvals/. */
@@ -116,6 +133,7 @@ export interface Database {
   conversation_events: ConversationEventsTable
   sessions: SessionsTable
   agent_lines: AgentLinesTable
+  instance_commands: InstanceCommandsTable
   approvals: ApprovalsTable
   approval_rules: ApprovalRulesTable
 }

@@ -28,11 +28,19 @@ export interface Principal {
 }
 
 export const AGENT_SOCKET_ROUTE = '/ws/:agentId'
+/** The web viewer's page and files: public, since the page itself asks for the token. */
+const PUBLIC_ROUTES = new Set(['/', '/ui/:file'])
+/** Answers any valid token, an agent's too: it only says which role the token has. */
+const ANY_TOKEN_ROUTES = new Set(['/auth/whoami'])
 const QUERY_TOKEN_ROUTES = new Set([AGENT_SOCKET_ROUTE, '/stream', '/agents/:agentId/events/stream'])
 
-/** What a request needs: nothing, an agent token, reading, or operating. */
-export function requiredRole (method: string, routeUrl: string | undefined): Role | null {
+/** What a request needs: nothing, an agent token, any valid token, reading, or operating. */
+export function requiredRole (method: string, routeUrl: string | undefined): Role | 'any' | null {
   if (routeUrl?.startsWith('/health/') === true) return null
+  if (routeUrl !== undefined && (method === 'GET' || method === 'HEAD')) {
+    if (PUBLIC_ROUTES.has(routeUrl)) return null
+    if (ANY_TOKEN_ROUTES.has(routeUrl)) return 'any'
+  }
   // CORS preflights carry no credentials, and never reach a handler that returns data
   if (method === 'OPTIONS') return null
   if (routeUrl === AGENT_SOCKET_ROUTE) return 'agent'
@@ -112,7 +120,8 @@ function presentedToken (request: FastifyRequest, routeUrl: string | undefined):
 const RANK: Record<Role, number> = { agent: 0, reader: 1, operator: 2 }
 
 /** Why this principal may not make this request; null when it may. */
-function refusal (principal: Principal, needed: Role, request: FastifyRequest, routeUrl: string | undefined): string | null {
+function refusal (principal: Principal, needed: Role | 'any', request: FastifyRequest, routeUrl: string | undefined): string | null {
+  if (needed === 'any') return null
   const what = `${request.method} ${routeUrl ?? request.url.split('?')[0]}`
   if (needed === 'agent') {
     if (principal.role !== 'agent') return `a ${principal.role} token cannot connect as an agent`

@@ -17,7 +17,7 @@ declare module 'fastify' {
 }
 
 export default fp(async function db (fastify) {
-  const { db, dialect, sqlite } = openDatabase(fastify.config)
+  const { db, dialect, sqlite } = openDatabase({ ...fastify.config, applicationName: `agentlog-pool ${fastify.config.instanceId}` })
   fastify.addHook('onClose', async () => { await db.destroy() })
   if (sqlite !== null) {
     // checkpoints run in a worker; the connection's own auto-checkpoint stays as a (rarely reached) safety net

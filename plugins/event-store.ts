@@ -146,6 +146,18 @@ export type CommitListener = (events: StoredEvent[]) => void
 /** After each committed batch: how many queue items it held and how long its commit took. */
 export type BatchListener = (items: number, seconds: number) => void
 
+/**
+ * Steps run inside each PostgreSQL write transaction (several instances, see src/cluster/): `begin` before
+ * anything is written (it may refuse agents this instance no longer owns by throwing), `beforeCommit` once
+ * the events have their ids (a NOTIFY sent there is delivered if and only if the batch commits).
+ */
+export interface WriteHooks {
+  /** Whether this instance writes the agent: the state of one it does not own is read again on each load. */
+  owns: (agentId: string) => boolean
+  begin: (trx: Transaction<Database>, agentIds: string[]) => Promise<void>
+  beforeCommit: (trx: Transaction<Database>, events: StoredEvent[]) => Promise<void>
+}
+
 const INSERT_CHUNK = 500
 const PRUNE_CHUNK = 5000
 
@@ -231,7 +243,7 @@ function roundUsd (x: number): number {
   return Math.round(x * 1e10) / 1e10
 }
 
-export function createEventStore (db: Kysely<Database>, config: Config, log: FastifyBaseLogger, sqlite: SQLite.Database | null = null) {
+export function createEventStore (db: Kysely<Database>, config: Config, log: FastifyBaseLogger, sqlite: SQLite.Database | null = null, hooks: WriteHooks | null = null) {
   const fast = sqlite === null ? null : prepareSqliteWriter(db, sqlite)
   const agents = new Map<string, AgentState>()
   const loading = new Map<string, Promise<AgentState | null>>()
@@ -242,6 +254,8 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
   const redact = createRedactor(config.redactPatterns)
   const idleWaiters: Array<() => void> = []
   const pruneNeeded = new Set<string>()
+  /** Agents to drop from memory (and their queued items) as soon as no batch is being written. */
+  const forgetting = new Map<string, Array<() => void>>()
   let writing = false
   let exclusiveQueued = 0
   let scheduled = false
@@ -261,9 +275,10 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
 
   async function loadAgent (agentId: string, create: boolean): Promise<AgentState | null> {
     const known = agents.get(agentId)
-    if (known !== undefined) return known
+    const current = hooks === null || hooks.owns(agentId)
+    if (known !== undefined && current) return known
     const inFlight = loading.get(agentId)
-    if (inFlight !== undefined) {
+    if (inFlight !== undefined && current) {
       const state = await inFlight
       if (state !== null || !create) return state
     }
@@ -296,8 +311,8 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
           currentSession: row.current_session
         }
       }
-      // another load may have finished first; the first one in memory wins
-      const winner = agents.get(agentId) ?? state
+      // another load may have finished first; the first one in memory wins (unless another instance writes it)
+      const winner = (current ? agents.get(agentId) : undefined) ?? state
       agents.set(agentId, winner)
       return winner
     })()
@@ -307,6 +322,47 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
     } finally {
       if (loading.get(agentId) === p) loading.delete(agentId)
     }
+  }
+
+  /**
+   * Drops an agent's state and whatever is still queued for it (its waiters are rejected): another instance
+   * owns its writes now, and the next load reads the state it left. Resolves once done (after the current batch).
+   */
+  function forget (agentId: string): Promise<void> {
+    return new Promise((resolve) => {
+      const waiting = forgetting.get(agentId) ?? []
+      waiting.push(resolve)
+      forgetting.set(agentId, waiting)
+      if (!writing) applyForget()
+    })
+  }
+
+  /** Reads the agent's state afresh (after another instance wrote it), dropping anything kept here. */
+  async function reload (agentId: string): Promise<AgentState> {
+    await forget(agentId)
+    await loading.get(agentId)?.catch(() => null)
+    agents.delete(agentId)
+    return await loadAgent(agentId, true) as AgentState
+  }
+
+  function applyForget (): void {
+    if (forgetting.size === 0) return
+    const gone = new Map(forgetting)
+    forgetting.clear()
+    let kept = 0
+    for (const item of queue) {
+      if (!gone.has(item.agentId)) { queue[kept++] = item; continue }
+      if ('done' in item) item.done.reject(new Error(`agent ${item.agentId} is now written by another instance`))
+      if (item.kind === 'exclusive') exclusiveQueued--
+      if (item.kind === 'clear' && item.turn !== null) item.turn.settle('no_answer')
+    }
+    queue.length = kept
+    for (const [agentId, waiting] of gone) {
+      agents.delete(agentId)
+      pruneNeeded.delete(agentId)
+      for (const w of waiting) w()
+    }
+    if (queue.length === 0) for (const w of idleWaiters.splice(0)) w()
   }
 
   function mustGet (agentId: string): AgentState {
@@ -423,6 +479,7 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
     let result: ExclusiveResult<unknown> | null = null
     try {
       await inTransaction(async (trx) => {
+        if (hooks !== null) await hooks.begin(trx, [item.agentId])
         const r = await item.run(trx, { lastSeq: before.lastSeq, oldestSeq: before.oldestSeq, currentSession: before.currentSession })
         for (let i = 0; i < r.uuids.length; i += 1000) {
           await trx.insertInto('agent_lines')
@@ -435,6 +492,7 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
           current_session: r.agent.currentSession,
           ...(r.info !== undefined ? { info: r.info === null ? null : JSON.stringify(r.info) } : {})
         }).where('agent_id', '=', item.agentId).execute()
+        if (hooks !== null && r.events.length > 0) await hooks.beforeCommit(trx, r.events)
         result = r
       })
     } catch (err) {
@@ -472,6 +530,8 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
     writing = true
     try {
       while (queue.length > 0) {
+        applyForget()
+        if (queue.length === 0) break
         if (queue[0].kind === 'exclusive') {
           const item = queue.shift() as Extract<QueueItem, { kind: 'exclusive' }>
           exclusiveQueued--
@@ -531,6 +591,7 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
       }
     } finally {
       writing = false
+      applyForget()
       if (queue.length > 0 && retryTimer === null) schedule()
       else if (queue.length === 0) {
         for (const w of idleWaiters.splice(0)) w()
@@ -699,6 +760,7 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
       })
     } else {
       await inTransaction(async (trx) => {
+        if (hooks !== null) await hooks.begin(trx, [...new Set(batch.map(item => item.agentId))])
         const known = await knownLineUuids(trx, batch)
         const lineKeys: Array<{ agent_id: string, uuid: string, seq: number }> = []
         plan((agentId, uuid, seq) => {
@@ -719,6 +781,7 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
         for (const [agentId, st] of touched) {
           await trx.updateTable('agents').set(agentRow(st)).where('agent_id', '=', agentId).execute()
         }
+        if (hooks !== null && rows.length > 0) await hooks.beforeCommit(trx, rows.map(toStored))
       })
     }
     stats.duplicateLines += duplicates
@@ -922,6 +985,8 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
 
   return {
     loadAgent,
+    forget,
+    reload,
     getAgent: (agentId: string) => agents.get(agentId),
     ingest,
     connected,
@@ -954,7 +1019,7 @@ export function createEventStore (db: Kysely<Database>, config: Config, log: Fas
 export type EventStore = ReturnType<typeof createEventStore>
 
 export default fp(async function eventStore (fastify) {
-  const store = createEventStore(fastify.db, fastify.config, fastify.log, fastify.sqlite)
+  const store = createEventStore(fastify.db, fastify.config, fastify.log, fastify.sqlite, fastify.cluster?.writeHooks ?? null)
   fastify.decorate('events', store)
   fastify.addHook('onClose', async () => { await store.close() })
-}, { name: 'event-store', dependencies: ['config', 'db'] })
+}, { name: 'event-store', dependencies: ['config', 'db', 'cluster'] })

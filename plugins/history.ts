@@ -5,6 +5,7 @@ import type { Database, EventRow } from '../db/schema.js'
 import type { HistoryQueryType } from '../src/schemas/events.js'
 import { EVENT_TYPES } from '../src/protocol/messages.js'
 import type { EventStore, StoredEvent } from './event-store.js'
+import type { Cluster } from '../src/cluster/cluster.js'
 import type { AgentHub } from './agent-hub.js'
 
 declare module 'fastify' {
@@ -42,7 +43,8 @@ export function parseTypes (raw: string | undefined): string[] | null {
   return types
 }
 
-export function createHistory (db: Kysely<Database>, events: EventStore, hub: AgentHub) {
+export function createHistory (db: Kysely<Database>, events: EventStore, hub: AgentHub,
+  { instanceId = null, cluster = null }: { instanceId?: string | null, cluster?: Cluster | null } = {}) {
   async function pageRows (agentId: string, q: HistoryQueryType) {
     const types = parseTypes(q.type)
     const state = await events.loadAgent(agentId, false)
@@ -112,7 +114,7 @@ export function createHistory (db: Kysely<Database>, events: EventStore, hub: Ag
     const rows = await db.selectFrom('agents')
       .select(eb => [
         'agents.agent_id', 'agents.current_session', 'agents.last_seq', 'agents.created_at',
-        'agents.last_connected_at', 'agents.last_seen_at', 'agents.info',
+        'agents.last_connected_at', 'agents.last_seen_at', 'agents.info', 'agents.connected_instance',
         eb.selectFrom('conversation_events as e').select('e.seq').whereRef('e.agent_id', '=', 'agents.agent_id')
           .orderBy('e.seq', 'asc').limit(1).as('oldest_seq')
       ])
@@ -128,15 +130,22 @@ export function createHistory (db: Kysely<Database>, events: EventStore, hub: Ag
       .groupBy('agent_id')
       .execute()
     const byAgent = new Map(totals.map(t => [t.agent_id, t]))
+    // several instances: the database says where each agent is, for as long as that instance lives
+    const alive = cluster === null ? null : await cluster.liveInstances()
     return {
       agents: rows.map(r => {
-        const mem = events.getAgent(r.agent_id)
+        // memory is the newest word only for agents this instance writes
+        const mem = cluster === null || cluster.owns(r.agent_id) ? events.getAgent(r.agent_id) : undefined
         const lastSeq = mem?.committed.lastSeq ?? r.last_seq
         const oldest = mem?.committed.oldestSeq ?? (r.oldest_seq === null ? null : Number(r.oldest_seq))
         const t = byAgent.get(r.agent_id)
+        const where = alive === null
+          ? (hub.isConnected(r.agent_id) ? instanceId : null)
+          : (r.connected_instance !== null && alive.has(r.connected_instance) ? r.connected_instance : null)
         return {
           agent_id: r.agent_id,
-          connected: hub.isConnected(r.agent_id),
+          connected: where !== null,
+          instance: where,
           current_session: mem?.currentSession ?? r.current_session,
           last_seq: lastSeq,
           oldest_seq: oldest,
@@ -159,5 +168,5 @@ export function createHistory (db: Kysely<Database>, events: EventStore, hub: Ag
 export type History = ReturnType<typeof createHistory>
 
 export default fp(async function history (fastify) {
-  fastify.decorate('history', createHistory(fastify.db, fastify.events, fastify.agents))
-}, { name: 'history', dependencies: ['db', 'event-store', 'agent-hub'] })
+  fastify.decorate('history', createHistory(fastify.db, fastify.events, fastify.agents, { instanceId: fastify.config.instanceId, cluster: fastify.cluster }))
+}, { name: 'history', dependencies: ['db', 'event-store', 'agent-hub', 'cluster'] })

@@ -15,6 +15,7 @@ import type { Config } from '../src/config.js'
 import type { EventStore, StoredEvent } from './event-store.js'
 import type { AgentHub } from './agent-hub.js'
 import { rowToEvent } from './history.js'
+import type { Cluster } from '../src/cluster/cluster.js'
 
 declare module 'fastify' {
   interface FastifyInstance { live: LiveHub }
@@ -180,7 +181,8 @@ export class Recent {
 export const bySeq = (e: StoredEvent): number => e.seq
 export const byId = (e: StoredEvent): number => e.id
 
-export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: AgentHub, config: Config, log: FastifyBaseLogger) {
+export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: AgentHub, config: Config, log: FastifyBaseLogger,
+  cluster: Cluster | null = null) {
   const followers = new Set<State>()
   const byAgent = new Map<string, Set<State>>()
   const globals = new Set<State>()
@@ -197,9 +199,42 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
   let closing = false
   const stats = { fellBehind: 0, truncations: 0, delivered: 0, pagesFromMemory: 0, pagesFromDatabase: 0 }
 
+  // Several instances: commits happen anywhere, so every follower reads what is new from the database when told
+  // (by a commit notice, or by this instance's own commit) instead of being handed events; positions make it exact.
+  const pull = cluster !== null
+  const offNotice = cluster?.onCommitNotice((ranges, local) => {
+    if (local) return // already seen through onCommit
+    if (ranges === null) {
+      for (const f of followers) reread(f)
+      return
+    }
+    for (const [agentId,,, maxId] of ranges) {
+      if (maxId > latestId) latestId = maxId
+      stale(agentId)
+    }
+  })
+  const offPresence = cluster?.onPresence((agentId, state) => { changed(agentId, state) })
+
+  /** New events of the agent are committed: its followers and the global ones read them from the database. */
+  function stale (agentId: string): void {
+    for (const f of byAgent.get(agentId) ?? []) reread(f)
+    for (const f of globals) if (f.agents === null || f.agents.has(agentId)) reread(f)
+  }
+
+  function reread (f: State): void {
+    if (f.closed || f.behind) return
+    f.behind = true
+    f.buffer = []
+    wake(f)
+  }
+
   const offCommit = events.onCommit((batch) => {
     for (const e of batch) if (e.id > latestId) latestId = e.id
     if (followers.size === 0) return
+    if (pull) {
+      for (const agentId of new Set(batch.map(e => e.agent_id))) stale(agentId)
+      return
+    }
     for (const event of batch) {
       recent.get(event.agent_id)?.add(event)
       recentGlobal?.add(event)
@@ -211,7 +246,10 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
     }
   })
 
-  const offChange = hub.onChange((agentId, state) => {
+  // several instances: connections anywhere come as presence notices (this instance's own included)
+  const offChange = hub.onChange((agentId, state) => { if (!pull) changed(agentId, state) })
+
+  function changed (agentId: string, state: 'connected' | 'disconnected'): void {
     const notice: AgentNotice = { agent_id: agentId, state, at: new Date().toISOString() }
     for (const f of globals) {
       if (f.closed || (f.agents !== null && !f.agents.has(agentId))) continue
@@ -220,7 +258,7 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
       f.notices.set(agentId, notice)
       wake(f)
     }
-  })
+  }
 
   const heartbeat = setInterval(() => {
     for (const f of followers) if (!f.closed) f.sink.heartbeat()
@@ -395,9 +433,9 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
 
   function caughtUpMarker (f: State): LiveMessage {
     if (f.scope === 'agent') {
-      return { kind: 'caught_up', data: { latest_seq: events.getAgent(f.agentId)?.committed.lastSeq ?? f.position } }
+      return { kind: 'caught_up', data: { latest_seq: Math.max(events.getAgent(f.agentId)?.committed.lastSeq ?? 0, f.position) } }
     }
-    const connected = hub.ids().filter(id => f.agents === null || f.agents.has(id)).sort()
+    const connected = (cluster?.connectedAgents() ?? hub.ids()).filter(id => f.agents === null || f.agents.has(id)).sort()
     return { kind: 'caught_up', data: { latest_id: latestId, connected } }
   }
 
@@ -409,11 +447,12 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
         set = new Set()
         byAgent.set(f.agentId, set)
         const head = events.getAgent(f.agentId)?.committed.lastSeq ?? 0
-        recent.set(f.agentId, new Recent(head, bySeq, recentEvents, agentsBudget))
+        // several instances: events committed elsewhere never pass through here, so nothing is kept
+        if (!pull) recent.set(f.agentId, new Recent(head, bySeq, recentEvents, agentsBudget))
       }
       set.add(f)
     } else {
-      if (globals.size === 0) recentGlobal = new Recent(latestId, byId, recentEvents, globalBudget)
+      if (globals.size === 0 && !pull) recentGlobal = new Recent(latestId, byId, recentEvents, globalBudget)
       globals.add(f)
     }
     pump(f).catch((err: unknown) => log.error({ err }, 'live stream pump failed'))
@@ -516,6 +555,8 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
     clearInterval(heartbeat)
     offCommit()
     offChange()
+    offNotice?.()
+    offPresence?.()
     for (const f of [...followers]) {
       f.sink.abort()
       remove(f)
@@ -550,10 +591,10 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
 export type LiveHub = ReturnType<typeof createLiveHub>
 
 export default fp(async function liveHub (fastify) {
-  const live = createLiveHub(fastify.db, fastify.events, fastify.agents, fastify.config, fastify.log)
+  const live = createLiveHub(fastify.db, fastify.events, fastify.agents, fastify.config, fastify.log, fastify.cluster)
   await live.init()
   fastify.decorate('live', live)
   // before the server waits for open connections to end: a stream never ends by itself
   fastify.addHook('preClose', async () => { await live.shutdown() })
   fastify.addHook('onClose', async () => { live.close() })
-}, { name: 'live-hub', dependencies: ['config', 'db', 'event-store', 'agent-hub'] })
+}, { name: 'live-hub', dependencies: ['config', 'db', 'event-store', 'agent-hub', 'cluster'] })

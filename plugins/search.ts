@@ -3,13 +3,17 @@
 // Ranking every match of a common word by relevance would read all of them; instead hits are ranked by relevance
 // within windows of the newest matches (WINDOW at a time), newest first among equal scores, and the cursor walks
 // from one window to the next older one. A word with fewer matches than a window is ranked over all of them.
+// Relevance depends on the event alone (ts_rank on PostgreSQL, src/search/relevance.ts on SQLite, whose bm25()
+// would count every match in the log to weigh the words): a window costs the same however long the log is.
 import fp from 'fastify-plugin'
 import { type Kysely, sql, type RawBuilder } from 'kysely'
+import type SQLite from 'better-sqlite3'
 import type { Dialect } from '../db/connect.js'
 import type { Database } from '../db/schema.js'
 import { parseQuery, QuerySyntaxError, toFts5, toTsquery } from '../src/search/query.js'
 import { decodeCursor, encodeCursor, fingerprint, type SearchCursor } from '../src/search/cursor.js'
 import { MARK_END, MARK_START, remark, SNIPPET_MAX, unmark } from '../src/search/snippet.js'
+import { relevanceOfMarked } from '../src/search/relevance.js'
 import { httpError } from '../src/errors.js'
 import { parseTypes } from './history.js'
 
@@ -18,7 +22,9 @@ declare module 'fastify' {
 }
 
 /** How many of the newest matches are ranked together. */
-export const WINDOW = 1000
+export const WINDOW = 200
+/** The SQLite function that scores a highlight()ed text; registered on the app's connection. */
+const RELEVANCE_FN = 'agentlog_search_relevance'
 /** Characters either side of a PostgreSQL excerpt that may be punctuation its parser left out. */
 const CONTEXT = 8
 
@@ -68,10 +74,11 @@ function isoTime (name: string, value: string | undefined): string | undefined {
   return new Date(t).toISOString()
 }
 
-export function createSearch (db: Kysely<Database>, dialect: Dialect, { window: windowSize = WINDOW }: { window?: number } = {}) {
+export function createSearch (db: Kysely<Database>, dialect: Dialect, sqlite: SQLite.Database | null, { window: windowSize = WINDOW }: { window?: number } = {}) {
   const postgres = dialect === 'postgres'
+  sqlite?.function(RELEVANCE_FN, { deterministic: true }, (marked: unknown) => typeof marked === 'string' ? relevanceOfMarked(marked, MARK_START) : 0)
 
-  function filters (p: { agent?: string, session?: number, types: string[] | null, after?: string, before?: string }): RawBuilder<unknown> {
+  function filters (p: { agent?: string, session?: number, types: string[] | null, after?: string, before?: string }): RawBuilder<unknown> | null {
     const parts: Array<RawBuilder<unknown>> = []
     if (p.agent !== undefined) parts.push(sql`e.agent_id = ${p.agent}`)
     if (p.session !== undefined) parts.push(sql`e.session_number = ${p.session}`)
@@ -79,22 +86,23 @@ export function createSearch (db: Kysely<Database>, dialect: Dialect, { window: 
     // created_at is stored as ISO-8601 UTC with milliseconds: text order is time order
     if (p.after !== undefined) parts.push(sql`e.created_at > ${p.after}`)
     if (p.before !== undefined) parts.push(sql`e.created_at < ${p.before}`)
-    return parts.length === 0 ? sql`` : sql` and ${sql.join(parts, sql` and `)}`
+    return parts.length === 0 ? null : sql` and ${sql.join(parts, sql` and `)}`
   }
 
   /** The matches with hi >= id >= lo, newest first, at most `limit`, with their relevance (higher is better). */
-  async function candidates (match: string, where: RawBuilder<unknown>, hi: number, lo: number, limit: number): Promise<Candidate[]> {
+  async function candidates (match: string, where: RawBuilder<unknown> | null, hi: number, lo: number, limit: number): Promise<Candidate[]> {
+    // the events table is joined only for filters: without them the index alone answers
     const rows = postgres
       ? await sql<{ id: string | number, score: number }>`
           select s.id, ts_rank(s.document, to_tsquery('simple', ${match}), 1) as score
-          from search_documents s join conversation_events e on e.id = s.id
-          where s.document @@ to_tsquery('simple', ${match}) and s.id <= ${hi} and s.id >= ${lo}${where}
+          from search_documents s${where === null ? sql`` : sql` join conversation_events e on e.id = s.id`}
+          where s.document @@ to_tsquery('simple', ${match}) and s.id <= ${hi} and s.id >= ${lo}${where ?? sql``}
           order by s.id desc limit ${limit}`.execute(db)
-      // bm25() is lower-is-better; the FTS table drives the join, walking its matches newest first
+      // the FTS table drives the join, walking its matches newest first
       : await sql<{ id: number, score: number }>`
-          select f.rowid as id, -bm25(search_index) as score
-          from search_index f cross join conversation_events e on e.id = f.rowid
-          where search_index match ${match} and f.rowid <= ${hi} and f.rowid >= ${lo}${where}
+          select f.rowid as id, ${sql.raw(RELEVANCE_FN)}(highlight(search_index, 0, ${MARK_START}, '')) as score
+          from search_index f${where === null ? sql`` : sql` cross join conversation_events e on e.id = f.rowid`}
+          where search_index match ${match} and f.rowid <= ${hi} and f.rowid >= ${lo}${where ?? sql``}
           order by f.rowid desc limit ${limit}`.execute(db)
     return rows.rows.map(r => ({ id: Number(r.id), score: Number(r.score) }))
   }
@@ -229,5 +237,5 @@ export function createSearch (db: Kysely<Database>, dialect: Dialect, { window: 
 export type Search = ReturnType<typeof createSearch>
 
 export default fp(async function search (fastify) {
-  fastify.decorate('textSearch', createSearch(fastify.db, fastify.dbDialect))
+  fastify.decorate('textSearch', createSearch(fastify.db, fastify.dbDialect, fastify.sqlite))
 }, { name: 'search', dependencies: ['db'] })

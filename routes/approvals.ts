@@ -23,7 +23,13 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     : redact({ event_type: 'permission_requested', content: null, metadata: { input } }).metadata?.input
 
   fastify.get('/approvals', {
-    schema: { querystring: ApprovalQuery, response: { 200: ApprovalList, 400: ErrorBody } }
+    schema: {
+      summary: 'Tool calls waiting for a person',
+      description: 'The can_use_tool requests the policy asked about and nobody has decided yet, oldest first, across agents or for one (`agent`).',
+      tags: ['approvals'],
+      querystring: ApprovalQuery,
+      response: { 200: ApprovalList, 400: ErrorBody }
+    }
   }, async function (request) {
     return {
       approvals: approvals.pending(request.query.agent).map(a => ({
@@ -42,6 +48,9 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.post('/agents/:agentId/approvals/:requestId', {
     schema: {
+      summary: 'Decide a waiting tool call',
+      description: 'Allows or denies the request (operator role): the agent gets its answer now, or when it reconnects; the decision is stored as a permission_decided event. `remember` also decides the same call this way from now on.',
+      tags: ['approvals'],
       params: ApprovalParams,
       body: DecisionBody,
       response: { 200: DecisionResult, 400: ErrorBody, 404: ErrorBody, 409: AlreadyDecided }
@@ -74,7 +83,13 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.get('/agents/:agentId/rules', {
-    schema: { params: AgentParams, response: { 200: RuleList, 400: ErrorBody, 404: ErrorBody } }
+    schema: {
+      summary: 'Remembered rules of an agent',
+      description: 'The allow/deny rules operators asked to remember while deciding, in force for the agent now.',
+      tags: ['approvals'],
+      params: AgentParams,
+      response: { 200: RuleList, 400: ErrorBody, 404: ErrorBody }
+    }
   }, async function (request) {
     const { agentId } = request.params
     if (await events.loadAgent(agentId, false) === null) throw agentNotFound(agentId)
@@ -82,7 +97,13 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.delete('/agents/:agentId/rules/:ruleId', {
-    schema: { params: RuleParams, response: { 200: RememberedRule, 400: ErrorBody, 404: ErrorBody } }
+    schema: {
+      summary: 'Forget a remembered rule',
+      description: 'Removes the rule; the calls it decided are asked about again. Answers the removed rule.',
+      tags: ['approvals'],
+      params: RuleParams,
+      response: { 200: RememberedRule, 400: ErrorBody, 404: ErrorBody }
+    }
   }, async function (request) {
     const { agentId, ruleId } = request.params
     const rule = await approvals.deleteRule(agentId, ruleId)

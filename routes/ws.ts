@@ -44,7 +44,10 @@ const plugin: FastifyPluginAsync = async (fastify) => {
     websocket: true,
     // the agent's state is loaded before the upgrade completes, so no line can arrive before it is known
     preValidation: async (request) => {
-      if (request.agentRefusal === null && isValidAgentId(request.params.agentId)) await events.loadAgent(request.params.agentId, true)
+      if (request.agentRefusal !== null || !isValidAgentId(request.params.agentId)) return
+      // several instances: the previous owner commits what it received and lets go before this one writes
+      if (fastify.cluster !== null) await fastify.cluster.acquire(request.params.agentId)
+      await events.loadAgent(request.params.agentId, true)
     }
   }, function (socket, request) {
     const { agentId } = request.params
@@ -93,6 +96,8 @@ const plugin: FastifyPluginAsync = async (fastify) => {
     function handle (message: AgentMessage): void {
       const type = message.type
       if (LOGGED_TYPES.has(type)) {
+        // handed over to another instance while this frame was on its way: the agent re-sends it there
+        if (events.getAgent(agentId) === undefined) return
         const sessionId = messageSessionId(message)
         if (sessionId !== null) conn.claudeSessionId = sessionId
         events.ingest(agentId, message)

@@ -5,6 +5,7 @@ import websocket from '@fastify/websocket'
 import type { Config } from './config.js'
 import configPlugin from '../plugins/config.js'
 import dbPlugin from '../plugins/db.js'
+import clusterPlugin from '../plugins/cluster.js'
 import eventStorePlugin from '../plugins/event-store.js'
 import agentHubPlugin, { CloseCodes } from '../plugins/agent-hub.js'
 import agentControlPlugin from '../plugins/agent-control.js'
@@ -25,6 +26,8 @@ import agentControlRoutes from '../routes/agents/control.js'
 import healthRoutes from '../routes/health.js'
 import streamRoutes from '../routes/stream.js'
 import searchRoutes from '../routes/search.js'
+import whoamiRoutes from '../routes/whoami.js'
+import viewerRoutes from '../routes/viewer.js'
 import { httpError } from './errors.js'
 
 export interface AppOptions {
@@ -89,6 +92,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   })
 
   await fastify.register(dbPlugin)
+  await fastify.register(clusterPlugin)
   await fastify.register(agentHubPlugin)
   await fastify.register(agentControlPlugin)
   await fastify.register(eventStorePlugin)
@@ -126,4 +130,6 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(searchRoutes)
   await fastify.register(metricsRoutes)
   await fastify.register(approvalRoutes)
+  await fastify.register(whoamiRoutes)
+  await fastify.register(viewerRoutes)
 }

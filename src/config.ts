@@ -1,6 +1,8 @@
 // Configuration from the environment, validated once at start-up with messages that name the variable.
 import { resolve } from 'node:path'
 import { readFileSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { randomBytes } from 'node:crypto'
 import { DEFAULT_REDACT_PATTERNS } from './redact.js'
 import { parsePolicy, parsePolicyJson, PolicyError, type Policy } from './approvals/policy.js'
 
@@ -26,6 +28,8 @@ export interface Config {
   databaseUrl: string | null
   /** PostgreSQL only: the schema to create and use (default: the server's search_path, normally public). */
   databaseSchema: string | null
+  /** This process's name among several instances on one PostgreSQL (GET /agents shows it); unique per process. */
+  instanceId: string
   eventsMaxPerAgent: number
   logLevel: string
   toolPolicy: ToolPolicy
@@ -262,6 +266,11 @@ export function loadConfig (env: Env = process.env): Config {
   if (databaseSchema !== null && !/^[a-z_][a-z0-9_]{0,62}$/.test(databaseSchema)) {
     throw new ConfigError('DATABASE_SCHEMA must be a lower-case SQL identifier (a-z, 0-9, _)')
   }
+  const instanceId = (env.INSTANCE_ID ?? '').trim() ||
+    `${hostname().replace(/[^A-Za-z0-9._-]/g, '').slice(0, 32) || 'agentlog'}-${process.pid}-${randomBytes(2).toString('hex')}`
+  if (!/^[A-Za-z0-9._-]{1,50}$/.test(instanceId)) {
+    throw new ConfigError('INSTANCE_ID must be 1 to 50 characters of A-Z, a-z, 0-9, ".", "_" or "-"')
+  }
   const authTokens = loadAuthTokens(env)
   const allowUnauthenticated = flag(env, 'ALLOW_UNAUTHENTICATED', false)
   if (authTokens.length === 0 && !allowUnauthenticated && !isLoopback(host)) {
@@ -280,6 +289,7 @@ export function loadConfig (env: Env = process.env): Config {
     databasePath: resolve((env.DATABASE_PATH ?? '').trim() || './data/agentlog.db'),
     databaseUrl,
     databaseSchema,
+    instanceId,
     eventsMaxPerAgent: integer(env, 'EVENTS_MAX_PER_AGENT', 50000, 0),
     logLevel,
     toolPolicy: loadToolPolicy(env),

@@ -54,7 +54,7 @@ async function richAgent (t: any, app: FastifyInstance, agentId: string): Promis
 }
 
 function agentOf (listing: any, agentId: string): any {
-  const { connected, created_at: createdAt, last_connected_at: lc, last_seen_at: ls, ...rest } = listing.agents.find((a: any) => a.agent_id === agentId)
+  const { connected, instance, created_at: createdAt, last_connected_at: lc, last_seen_at: ls, ...rest } = listing.agents.find((a: any) => a.agent_id === agentId)
   return rest
 }
 

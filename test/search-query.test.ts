@@ -5,6 +5,7 @@ import SQLite from 'better-sqlite3'
 import { parseQuery, QuerySyntaxError, toFts5, toTsquery, MAX_TERMS } from '../src/search/query.js'
 import { MARK_END as E, MARK_START as S, remark, unmark } from '../src/search/snippet.js'
 import { decodeCursor, encodeCursor } from '../src/search/cursor.js'
+import { relevance, relevanceOfMarked } from '../src/search/relevance.js'
 
 const fts = (q: string): string => toFts5(parseQuery(q))
 const tsq = (q: string): string => toTsquery(parseQuery(q))
@@ -147,4 +148,12 @@ test('a cursor is only taken back for the query it was made for', async (t) => {
   t.equal(decodeCursor('not base64 json', 'abc'), null)
   t.equal(decodeCursor(encodeCursor({ ...c, lo: 200 }), 'abc'), null)
   t.same(decodeCursor(encodeCursor({ f: 'abc', hi: 10, lo: 0 }), 'abc'), { f: 'abc', hi: 10, lo: 0 })
+})
+
+test('relevance: more matches score higher, the same matches in a longer text lower, from the event alone', async (t) => {
+  t.equal(relevance(0, 100), 0)
+  t.ok(relevance(2, 400) > relevance(1, 400))
+  t.ok(relevance(1, 100) > relevance(1, 4000))
+  t.ok(relevance(50, 400) < 1, 'saturates')
+  t.equal(relevanceOfMarked(`a ${S}b c ${S}b`, S), relevance(2, 7))
 })

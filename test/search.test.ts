@@ -222,7 +222,7 @@ for (const database of databases) {
     }
 
     // a window smaller than the matches: ranked within the newest matches, then the next older ones
-    const small = createSearch(app.db, app.dbDialect, { window: 7 })
+    const small = createSearch(app.db, app.dbDialect, app.sqlite, { window: 7 })
     const visited: any[] = []
     let cursor: string | undefined
     for (let n = 0; n < 100; n++) {

@@ -87,7 +87,9 @@ async function upPostgres (db: Kysely<any>): Promise<void> {
   await sql`insert into search_documents (id, document)
     select id, search_vector(event_type, content, metadata) from conversation_events
     where event_type in ${TYPES} and content is not null`.execute(db)
-  await sql`create index search_documents_document on search_documents using gin (document)`.execute(db)
+  // a search reads the whole list of entries not yet merged into the index: keep it short (default 4 MB)
+  await sql`create index search_documents_document on search_documents using gin (document)
+    with (gin_pending_list_limit = 512)`.execute(db)
 }
 
 export async function down (db: Kysely<any>): Promise<void> {

@@ -2,31 +2,47 @@
 // Each sends a control_request, answers with the CLI's control_response and stores an operator_command event.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Static } from '@sinclair/typebox'
 import { AgentParams, ErrorBody } from '../../src/schemas/common.js'
 import { ControlResult, InterruptBody, ModelBody, PermissionModeBody } from '../../src/schemas/control.js'
 import type { ControlRequestBody } from '../../src/protocol/control.js'
 import { agentNotConnected, httpError } from '../../src/errors.js'
+import { FORWARD_MARGIN_MS, forwarded } from '../../src/cluster/forward.js'
+import type { CommandResult } from '../../src/cluster/cluster.js'
 
-const responses = { 200: ControlResult, 202: ControlResult, 400: ErrorBody, 409: ErrorBody, 422: ErrorBody }
+const responses = { 200: ControlResult, 202: ControlResult, 400: ErrorBody, 409: ErrorBody, 422: ErrorBody, 503: ErrorBody }
 
 const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { events, agents, agentControl, config } = fastify
+  const { events, agents, agentControl, config, cluster } = fastify
 
-  /** Sends the request, stores what happened, and answers with the CLI's verdict. */
+  /** Sends the request, stores what happened, and answers with the CLI's verdict (here, or on the agent's owner). */
   async function command (request: FastifyRequest, reply: FastifyReply, agentId: string, body: ControlRequestBody) {
+    const principal = request.principal
+    const by = principal === null ? null : { role: principal.role, token_number: principal.tokenNumber, name: principal.name }
+    const remote = await forwarded(cluster, agentId, 'control', { body, by }, config.controlWaitMs + FORWARD_MARGIN_MS)
+    const result = remote ?? await run(agentId, body, by)
+    reply.code(result.status)
+    return result.body as Static<typeof ControlResult>
+  }
+
+  cluster?.serveCommand('control', async (agentId, forwardedBody) => {
+    const { body, by } = forwardedBody as { body: ControlRequestBody, by: Record<string, unknown> | null }
+    return await run(agentId, body, by)
+  })
+
+  async function run (agentId: string, body: ControlRequestBody, by: Record<string, unknown> | null): Promise<CommandResult> {
     if (!agents.isConnected(agentId)) throw agentNotConnected(agentId)
     await events.loadAgent(agentId, true)
     const { subtype: command, ...params } = body
     const answer = await agentControl.request(agentId, body, config.controlWaitMs)
     if (answer.outcome === 'not_connected') throw agentNotConnected(agentId)
-    const principal = request.principal
     const metadata: Record<string, unknown> = {
       command,
       params,
       outcome: answer.outcome,
       request_id: answer.requestId,
       // which configured token asked, never the token itself
-      by: principal === null ? null : { role: principal.role, token_number: principal.tokenNumber, name: principal.name }
+      by
     }
     if (answer.outcome === 'error') metadata.error = answer.error
     if (answer.outcome === 'success') metadata.response = answer.response
@@ -34,10 +50,9 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     if (answer.outcome === 'error') throw httpError(422, `the agent refused ${command}: ${answer.error}`, 'agent_refused')
     if (answer.outcome === 'no_answer') {
       // sent, but not confirmed: the agent may still act on it
-      reply.code(202)
-      return { agent_id: agentId, command, params, outcome: answer.outcome, response: null, event }
+      return { status: 202, body: { agent_id: agentId, command, params, outcome: answer.outcome, response: null, event } }
     }
-    return { agent_id: agentId, command, params, outcome: answer.outcome, response: answer.response, event }
+    return { status: 200, body: { agent_id: agentId, command, params, outcome: answer.outcome, response: answer.response, event } }
   }
 
   fastify.post('/agents/:agentId/interrupt', {

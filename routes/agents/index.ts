@@ -6,9 +6,10 @@ import { EventPage, HistoryQuery } from '../../src/schemas/events.js'
 import { AgentList, ClearContextResult, PromptAccepted, PromptBody, SessionList } from '../../src/schemas/agents.js'
 import type { ClearOutcome } from '../../plugins/event-store.js'
 import { agentNotConnected, agentNotFound } from '../../src/errors.js'
+import { FORWARD_MARGIN_MS, forwarded } from '../../src/cluster/forward.js'
 
 const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { events, agents, history, config } = fastify
+  const { events, agents, history, config, cluster } = fastify
 
   fastify.get('/agents', {
     schema: { response: { 200: AgentList } }
@@ -38,14 +39,8 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     return sessions
   })
 
-  fastify.post('/agents/:agentId/messages', {
-    schema: {
-      params: AgentParams,
-      body: PromptBody,
-      response: { 202: PromptAccepted, 400: ErrorBody, 409: ErrorBody }
-    }
-  }, async function (request, reply) {
-    const { agentId } = request.params
+  /** Sends a prompt to the agent's socket here; resolves once its prompt_sent event is committed. */
+  async function prompt (agentId: string, content: string) {
     if (!agents.isConnected(agentId)) {
       throw agentNotConnected(agentId)
     }
@@ -54,23 +49,21 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       throw agentNotConnected(agentId)
     }
     // queued before it is sent, so the prompt_sent event precedes anything the agent answers
-    const stored = events.promptSent(agentId, request.body.content)
-    agents.sendUserMessage(agentId, request.body.content)
+    const stored = events.promptSent(agentId, content)
+    agents.sendUserMessage(agentId, content)
     const evs = await stored
-    reply.code(202)
     return { agent_id: agentId, session_number: evs[0].session_number, events: evs }
-  })
+  }
 
-  fastify.post('/agents/:agentId/clear-context', {
-    schema: {
-      params: AgentParams,
-      body: Type.Optional(Type.Unknown()),
-      response: { 200: ClearContextResult, 400: ErrorBody, 404: ErrorBody }
-    }
-  }, async function (request) {
-    const { agentId } = request.params
-    const state = await events.loadAgent(agentId, false)
+  async function clearContext (agentId: string) {
+    let state = await events.loadAgent(agentId, false)
     if (state === null) throw agentNotFound(agentId)
+    if (cluster !== null && !cluster.owns(agentId)) {
+      // nobody alive writes this agent (else the command was forwarded there): this instance takes it
+      await cluster.acquire(agentId)
+      state = await events.loadAgent(agentId, false)
+      if (state === null) throw agentNotFound(agentId)
+    }
     const connected = agents.isConnected(agentId)
     // the barrier: every line received from here on belongs to the new session
     const clear = events.clearContext(agentId, connected)
@@ -94,6 +87,37 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       previous_session: clear.previousSession,
       agent_context: outcome
     }
+  }
+
+  // several instances: a command for an agent another instance owns is carried out there
+  cluster?.serveCommand('prompt', async (agentId, body) => ({ status: 202, body: await prompt(agentId, (body as { content: string }).content) }))
+  cluster?.serveCommand('clear-context', async (agentId) => ({ status: 200, body: await clearContext(agentId) }))
+
+  fastify.post('/agents/:agentId/messages', {
+    schema: {
+      params: AgentParams,
+      body: PromptBody,
+      response: { 202: PromptAccepted, 400: ErrorBody, 409: ErrorBody, 503: ErrorBody }
+    }
+  }, async function (request, reply) {
+    const { agentId } = request.params
+    reply.code(202)
+    const remote = await forwarded(cluster, agentId, 'prompt', request.body, FORWARD_MARGIN_MS)
+    if (remote !== null) return remote.body as Static<typeof PromptAccepted>
+    return await prompt(agentId, request.body.content)
+  })
+
+  fastify.post('/agents/:agentId/clear-context', {
+    schema: {
+      params: AgentParams,
+      body: Type.Optional(Type.Unknown()),
+      response: { 200: ClearContextResult, 400: ErrorBody, 404: ErrorBody, 503: ErrorBody }
+    }
+  }, async function (request) {
+    const { agentId } = request.params
+    const remote = await forwarded(cluster, agentId, 'clear-context', null, config.clearContextWaitMs + FORWARD_MARGIN_MS)
+    if (remote !== null) return remote.body as Static<typeof ClearContextResult>
+    return await clearContext(agentId)
   })
 }
 

@@ -23,7 +23,7 @@ function acceptsGzip (header: string | undefined): boolean {
 }
 
 const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { transcripts, events, db } = fastify
+  const { transcripts, events, db, cluster } = fastify
 
   // the body is read as it arrives, line by line: memory stays bounded whatever its size
   fastify.addContentTypeParser(LINE_STREAM_TYPES, function (_request, payload, done) {
@@ -62,6 +62,12 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       throw httpError(415, `send the lines with Content-Type ${LINE_STREAM_TYPES[0]}`, 'unsupported_media_type')
     }
     const body = bodyStream(raw, request.headers['content-encoding'])
+    if (cluster !== null && !cluster.owns(agentId)) {
+      // several instances: an import is written by the agent's owner; a streamed body cannot be carried there
+      const where = cluster.locate(agentId)
+      if (where !== null) throw httpError(409, `agent ${JSON.stringify(agentId)} is connected to instance ${where}; send the import there`, 'agent_connected_elsewhere')
+      await cluster.acquire(agentId)
+    }
     if (q.format === 'transcript') {
       if (q.file === undefined) throw httpError(400, 'querystring/file is required for format=transcript', 'bad_parameter')
       return await transcripts.importer.importTranscript(agentId, body, { file: q.file, offset: q.offset, dryRun: q.dry_run })

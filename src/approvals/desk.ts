@@ -238,7 +238,11 @@ export function createDesk (deps: DeskDeps) {
         open.set(key(a.agentId, a.requestId), known)
         if (known.status === 'pending') armTimer(known)
         else if (known.status === 'decided') deliver(known)
-        else open.delete(key(a.agentId, a.requestId))
+        else {
+          // cancelled: the CLI no longer waits, but a relay that re-sends it does until it gets an answer
+          open.delete(key(a.agentId, a.requestId))
+          deps.send(a.agentId, permissionResponse(a.rawRequestId, { behavior: 'deny', message: `Tool '${a.toolName}': the request was cancelled` }))
+        }
         return
       }
     }

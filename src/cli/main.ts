@@ -5,6 +5,8 @@ import { accessSync, constants, readFileSync, statSync } from 'node:fs'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { connect } from './connect.js'
 import { parseCommandLine, UsageError, USAGE, type ArgsIo } from './args.js'
+import { importCommand } from './import.js'
+import { exportCommand } from './export.js'
 
 /** The package root: src/cli/ in the repository, dist/src/cli/ once built. */
 function packageRoot (): URL {
@@ -60,6 +62,8 @@ function claudeVersion (bin: string, env: NodeJS.ProcessEnv): Promise<string> {
 
 /** Runs the command line; resolves with the exit status, or null when the command keeps running (serve). */
 export async function main (argv: string[], env: NodeJS.ProcessEnv = process.env, io: ArgsIo = defaultIo()): Promise<number | null> {
+  if (argv[0] === 'import') return await importCommand(argv.slice(1), env)
+  if (argv[0] === 'export') return await exportCommand(argv.slice(1), env)
   const log = (line: string): void => { process.stderr.write(line + '\n') }
   let parsed
   try {

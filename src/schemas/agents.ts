@@ -7,6 +7,8 @@ const Nullable = <T extends ReturnType<typeof Type.String>> (t: T) => Type.Union
 export const AgentSummary = Type.Object({
   agent_id: Type.String(),
   connected: Type.Boolean(),
+  /** The instance holding the agent's socket (several instances on one PostgreSQL), null when not connected. */
+  instance: Nullable(Type.String()),
   current_session: Type.Integer(),
   last_seq: Type.Integer(),
   oldest_seq: Type.Union([Type.Integer(), Type.Null()]),

@@ -1,15 +1,15 @@
-// Human approval with the real Claude Code CLI (2.1.112) through `agentlog connect` and over --sdk-url, offline
-// against the model stand-in: a Bash call waits for a person; approved it runs, denied the model gets the
+// The approval scenario the real-CLI tests run (through `agentlog connect`, and over --sdk-url), offline against
+// the model stand-in: a Bash call waits for a person; approved it runs, denied the model gets the
 // message, approved after a server restart it runs once, and with no decision in time the fallback applies.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { test, type Test } from 'tap'
+import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { build, listen, tempDatabasePath, walk } from './helper.js'
+import { build, listen, tempDatabasePath, walk } from '../helper.js'
 import {
   duplicates, offlineSetup, sendPrompt, startConnector, startSdkUrlClaude, untilHistory, untilResultAfter, waitConnected, waitFor,
   type Child, type OfflineSetup
-} from './support/claude-cli.js'
+} from './claude-cli.js'
 
 const POLICY = JSON.stringify([{ tool: 'Bash', input: 'echo ran', decision: 'ask' }])
 
@@ -37,7 +37,7 @@ function turnOf (events: any[], promptSeq: number): any[] {
   return events.filter(e => e.seq >= promptSeq && (end === undefined || e.seq <= end.seq))
 }
 
-async function scenario (t: Test, how: 'connect' | 'sdk-url'): Promise<void> {
+export async function approvalScenario (t: Test, how: 'connect' | 'sdk-url'): Promise<void> {
   const setup: OfflineSetup = await offlineSetup(t)
   const databasePath = tempDatabasePath(t)
   const env = { TOOL_POLICY: POLICY }
@@ -48,7 +48,8 @@ async function scenario (t: Test, how: 'connect' | 'sdk-url'): Promise<void> {
   const cli: Child = how === 'connect'
     ? startConnector(t, setup, { server: base, agentId, args: ['--verbose'] })
     : startSdkUrlClaude(t, setup, `${base}/ws/${agentId}`)
-  await waitConnected(app, agentId)
+  // the CLI (13 MB of JavaScript) can take a while to start on a loaded machine
+  await waitConnected(app, agentId, 60000)
   const seen = new Set<string>()
   const toolResultsFor = (toolUseId: string) => setup.api.requests.flatMap(r => r.toolResults).filter(r => r.tool_use_id === toolUseId)
 
@@ -123,6 +124,3 @@ async function scenario (t: Test, how: 'connect' | 'sdk-url'): Promise<void> {
   t.equal(cli.exit(), null, 'the agent is still running')
   t.same(setup.api.outbound, [], 'the CLI reached nothing but the stand-in and agentlog')
 }
-
-test('approvals with the real CLI through agentlog connect', async (t) => { await scenario(t, 'connect') })
-test('approvals with the real CLI over --sdk-url', async (t) => { await scenario(t, 'sdk-url') })

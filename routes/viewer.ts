@@ -1,0 +1,60 @@
+// The web viewer: the page at / and its files under /ui/. Both are public (the page asks for a token itself)
+// and sent with a Content-Security-Policy that lets nothing but the viewer's own modules run.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { ErrorBody } from '../src/schemas/common.js'
+import { loadAssets, VIEWER_CSP, ViewerNotBuiltError, type Asset } from '../src/viewer/assets.js'
+import { httpError } from '../src/errors.js'
+
+const Text = Type.String({ description: 'the file' })
+const AssetParams = Type.Object({
+  file: Type.String({ pattern: '^[a-z0-9][a-z0-9.-]{0,63}$', description: 'a file of the viewer, e.g. main.js' })
+})
+
+const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
+  let assets: Map<string, Asset> | null = null
+  // read on first use, so a server whose viewer is not built still serves the API
+  function asset (name: string): Asset | undefined {
+    if (assets === null) {
+      try {
+        assets = loadAssets()
+      } catch (err) {
+        if (err instanceof ViewerNotBuiltError) throw httpError(503, err.message, 'viewer_not_built')
+        throw err
+      }
+    }
+    return assets.get(name)
+  }
+
+  fastify.get('/', {
+    schema: {
+      summary: 'The web viewer',
+      description: 'A single-page app: agents, their logs (live), search, approvals and operator controls.',
+      tags: ['viewer'],
+      response: { 200: Text, 503: ErrorBody }
+    }
+  }, async function (request, reply) {
+    const page = asset('index.html') as Asset
+    reply.type(page.type).header('content-security-policy', VIEWER_CSP).header('cache-control', 'no-cache')
+    return page.body
+  })
+
+  fastify.get('/ui/:file', {
+    schema: {
+      summary: 'A file of the web viewer',
+      description: 'Its modules, stylesheet and the browser libraries it uses.',
+      tags: ['viewer'],
+      params: AssetParams,
+      response: { 200: Text, 400: ErrorBody, 404: ErrorBody, 503: ErrorBody }
+    }
+  }, async function (request, reply) {
+    const found = asset(request.params.file)
+    if (found === undefined || request.params.file === 'index.html') {
+      throw httpError(404, `the viewer has no file ${JSON.stringify(request.params.file)}`)
+    }
+    reply.type(found.type).header('content-security-policy', VIEWER_CSP).header('cache-control', 'no-cache')
+    return found.body
+  })
+}
+
+export default plugin

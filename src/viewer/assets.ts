@@ -1,0 +1,72 @@
+// The web viewer's files: the page and stylesheet shipped in web/static, the modules tsc compiles from web/src
+// into dist/web, and the two browser libraries it uses (marked, DOMPurify) served from node_modules.
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export interface Asset {
+  body: string
+  type: string
+}
+
+/**
+ * The page may run only its own modules, load only its own styles, talk only to this server, and build HTML only
+ * through DOMPurify's Trusted Types policy: an innerHTML of a plain string throws instead of running anything.
+ */
+export const VIEWER_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+  "require-trusted-types-for 'script'",
+  'trusted-types dompurify'
+].join('; ')
+
+const TYPES: Record<string, string> = {
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.html': 'text/html; charset=utf-8'
+}
+
+function typeOf (file: string): string {
+  const ext = file.slice(file.lastIndexOf('.'))
+  return TYPES[ext] ?? 'application/octet-stream'
+}
+
+/** The package's root: the sources run from the repository, the compiled code from dist/ one level deeper. */
+export function packageRoot (from: string = fileURLToPath(import.meta.url)): string {
+  let dir = dirname(from)
+  for (;;) {
+    const pkg = join(dir, 'package.json')
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'agentlog') return dir
+    const up = dirname(dir)
+    if (up === dir) throw new Error('agentlog: package.json not found above ' + from)
+    dir = up
+  }
+}
+
+export class ViewerNotBuiltError extends Error {}
+
+/**
+ * Reads every file the page may ask for, once. The compiled modules must exist: `npm run build` (which `npm start`
+ * and `npm test` run) makes them.
+ */
+export function loadAssets (root: string = packageRoot()): Map<string, Asset> {
+  const compiled = join(root, 'dist', 'web')
+  if (!existsSync(join(compiled, 'main.js'))) {
+    throw new ViewerNotBuiltError(`the viewer is not built (${join(compiled, 'main.js')} is missing): run npm run build`)
+  }
+  const files = new Map<string, string>()
+  for (const name of readdirSync(compiled)) if (name.endsWith('.js')) files.set(name, join(compiled, name))
+  const statics = join(root, 'web', 'static')
+  for (const name of readdirSync(statics)) files.set(name, join(statics, name))
+  files.set('marked.js', fileURLToPath(import.meta.resolve('marked')))
+  files.set('purify.js', fileURLToPath(import.meta.resolve('dompurify')))
+  const assets = new Map<string, Asset>()
+  for (const [name, path] of files) assets.set(name, { body: readFileSync(path, 'utf8'), type: typeOf(name) })
+  return assets
+}
