@@ -56,19 +56,40 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   }
 
   fastify.post('/agents/:agentId/interrupt', {
-    schema: { params: AgentParams, body: InterruptBody, response: responses }
+    schema: {
+      summary: 'Interrupt the agent\'s running turn',
+      description: 'Sends the CLI a control_request `interrupt` and answers with its control_response; the turn ends with a result of subtype error_during_execution. Stored as an operator_command event.',
+      tags: ['operator'],
+      params: AgentParams,
+      body: InterruptBody,
+      response: responses
+    }
   }, async function (request, reply) {
     return await command(request, reply, request.params.agentId, { subtype: 'interrupt' })
   })
 
   fastify.post('/agents/:agentId/permission-mode', {
-    schema: { params: AgentParams, body: PermissionModeBody, response: responses }
+    schema: {
+      summary: 'Switch the agent\'s permission mode',
+      description: 'Sends the CLI a control_request `set_permission_mode` and answers with its control_response (422 with the CLI\'s text when it refuses). Stored as an operator_command event.',
+      tags: ['operator'],
+      params: AgentParams,
+      body: PermissionModeBody,
+      response: responses
+    }
   }, async function (request, reply) {
     return await command(request, reply, request.params.agentId, { subtype: 'set_permission_mode', mode: request.body.mode })
   })
 
   fastify.post('/agents/:agentId/model', {
-    schema: { params: AgentParams, body: ModelBody, response: responses }
+    schema: {
+      summary: 'Switch the agent\'s model',
+      description: 'Sends the CLI a control_request `set_model`; its next turns ask the model API for that model. Stored as an operator_command event.',
+      tags: ['operator'],
+      params: AgentParams,
+      body: ModelBody,
+      response: responses
+    }
   }, async function (request, reply) {
     return await command(request, reply, request.params.agentId, { subtype: 'set_model', model: request.body.model })
   })
