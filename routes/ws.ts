@@ -1,7 +1,7 @@
 // The agent socket: Claude Code (--sdk-url) or `agentlog connect` streams stream-json lines here.
 import type { FastifyPluginAsync } from 'fastify'
 import type { RawData } from 'ws'
-import { parseFrame, type AgentMessage } from '../src/protocol/ndjson.js'
+import { frameText, parseFrame, type AgentMessage } from '../src/protocol/ndjson.js'
 import { LOGGED_TYPES, messageSessionId } from '../src/protocol/messages.js'
 import { cancelledRequestId, permissionRequest, permissionResponse } from '../src/protocol/permissions.js'
 import { agentRestartedEvent } from '../src/protocol/relay.js'
@@ -18,12 +18,6 @@ const FRAME_ERRORS: Record<string, { reason: 'frame_too_big' | 'invalid_utf8', t
   WS_ERR_INVALID_UTF8: { reason: 'invalid_utf8', text: 'text frame is not valid UTF-8' }
 }
 const CLOSE_REASONS: Record<number, string> = { 1007: FRAME_ERRORS.WS_ERR_INVALID_UTF8.text, 1009: FRAME_ERRORS.WS_ERR_UNSUPPORTED_MESSAGE_LENGTH.text }
-
-function frameText (data: RawData): string {
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8')
-  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8')
-  return data.toString('utf8')
-}
 
 const plugin: FastifyPluginAsync = async (fastify) => {
   const { events, agents, agentControl, config, approvals } = fastify

@@ -2,9 +2,7 @@
 import { test } from 'tap'
 import fc from 'fast-check'
 import type { FastifyInstance } from 'fastify'
-import { FileMigrationProvider, Migrator, type Kysely } from 'kysely'
-import { promises as fs } from 'node:fs'
-import path from 'node:path'
+import type { Kysely } from 'kysely'
 import { build, collect, sync, assistantText, resultLine, line, uuid, postgresUrl, postgresSchema, tempDatabasePath, history, type TestContext } from './helper.js'
 import { createSearch } from '../plugins/search.js'
 import * as searchMigration from '../db/migrations/0005_search.js'
@@ -266,10 +264,11 @@ for (const database of databases) {
     let app = await build(t, { env, databasePath })
     const a = await agent(t, app, 'agent-1')
     await a.send([assistantText('hazelnut before the index existed'), toolUse('Grep', { pattern: 'hazelnut' })])
-    // back to the database as it was before search: no index, events in place
+    // the database as it was before search (no index, events in place), then the migration as an upgrade runs it
     const db = app.db as unknown as Kysely<any>
     await searchMigration.down(db)
-    await db.deleteFrom('kysely_migration').where('name', '=', '0005_search').execute()
+    t.equal((await search(app, { q: 'hazelnut' })).statusCode, 500, 'no index any more')
+    await searchMigration.up(db)
     await app.close()
 
     app = await build(t, { env, databasePath })
@@ -278,8 +277,6 @@ for (const database of databases) {
     const b = await agent(t, app, 'agent-1')
     await b.send([assistantText('hazelnut after')])
     t.equal((await hits(app, { q: 'hazelnut' })).length, 3, 'and keeps it in step afterwards')
-    const migrator = new Migrator({ db: app.db, provider: new FileMigrationProvider({ fs, path, migrationFolder: path.join(import.meta.dirname, '..', 'db', 'migrations') }) })
-    t.ok((await migrator.getMigrations()).every(m => m.executedAt !== undefined), 'every migration applied')
   })
 
   test(`${database.name}: invalid syntax is 400 bad_query, never a 500`, { skip: database.skip }, async (t) => {

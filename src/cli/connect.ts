@@ -21,9 +21,9 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { constants as osConstants } from 'node:os'
 import { WebSocket, type RawData } from 'ws'
-import {
-  agentRestartedLine, isClearDone, isClearPrompt, isClearRefusal, isSyntheticClearReply, syntheticClearResult, syntheticReset
-} from '../protocol/relay.js'
+import { clearReply, isClearPrompt, isClearReplyAssistant } from '../protocol/clear.js'
+import { frameText, parseJsonObject } from '../protocol/ndjson.js'
+import { agentRestartedLine } from '../protocol/relay.js'
 import { decideOnExit, resumeArgs } from './restarts.js'
 
 /** The flags that put Claude Code in stdio stream-json mode with permission requests on stdout. */
@@ -86,14 +86,7 @@ export const DEFAULTS = {
 
 type Obj = Record<string, any>
 
-function parse (line: string): Obj | null {
-  try {
-    const value = JSON.parse(line)
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? value : null
-  } catch {
-    return null
-  }
-}
+const parse = parseJsonObject
 
 function lines (n: number): string {
   return n === 1 ? '1 line' : `${n} lines`
@@ -125,6 +118,27 @@ export function agentUrl (server: string, agentId: string): string {
   const base = server.trim().replace(/\/+$/, '').replace(/^http(s?):\/\//, 'ws$1://')
   if (!/^wss?:\/\//.test(base)) throw new Error(`--server must be a ws://, wss://, http:// or https:// URL, got ${JSON.stringify(server)}`)
   return `${base}/ws/${encodeURIComponent(agentId)}`
+}
+
+function syntheticReset (): Obj {
+  return { type: 'conversation_reset', trigger: 'clear', new_conversation_id: null, uuid: randomUUID(), source: 'agentlog-connect' }
+}
+
+function syntheticClearResult (): Obj {
+  return {
+    type: 'result',
+    subtype: 'success',
+    is_error: false,
+    duration_ms: 0,
+    duration_api_ms: 0,
+    num_turns: 0,
+    result: '',
+    // the fresh process's cost counter starts at zero: the server takes the drop as a new baseline
+    total_cost_usd: 0,
+    usage: { input_tokens: 0, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+    uuid: randomUUID(),
+    source: 'agentlog-connect'
+  }
 }
 
 interface Cli {
@@ -314,13 +328,13 @@ export class Connector {
     const message = parse(line)
     if (typeof message?.session_id === 'string' && message.session_id !== '') this.sessionId = message.session_id
     if (message !== null && this.clearsPending > 0) {
-      if (isSyntheticClearReply(message)) return
-      if (isClearRefusal(message)) {
+      if (isClearReplyAssistant(message)) return
+      if (clearReply(message) === 'refused') {
         this.clearsPending--
         this.restartCli()
         return
       }
-      if (isClearDone(message)) {
+      if (clearReply(message) === 'cleared') {
         this.clearsPending--
         if (this.clearsPending === 0) this.afterClear = []
       }
@@ -405,7 +419,7 @@ export class Connector {
     ws.on('open', () => this.onOpen(ws))
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (isBinary) return
-      const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as Buffer).toString('utf8')
+      const text = frameText(data)
       for (const line of text.split('\n')) {
         if (line.trim() !== '') this.toCli(line)
       }
