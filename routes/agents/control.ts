@@ -3,14 +3,23 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Static } from '@sinclair/typebox'
-import { AgentParams, ErrorBody } from '../../src/schemas/common.js'
+import { AgentParams } from '../../src/schemas/common.js'
+import { errorResponse } from '../../src/schemas/docs.js'
 import { ControlResult, InterruptBody, ModelBody, PermissionModeBody } from '../../src/schemas/control.js'
 import type { ControlRequestBody } from '../../src/protocol/control.js'
 import { agentNotConnected, httpError } from '../../src/errors.js'
 import { FORWARD_MARGIN_MS, forwarded } from '../../src/cluster/forward.js'
 import type { CommandResult } from '../../src/cluster/cluster.js'
 
-const responses = { 200: ControlResult, 202: ControlResult, 400: ErrorBody, 409: ErrorBody, 422: ErrorBody, 503: ErrorBody }
+const responses = {
+  200: { ...ControlResult, description: 'The agent confirmed the command; the stored operator_command event is included' },
+  202: { ...ControlResult, description: 'Sent, but the agent did not confirm within CONTROL_WAIT_MS: it may still act on it' },
+  409: errorResponse('The agent is not connected', ['agent_not_connected']),
+  422: errorResponse('The agent answered the command with an error', ['agent_refused']),
+  503: errorResponse('The server is shutting down, or the instance that owns the agent did not answer', ['shutting_down', 'agent_busy', 'owner_unavailable'])
+}
+const how = 'Sends a control_request to the connected agent, waits for its control_response, and stores an ' +
+  '`operator_command` event (who asked, the outcome) either way.'
 
 const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   const { events, agents, agentControl, config, cluster } = fastify
@@ -58,7 +67,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/agents/:agentId/interrupt', {
     schema: {
       summary: 'Interrupt the agent\'s running turn',
-      description: 'Sends the CLI a control_request `interrupt` and answers with its control_response; the turn ends with a result of subtype error_during_execution. Stored as an operator_command event.',
+      description: `${how} The agent stops what it is doing and waits for the next prompt.`,
       tags: ['operator'],
       params: AgentParams,
       body: InterruptBody,
@@ -71,7 +80,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/agents/:agentId/permission-mode', {
     schema: {
       summary: 'Switch the agent\'s permission mode',
-      description: 'Sends the CLI a control_request `set_permission_mode` and answers with its control_response (422 with the CLI\'s text when it refuses). Stored as an operator_command event.',
+      description: `${how} The mode applies to the agent's next tool calls.`,
       tags: ['operator'],
       params: AgentParams,
       body: PermissionModeBody,
@@ -84,7 +93,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/agents/:agentId/model', {
     schema: {
       summary: 'Switch the agent\'s model',
-      description: 'Sends the CLI a control_request `set_model`; its next turns ask the model API for that model. Stored as an operator_command event.',
+      description: `${how} The model applies from the agent's next turn.`,
       tags: ['operator'],
       params: AgentParams,
       body: ModelBody,
