@@ -30,7 +30,11 @@ const cfg = {
   logLevel: envStr('BENCH_LOG_LEVEL', 'warn'),
   db: envStr('BENCH_DB', ''),
   cpuProf: process.env.BENCH_CPU_PROF === '1',
-  only: new Set(envStr('BENCH_ONLY', 'ingest,latency,memory,history,live,transcripts,search').split(',').map(s => s.trim()))
+  only: new Set(envStr('BENCH_ONLY', 'ingest,latency,memory,history,live,transcripts,search,scale').split(',').map(s => s.trim())),
+  /** Scale-out (several instances) needs PostgreSQL: BENCH_DATABASE_URL, else DATABASE_URL; skipped without. */
+  scaleDatabaseUrl: envStr('BENCH_DATABASE_URL', process.env.DATABASE_URL ?? ''),
+  scaleSeconds: envInt('BENCH_SCALE_SECONDS', 4),
+  scaleRate: envInt('BENCH_SCALE_RATE', 0)
 }
 
 const work = mkdtempSync(join(tmpdir(), 'agentlog-bench-'))
@@ -385,6 +389,18 @@ async function live (): Promise<void> {
   }
 }
 
+async function scale (): Promise<void> {
+  if (cfg.scaleDatabaseUrl === '') {
+    log('scale: no BENCH_DATABASE_URL or DATABASE_URL (PostgreSQL), skipped')
+    return
+  }
+  log('scale: 1, 2 and 3 instances on one PostgreSQL')
+  const { runScaleBench } = await import('./scale.js')
+  results.scale = await runScaleBench({
+    databaseUrl: cfg.scaleDatabaseUrl, instances: [1, 2, 3], agents: cfg.agents, seconds: cfg.scaleSeconds, rate: cfg.scaleRate, log
+  })
+}
+
 // ---- search: ingest with the index kept against without, and query latency on a large log (bench/search.ts) ----
 
 async function search (): Promise<void> {
@@ -454,6 +470,11 @@ function summary (): string[] {
     out.push(row(`live: frame → ${String(l.subscribers)} SSE followers p50 / p99`, `${String(l.latency_p50_ms)} / ${String(l.latency_p99_ms)} ms`))
     out.push(row(`live: ingest with ${String(l.subscribers)} followers / with none`, `${String(l.ingest_ratio)}x`))
   }
+  for (const r of results.scale?.runs ?? []) {
+    out.push(row(`scale: ${String(r.instances)} instance(s), ingest (events/s)`, `${String(r.ingest_events_per_sec)} (${String(r.ingest_vs_one)}x)`))
+    out.push(row(`scale: ${String(r.instances)} instance(s), commit p50 / p99 at ${String(r.latency_rate)}/s`, `${String(r.commit_p50_ms)} / ${String(r.commit_p99_ms)} ms`))
+    if (r.handover !== undefined) out.push(row('scale: kill -9 of the owner → next line committed', `${String(r.handover.first_commit_ms)} ms`))
+  }
   const q = results.search
   if (q !== undefined) {
     out.push(row('ingest with search index / without', `${String(q.ingest.ratio)}x`, '>= 0.7x', q.ingest.ratio >= 0.7))
@@ -479,6 +500,7 @@ try {
   if (cfg.only.has('live')) await live()
   if (cfg.only.has('transcripts')) results.transcripts = await benchTranscripts(work, log)
   if (cfg.only.has('search')) await search()
+  if (cfg.only.has('scale')) await scale()
   const table = summary()
   console.log(`\nagentlog bench: ${results.cpus} x ${String(results.cpu_model)}, node ${process.version}, ${results.date}`)
   for (const l of table) console.log(l)

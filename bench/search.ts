@@ -73,14 +73,14 @@ export async function seedSqlite (path: string, events: number, log: (msg: strin
   db.pragma('journal_mode = OFF')
   db.pragma('synchronous = OFF')
   db.pragma('cache_size = -524288')
-  const insert = db.prepare('insert into conversation_events (agent_id, session_number, seq, event_type, content, metadata, created_at) values (?, ?, ?, ?, ?, ?, ?)')
-  const insAgent = db.prepare('insert into agents (agent_id, current_session, last_seq, created_at) values (?, 0, ?, ?)')
+  const insert = db.prepare('insert into conversation_events (agent_key, session_number, seq, event_type, content, metadata, created_at) values (?, ?, ?, ?, ?, ?, ?)')
+  const insAgent = db.prepare('insert into agents (agent_key, agent_id, current_session, last_seq, created_at) values (?, ?, 0, ?, ?)')
   const text = textMaker(1)
   const base = Date.parse('2025-01-01T00:00:00.000Z')
   const batch = db.transaction((from: number, to: number) => {
     for (let n = from; n < to; n++) {
       const type = TYPES[n % TYPES.length]
-      const agent = `bench-${String(n % AGENTS).padStart(2, '0')}`
+      const agent = (n % AGENTS) + 1
       const at = new Date(base + n * 10).toISOString()
       if (type === 'activity_changed') insert.run(agent, 0, Math.floor(n / AGENTS) + 1, type, null, '{"state":"idle"}', at)
       else if (type === 'tool_use') insert.run(agent, 0, Math.floor(n / AGENTS) + 1, type, 'Bash', JSON.stringify({ id: `toolu_${n}`, name: 'Bash', input: { command: text(n), description: 'Run it' } }), at)
@@ -91,7 +91,7 @@ export async function seedSqlite (path: string, events: number, log: (msg: strin
     batch(n, Math.min(events, n + 10_000))
     if ((n + 10_000) % 500_000 === 0) log(`  seeded ${((n + 10_000) / 1e6).toFixed(1)}M of ${(events / 1e6).toFixed(1)}M events (${round((Date.now() - started) / 1000, 1)} s)`)
   }
-  for (let a = 0; a < AGENTS; a++) insAgent.run(`bench-${String(a).padStart(2, '0')}`, Math.ceil((events - a) / AGENTS), new Date(base).toISOString())
+  for (let a = 0; a < AGENTS; a++) insAgent.run(a + 1, `bench-${String(a).padStart(2, '0')}`, Math.ceil((events - a) / AGENTS), new Date(base).toISOString())
   db.pragma('journal_mode = WAL')
   db.close()
   return { ms: Date.now() - started, bytes: statSync(path).size }
@@ -105,12 +105,17 @@ export async function seedPostgres (url: string, schema: string, events: number,
     await migrateToLatest(db as unknown as Kysely<any>, schema)
     const text = textMaker(1)
     const base = Date.parse('2025-01-01T00:00:00.000Z')
+    // events carry the agent's integer key: the agents come first
+    await db.insertInto('agents').values(Array.from({ length: AGENTS }, (_, a) => ({
+      agent_key: a + 1, agent_id: `bench-${String(a).padStart(2, '0')}`, current_session: 0, last_seq: Math.ceil((events - a) / AGENTS), created_at: new Date(base).toISOString()
+    }))).execute()
+    await sql`select setval(pg_get_serial_sequence('agents', 'agent_key'), ${AGENTS})`.execute(db)
     for (let n = 0; n < events; n += 1000) {
       const rows = []
       for (let k = n; k < Math.min(events, n + 1000); k++) {
         const type = TYPES[k % TYPES.length]
         rows.push({
-          agent_id: `bench-${String(k % AGENTS).padStart(2, '0')}`,
+          agent_key: (k % AGENTS) + 1,
           session_number: 0,
           seq: Math.floor(k / AGENTS) + 1,
           event_type: type,

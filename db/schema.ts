@@ -2,6 +2,8 @@
 import type { Generated, Insertable, Selectable } from 'kysely'
 
 export interface AgentsTable {
+  /** The agent's integer key: every event and session row carries it instead of the text id. */
+  agent_key: Generated<number>
   agent_id: string
   /** The single source of truth for the agent's current session. */
   current_session: number
@@ -21,19 +23,25 @@ export interface AgentsTable {
   connected_instance: Generated<string | null>
 }
 
+/**
+ * The append-only log, keyed by (agent_key, seq). A session is a seq range (see sessions), so there is no
+ * session index; event_type has one so a filter on a rare type does not walk the whole log.
+ */
 export interface ConversationEventsTable {
   id: Generated<number>
-  agent_id: string
+  agent_key: number
   session_number: number
   seq: number
   event_type: string
   content: string | null
   metadata: string | null
   created_at: string
+  /** The stream-json line's uuid, on the first event the line produced (null on the others): the dedupe record. */
+  line_uuid: string | null
 }
 
 export interface SessionsTable {
-  agent_id: string
+  agent_key: number
   session_number: number
   first_seq: number
   last_seq: number
@@ -46,11 +54,16 @@ export interface SessionsTable {
   cache_creation_tokens: number
 }
 
-/** One row per stream-json line (by its uuid) that produced events: the dedupe key for re-sent lines. */
-export interface AgentLinesTable {
-  agent_id: string
-  uuid: string
-  seq: number
+/** Lines whose write failed on their own (the rest of their batch committed): kept for an operator to look at. */
+export interface SetAsideLinesTable {
+  id: Generated<number>
+  agent_key: number
+  /** The agent's last seq when the line was set aside: the line belongs right after it. */
+  after_seq: number
+  session_number: number
+  line: string
+  error: string
+  created_at: string
 }
 
 /** An operator command carried to the instance that owns the agent, and that instance's answer. */
@@ -132,7 +145,7 @@ export interface Database {
   agents: AgentsTable
   conversation_events: ConversationEventsTable
   sessions: SessionsTable
-  agent_lines: AgentLinesTable
+  set_aside_lines: SetAsideLinesTable
   instance_commands: InstanceCommandsTable
   approvals: ApprovalsTable
   approval_rules: ApprovalRulesTable

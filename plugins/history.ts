@@ -14,16 +14,18 @@ declare module 'fastify' {
 
 export class BadQueryError extends Error {
   statusCode = 400
+  code = 'bad_parameter' as const
   constructor (message: string) {
     super(message)
     this.name = 'BadQueryError'
   }
 }
 
-export function rowToEvent (row: EventRow): StoredEvent {
+/** An event as the API shows it; rows carry the agent's integer key, the caller knows its id. */
+export function rowToEvent (row: EventRow, agentId: string): StoredEvent {
   return {
     id: Number(row.id),
-    agent_id: row.agent_id,
+    agent_id: agentId,
     session_number: row.session_number,
     seq: row.seq,
     event_type: row.event_type,
@@ -49,19 +51,28 @@ export function createHistory (db: Kysely<Database>, events: EventStore, hub: Ag
     const types = parseTypes(q.type)
     const state = await events.loadAgent(agentId, false)
     if (state === null) return null
-    let query = db.selectFrom('conversation_events').selectAll().where('agent_id', '=', agentId)
-    if (q.session !== undefined) query = query.where('session_number', '=', q.session)
+    let query = db.selectFrom('conversation_events').selectAll().where('agent_key', '=', state.key)
+    if (q.session !== undefined) {
+      // a session is a contiguous seq range: its bounds come from the sessions table, not from an index
+      const bounds = await db.selectFrom('sessions').select(['first_seq', 'last_seq'])
+        .where('agent_key', '=', state.key).where('session_number', '=', q.session).executeTakeFirst()
+      query = bounds === undefined
+        ? query.where('seq', '<', 0)
+        : query.where('seq', '>=', bounds.first_seq).where('seq', '<=', bounds.last_seq).where('session_number', '=', q.session)
+    }
     if (types !== null) query = query.where('event_type', 'in', types)
     if (q.after !== undefined) query = query.where('seq', '>', q.after)
     if (q.before !== undefined) query = query.where('seq', '<', q.before)
     const rows = await query.orderBy('seq', q.order).limit(q.limit + 1).execute()
     const hasMore = rows.length > q.limit
     if (hasMore) rows.pop()
+    // PostgreSQL makes a commit visible to readers a moment before the writer takes it in
+    const newest = rows.reduce((max, r) => Math.max(max, r.seq), 0)
     return {
       rows,
       has_more: hasMore,
       next_cursor: hasMore ? rows[rows.length - 1].seq : null,
-      latest_seq: state.committed.lastSeq,
+      latest_seq: Math.max(state.committed.lastSeq, newest),
       oldest_seq: state.committed.oldestSeq
     }
   }
@@ -73,8 +84,9 @@ export function createHistory (db: Kysely<Database>, events: EventStore, hub: Ag
   async function pageJson (agentId: string, q: HistoryQueryType): Promise<string | null> {
     const found = await pageRows(agentId, q)
     if (found === null) return null
+    const agent = JSON.stringify(agentId)
     const parts = found.rows.map(r =>
-      `{"id":${Number(r.id)},"agent_id":${JSON.stringify(r.agent_id)},"session_number":${r.session_number},` +
+      `{"id":${Number(r.id)},"agent_id":${agent},"session_number":${r.session_number},` +
       `"seq":${r.seq},"event_type":${JSON.stringify(r.event_type)},` +
       `"content":${r.content === null ? 'null' : JSON.stringify(r.content)},"metadata":${r.metadata ?? 'null'},` +
       `"created_at":${JSON.stringify(r.created_at)}}`)
@@ -85,7 +97,7 @@ export function createHistory (db: Kysely<Database>, events: EventStore, hub: Ag
   async function sessions (agentId: string) {
     const state = await events.loadAgent(agentId, false)
     if (state === null) return null
-    const rows = await db.selectFrom('sessions').selectAll().where('agent_id', '=', agentId)
+    const rows = await db.selectFrom('sessions').selectAll().where('agent_key', '=', state.key)
       .orderBy('session_number', 'asc').execute()
     const oldest = state.committed.oldestSeq
     return {
@@ -113,23 +125,23 @@ export function createHistory (db: Kysely<Database>, events: EventStore, hub: Ag
   async function listAgents () {
     const rows = await db.selectFrom('agents')
       .select(eb => [
-        'agents.agent_id', 'agents.current_session', 'agents.last_seq', 'agents.created_at',
+        'agents.agent_key', 'agents.agent_id', 'agents.current_session', 'agents.last_seq', 'agents.created_at',
         'agents.last_connected_at', 'agents.last_seen_at', 'agents.info', 'agents.connected_instance',
-        eb.selectFrom('conversation_events as e').select('e.seq').whereRef('e.agent_id', '=', 'agents.agent_id')
+        eb.selectFrom('conversation_events as e').select('e.seq').whereRef('e.agent_key', '=', 'agents.agent_key')
           .orderBy('e.seq', 'asc').limit(1).as('oldest_seq')
       ])
       .orderBy('agents.agent_id', 'asc')
       .execute()
     const totals = await db.selectFrom('sessions')
       .select(eb => [
-        'agent_id',
+        'agent_key',
         eb.fn.sum<number>('cost_usd').as('cost_usd'),
         eb.fn.sum<number>('input_tokens').as('input_tokens'),
         eb.fn.sum<number>('output_tokens').as('output_tokens')
       ])
-      .groupBy('agent_id')
+      .groupBy('agent_key')
       .execute()
-    const byAgent = new Map(totals.map(t => [t.agent_id, t]))
+    const byAgent = new Map(totals.map(t => [Number(t.agent_key), t]))
     // several instances: the database says where each agent is, for as long as that instance lives
     const alive = cluster === null ? null : await cluster.liveInstances()
     return {
@@ -138,7 +150,7 @@ export function createHistory (db: Kysely<Database>, events: EventStore, hub: Ag
         const mem = cluster === null || cluster.owns(r.agent_id) ? events.getAgent(r.agent_id) : undefined
         const lastSeq = mem?.committed.lastSeq ?? r.last_seq
         const oldest = mem?.committed.oldestSeq ?? (r.oldest_seq === null ? null : Number(r.oldest_seq))
-        const t = byAgent.get(r.agent_id)
+        const t = byAgent.get(Number(r.agent_key))
         const where = alive === null
           ? (hub.isConnected(r.agent_id) ? instanceId : null)
           : (r.connected_instance !== null && alive.has(r.connected_instance) ? r.connected_instance : null)

@@ -68,6 +68,7 @@ export interface Follower {
 
 export class ClosingError extends Error {
   statusCode = 503
+  code = 'shutting_down' as const
   constructor () {
     super('the server is shutting down')
     this.name = 'ClosingError'
@@ -374,7 +375,7 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
             if (f.closed) return
           }
         }
-        page = rows.map(rowToEvent)
+        page = rows.map(r => rowToEvent(r, 'agent_id' in r ? r.agent_id as string : f.agentId))
       }
       if (page.length === 0) return
       for (const event of page) {
@@ -405,8 +406,9 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
    * `after` and the oldest retained event was pruned (a log is gapless apart from its pruned start).
    */
   function agentPage (f: State, after: number): Promise<EventRow[]> {
+    const key = events.getAgent(f.agentId)?.key ?? -1
     let query = db.selectFrom('conversation_events').selectAll()
-      .where('agent_id', '=', f.agentId)
+      .where('agent_key', '=', key)
       .where('seq', '>', after)
     if (f.types !== null || f.session !== null) {
       const types = f.types === null ? null : [...f.types]
@@ -417,18 +419,19 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
         if (session !== null) wanted.push(eb('session_number', '=', session))
         const end = (fn: 'min' | 'max') => eb.selectFrom('conversation_events as ends')
           .select(e => e.fn[fn]<number>('ends.seq').as('seq'))
-          .where('ends.agent_id', '=', f.agentId)
+          .where('ends.agent_key', '=', key)
         return eb.or([eb.and(wanted), eb('seq', '=', after + 1), eb('seq', '=', end('min')), eb('seq', '=', end('max'))])
       })
     }
     return query.orderBy('seq', 'asc').limit(PAGE).execute()
   }
 
-  function globalPage (f: State, after: number): Promise<EventRow[]> {
-    let query = db.selectFrom('conversation_events').selectAll().where('id', '>', after)
-    if (f.agents !== null) query = query.where('agent_id', 'in', [...f.agents])
-    if (f.types !== null) query = query.where('event_type', 'in', [...f.types])
-    return query.orderBy('id', 'asc').limit(PAGE).execute()
+  function globalPage (f: State, after: number): Promise<Array<EventRow & { agent_id: string }>> {
+    let query = db.selectFrom('conversation_events as e').innerJoin('agents as a', 'a.agent_key', 'e.agent_key')
+      .selectAll('e').select('a.agent_id').where('e.id', '>', after)
+    if (f.agents !== null) query = query.where('a.agent_id', 'in', [...f.agents])
+    if (f.types !== null) query = query.where('e.event_type', 'in', [...f.types])
+    return query.orderBy('e.id', 'asc').limit(PAGE).execute()
   }
 
   function caughtUpMarker (f: State): LiveMessage {

@@ -80,7 +80,7 @@ export function createSearch (db: Kysely<Database>, dialect: Dialect, sqlite: SQ
 
   function filters (p: { agent?: string, session?: number, types: string[] | null, after?: string, before?: string }): RawBuilder<unknown> | null {
     const parts: Array<RawBuilder<unknown>> = []
-    if (p.agent !== undefined) parts.push(sql`e.agent_id = ${p.agent}`)
+    if (p.agent !== undefined) parts.push(sql`e.agent_key = (select agent_key from agents where agent_id = ${p.agent})`)
     if (p.session !== undefined) parts.push(sql`e.session_number = ${p.session}`)
     if (p.types !== null) parts.push(sql`e.event_type in (${sql.join(p.types)})`)
     // created_at is stored as ISO-8601 UTC with milliseconds: text order is time order
@@ -119,7 +119,7 @@ export function createSearch (db: Kysely<Database>, dialect: Dialect, sqlite: SQ
             case when p.at > 0 then substr(h.txt, p.at + char_length(p.plain), ${CONTEXT}) end as after,
             left(h.txt, ${SNIPPET_MAX}) as head
           from (
-            select e.id, e.agent_id, e.session_number, e.seq, e.event_type, e.created_at, t.txt, t.words,
+            select e.id, (select a.agent_id from agents a where a.agent_key = e.agent_key) as agent_id, e.session_number, e.seq, e.event_type, e.created_at, t.txt, t.words,
               ts_headline('simple', t.words, to_tsquery('simple', ${match}),
                 ${`StartSel=${MARK_START}, StopSel=${MARK_END}, MaxWords=24, MinWords=12, ShortWord=0, MaxFragments=1`}) as marked
             from conversation_events e
@@ -135,7 +135,7 @@ export function createSearch (db: Kysely<Database>, dialect: Dialect, sqlite: SQ
       }]))
     }
     const rows = await sql<HitRow>`
-          select e.id, e.agent_id, e.session_number, e.seq, e.event_type, e.created_at,
+          select e.id, (select a.agent_id from agents a where a.agent_key = e.agent_key) as agent_id, e.session_number, e.seq, e.event_type, e.created_at,
             snippet(search_index, 0, ${MARK_START}, ${MARK_END}, '…', 24) as marked
           from search_index f cross join conversation_events e on e.id = f.rowid
           where search_index match ${match} and f.rowid in (${sql.join(ids)})`.execute(db)

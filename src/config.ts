@@ -52,6 +52,10 @@ export interface Config {
   sqliteBusyTimeoutMs: number
   queueMax: number
   batchMax: number
+  /** Per agent, how many recent line uuids are remembered to drop re-sent lines (rebuilt from the log on load). */
+  dedupeWindowLines: number
+  /** How long a request waits for the writer (a prompt's 202, clear-context) before it is answered 503. */
+  writeTimeoutMs: number
   /** Benchmarks only (bench/run.ts): each batch waits this long before it commits, to stand for a slow disk. */
   benchCommitDelayMs: number
   subscriberBuffer: number
@@ -307,6 +311,8 @@ export function loadConfig (env: Env = process.env): Config {
     sqliteBusyTimeoutMs: integer(env, 'SQLITE_BUSY_TIMEOUT_MS', 250, 0, 600000),
     queueMax: integer(env, 'QUEUE_MAX', 10000, 100),
     batchMax: integer(env, 'BATCH_MAX', 2000, 1, 100000),
+    dedupeWindowLines: integer(env, 'DEDUPE_WINDOW_LINES', 5000, 0, 1000000),
+    writeTimeoutMs: integer(env, 'WRITE_TIMEOUT_MS', 10000, 1, 600000),
     benchCommitDelayMs: integer(env, 'BENCH_COMMIT_DELAY_MS', 0, 0, 60000),
     subscriberBuffer: integer(env, 'SUBSCRIBER_BUFFER', 1000, 10),
     authTokens,

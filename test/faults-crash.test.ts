@@ -32,7 +32,7 @@ function makeLine (agentId: string, index: number): Sent {
 test('kill -9 during heavy ingest: committed events survive, seq continues, sessions unchanged, replay adds no copy', async (t) => {
   const databasePath = tempDatabasePath(t)
   const env = { CLEAR_CONTEXT_WAIT_MS: '100' }
-  const server = await startServer(t, { databasePath, env })
+  const server = await startServer(t, { databasePath, env, sqlite: true })
   const sent = new Map<string, Sent[]>(AGENTS.map(a => [a, []]))
   const sockets = new Map<string, WebSocket>()
 
@@ -97,7 +97,7 @@ test('kill -9 during heavy ingest: committed events survive, seq continues, sess
   t.same(check.pragma('integrity_check'), [{ integrity_check: 'ok' }], 'integrity_check is ok after the kill')
   check.close()
 
-  const restarted = await startServer(t, { databasePath, env })
+  const restarted = await startServer(t, { databasePath, env, sqlite: true })
   t.notOk(restarted.logs.some(l => l.msg === 'database migrated'), 'the restart found the schema in place')
 
   const history = new Map<string, any[]>()
@@ -163,7 +163,7 @@ test('kill -9 during heavy ingest: committed events survive, seq continues, sess
 
 test('SQLITE_SYNCHRONOUS and SQLITE_BUSY_TIMEOUT_MS reach the SQLite connection', async (t) => {
   for (const [mode, level] of [['NORMAL', 1], ['FULL', 2]] as const) {
-    const app = await build(t, { env: { SQLITE_SYNCHRONOUS: mode, SQLITE_BUSY_TIMEOUT_MS: '250' } })
+    const app = await build(t, { sqlite: true, env: { SQLITE_SYNCHRONOUS: mode, SQLITE_BUSY_TIMEOUT_MS: '250' } })
     const { rows } = await sql<{ synchronous: number }>`pragma synchronous`.execute(app.db)
     t.equal(rows[0].synchronous, level, `synchronous = ${mode}`)
     const journal = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(app.db)

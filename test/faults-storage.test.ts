@@ -49,12 +49,12 @@ function failureLogs (server: ServerProcess): LogLine[] {
 }
 
 async function processTarget (t: TestContext, databasePath: string): Promise<Target> {
-  const server = await startServer(t, { databasePath, env: ENV })
+  const server = await startServer(t, { databasePath, env: ENV, sqlite: true })
   return { url: server.url, wsUrl: server.wsUrl, failures: () => failureLogs(server).length, process: server }
 }
 
 async function inProcessTarget (t: TestContext, databasePath: string): Promise<{ target: Target, app: FastifyInstance }> {
-  const app = await build(t, { databasePath, env: ENV })
+  const app = await build(t, { databasePath, env: ENV, sqlite: true })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const address = app.server.address()
   if (address === null || typeof address === 'string') throw new Error('no TCP address')

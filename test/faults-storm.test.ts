@@ -37,7 +37,7 @@ async function connect (wsUrl: string, agentId: string, lastUuid: string | undef
 
 test(`reconnect storm: ${AGENT_COUNT} agents reconnecting at random for ${SECONDS} s store each line exactly once`, { timeout: (SECONDS + 120) * 1000 }, async (t) => {
   const databasePath = tempDatabasePath(t)
-  const server = await startServer(t, { databasePath })
+  const server = await startServer(t, { databasePath, sqlite: true })
   const open = new Set<WebSocket>()
   t.teardown(() => { for (const ws of open) ws.terminate() })
   const stats = { connections: 0, closed: 0, terminated: 0, replaced: 0, linesSent: 0, linesResent: 0 }
@@ -118,10 +118,10 @@ test(`reconnect storm: ${AGENT_COUNT} agents reconnecting at random for ${SECOND
 
   const db = new SQLite(databasePath, { readonly: true })
   t.teardown(() => db.close())
-  const rows = db.prepare(`select agent_id, count(*) as n, count(distinct seq) as seqs, min(seq) as lo, max(seq) as hi,
-    count(distinct content) as contents from conversation_events group by agent_id`).all() as any[]
+  const rows = db.prepare(`select a.agent_id, count(*) as n, count(distinct seq) as seqs, min(seq) as lo, max(seq) as hi,
+    count(distinct content) as contents from conversation_events e join agents a on a.agent_key = e.agent_key group by a.agent_id`).all() as any[]
   const byAgent = new Map(rows.map(r => [r.agent_id as string, r]))
-  const contentsOf = db.prepare('select content from conversation_events where agent_id = ? order by seq')
+  const contentsOf = db.prepare('select content from conversation_events e join agents a on a.agent_key = e.agent_key where a.agent_id = ? order by seq')
   const wrong: string[] = []
   for (const agentId of ids) {
     const lines = sent.get(agentId) as Sent[]

@@ -10,6 +10,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { WebSocket } from 'ws'
 import app, { serverOptions } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
+import { databaseEnv, freshSchema, ownDatabase, postgresUrl } from './support/database.js'
 
 export interface TestContext {
   teardown: (fn: () => unknown) => void
@@ -17,19 +18,25 @@ export interface TestContext {
 
 export interface BuildOptions {
   env?: Record<string, string>
-  /** Reuse a database file (to test restarts); by default each build gets a fresh one. */
+  /** Reuse a database (to test restarts); by default each build gets a fresh one. */
   databasePath?: string
+  /** Stay on SQLite even in the PostgreSQL run (tests of the embedded file itself). */
+  sqlite?: boolean
 }
 
 export function tempDatabasePath (t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'agentlog-test-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  return join(dir, 'agentlog.db')
+  const path = join(dir, 'agentlog.db')
+  ownDatabase(t, path)
+  return path
 }
 
 export async function build (t: TestContext, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const databasePath = opts.databasePath ?? tempDatabasePath(t)
-  const config = loadConfig({ LOG_LEVEL: 'silent', ...opts.env, DATABASE_PATH: databasePath })
+  // the run's database (a PostgreSQL schema per path when DATABASE_URL is set) unless the test names one
+  const selected = opts.env?.DATABASE_URL !== undefined ? {} : databaseEnv(databasePath, opts.sqlite)
+  const config = loadConfig({ LOG_LEVEL: 'silent', ...selected, ...opts.env, DATABASE_PATH: databasePath })
   // the same router limit as src/server.ts: agent ids may be 128 characters
   const server = Fastify(serverOptions(config)).withTypeProvider<TypeBoxTypeProvider>()
   // fastify-plugin lifts the app's decorators (events, agents, injectWS) to the instance the test holds
@@ -143,26 +150,14 @@ export async function history (app: FastifyInstance, agentId: string, query = ''
   return res.json()
 }
 
-/** The PostgreSQL server the suite may use (CI sets DATABASE_URL to the local one). */
-export const postgresUrl = process.env.DATABASE_URL ?? ''
+export { postgresUrl }
 
 /**
  * A fresh PostgreSQL schema for one test, dropped on teardown. Pass the returned env to build()
  * (several builds may share it, e.g. to test a restart).
  */
 export async function postgresSchema (t: TestContext): Promise<Record<string, string>> {
-  const { default: pg } = await import('pg')
-  const schema = `agentlog_test_${randomUUID().replace(/-/g, '').slice(0, 16)}`
-  t.teardown(async () => {
-    const client = new pg.Client({ connectionString: postgresUrl })
-    await client.connect()
-    try {
-      await client.query(`drop schema if exists ${schema} cascade`)
-    } finally {
-      await client.end()
-    }
-  })
-  return { DATABASE_URL: postgresUrl, DATABASE_SCHEMA: schema }
+  return freshSchema(t)
 }
 
 // ---- real sockets, history walks and the recorded Claude Code transcripts ----

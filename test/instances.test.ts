@@ -41,7 +41,7 @@ function followerProblem (s: SseClient, n: number): string | null {
 }
 
 test('followers on every instance, GET /agents with each agent\'s instance, commands carried to the owner', { skip }, async (t) => {
-  const { servers, ids } = await startInstances(t, 3, { CLEAR_CONTEXT_WAIT_MS: '300' })
+  const { servers, ids } = await startInstances(t, 3, { CLEAR_CONTEXT_WAIT_MS: '300', TOOL_POLICY: 'ask:Bash' })
   const [a, b, c] = servers
   const ws = await openAgent(a.wsUrl, 'agent-x')
   t.teardown(() => ws.terminate())
@@ -85,6 +85,22 @@ test('followers on every instance, GET /agents with each agent\'s instance, comm
   await sendFrame(ws, textLine('after clear').json)
   await within('the line after the clear', follower.until(() => follower.events().some(e => e.content === 'after clear')))
   t.equal(follower.events().find(e => e.content === 'after clear').session_number, 1)
+
+  // a tool call waiting on a for a person is decided through b; the answer reaches the agent on a
+  await sendFrame(ws, JSON.stringify({
+    type: 'control_request', request_id: 'ask-1', request: { subtype: 'can_use_tool', tool_name: 'Bash', input: { command: 'ls' }, tool_use_id: 'toolu_1' }
+  }) + '\n')
+  await waitFor('the request to wait on a', async () => (await getJson(`${a.url}/approvals`)).body.approvals.find((x: any) => x.request_id === 'ask-1' && x.seq !== null))
+  const decided = await getJson(`${b.url}/agents/agent-x/approvals/ask-1`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ behavior: 'allow' })
+  })
+  t.equal(decided.status, 200)
+  await waitFor('the decision on the agent socket', () => inbox.find(m => m.type === 'control_response' && m.response?.request_id === 'ask-1'))
+  const again = await getJson(`${c.url}/agents/agent-x/approvals/ask-1`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ behavior: 'deny' })
+  })
+  t.equal(again.status, 409, 'already decided, as the owner says')
+  t.equal(again.body.decision.behavior, 'allow')
 
   // errors come back as the owner gave them
   const missing = await getJson(`${b.url}/agents/nobody/messages`, {

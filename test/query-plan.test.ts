@@ -5,7 +5,8 @@ import SQLite from 'better-sqlite3'
 import { Kysely, SqliteDialect, type CompiledQuery } from 'kysely'
 import type { Database } from '../db/schema.js'
 import { createHistory } from '../plugins/history.js'
-import { createEventStore } from '../plugins/event-store.js'
+import { createEventStore } from '../src/store/event-store.js'
+import { createKyselyBackend } from '../src/store/backend.js'
 import type { HistoryQueryType } from '../src/schemas/events.js'
 import { build, collect, sync, line, assistantText, resultLine, tempDatabasePath, type TestContext } from './helper.js'
 
@@ -14,14 +15,11 @@ import { build, collect, sync, line, assistantText, resultLine, tempDatabasePath
  * bench/seed.ts). The app never runs ANALYZE, so the plans without statistics are the ones it gets; with these
  * the planner knows the table is huge, which is when a wrong choice would hurt.
  */
-const STAT1_10M: Array<[string, string, string]> = [
-  ['conversation_events', 'sqlite_autoindex_conversation_events_1', '10000000 1000000 1'],
-  ['conversation_events', 'conversation_events_agent_session_seq', '10000000 1000000 1100 1'],
-  ['conversation_events', 'conversation_events_agent_type_seq', '10000000 1000000 125000 1'],
-  ['agent_lines', 'sqlite_autoindex_agent_lines_1', '7266100 726610 1'],
-  ['agent_lines', 'agent_lines_agent_seq', '7266100 726610 1'],
-  ['sessions', 'sqlite_autoindex_sessions_1', '9200 920 1'],
-  ['agents', 'sqlite_autoindex_agents_1', '10 1']
+const STAT1_10M: Array<[string, string[], string]> = [
+  ['conversation_events', ['agent_key', 'seq'], '10000000 1000000 1'],
+  ['conversation_events', ['agent_key', 'event_type', 'seq'], '10000000 1000000 125000 1'],
+  ['sessions', ['agent_key', 'session_number'], '9200 920 1'],
+  ['agents', ['agent_id'], '10 1']
 ]
 
 interface PlanRow { detail: string }
@@ -29,7 +27,7 @@ interface PlanRow { detail: string }
 /** A real app fed through its agent socket: two sessions, every assistant block type, results. */
 async function populated (t: TestContext) {
   const databasePath = tempDatabasePath(t)
-  const app = await build(t, { databasePath, env: { CLEAR_CONTEXT_WAIT_MS: '0' } })
+  const app = await build(t, { databasePath, sqlite: true, env: { CLEAR_CONTEXT_WAIT_MS: '0' } })
   for (const agentId of ['plan-1', 'plan-2']) {
     const ws = await app.injectWS(`/ws/${agentId}`)
     const inbox = collect(ws)
@@ -61,7 +59,7 @@ function capturing (app: Awaited<ReturnType<typeof build>>, databasePath: string
   })
   t.teardown(() => db.destroy())
   const history = createHistory(db, app.events, app.agents)
-  const store = createEventStore(db, app.config, app.log)
+  const store = createEventStore(createKyselyBackend(db), app.config, app.log)
   /** The queries `fn` runs (it runs them for real, so they are the exact SQL and parameters). */
   async function queriesOf (fn: () => Promise<unknown>): Promise<CompiledQuery[]> {
     compiled.length = 0
@@ -75,27 +73,30 @@ function explain (sqlite: SQLite.Database, q: CompiledQuery): string[] {
   return (sqlite.prepare(`explain query plan ${q.sql}`).all(...(q.parameters as unknown[])) as PlanRow[]).map(r => r.detail)
 }
 
-/** The columns of each index on conversation_events, by name. */
-function indexColumns (sqlite: SQLite.Database): Map<string, string[]> {
+/** The columns of each index on a table, by name. */
+function indexColumns (sqlite: SQLite.Database, table = 'conversation_events'): Map<string, string[]> {
   const out = new Map<string, string[]>()
-  for (const { name } of sqlite.prepare("select name from sqlite_master where type = 'index' and tbl_name = 'conversation_events'").all() as Array<{ name: string }>) {
+  for (const { name } of sqlite.prepare("select name from sqlite_master where type = 'index' and tbl_name = ?").all(table) as Array<{ name: string }>) {
     out.set(name, (sqlite.prepare(`pragma index_info(${JSON.stringify(name)})`).all() as Array<{ name: string }>).map(c => c.name))
   }
   return out
 }
 
+const BY_SEQ = ['agent_key', 'seq']
+const BY_TYPE = ['agent_key', 'event_type', 'seq']
 const PAGE_CASES: Array<{ name: string, query: Partial<HistoryQueryType>, index: string[], constraint: RegExp }> = [
-  { name: 'first page, asc', query: {}, index: ['agent_id', 'seq'], constraint: /\(agent_id=\?\)/ },
-  { name: 'first page, desc', query: { order: 'desc' }, index: ['agent_id', 'seq'], constraint: /\(agent_id=\?\)/ },
-  { name: 'after, asc', query: { after: 40 }, index: ['agent_id', 'seq'], constraint: /\(agent_id=\? AND seq>\?\)/ },
-  { name: 'before, desc', query: { order: 'desc', before: 100 }, index: ['agent_id', 'seq'], constraint: /\(agent_id=\? AND seq<\?\)/ },
-  { name: 'after and before', query: { after: 10, before: 100 }, index: ['agent_id', 'seq'], constraint: /\(agent_id=\? AND seq>\? AND seq<\?\)/ },
-  { name: 'session', query: { session: 1 }, index: ['agent_id', 'session_number', 'seq'], constraint: /\(agent_id=\? AND session_number=\?\)/ },
-  { name: 'session, after', query: { session: 1, after: 100 }, index: ['agent_id', 'session_number', 'seq'], constraint: /\(agent_id=\? AND session_number=\? AND seq>\?\)/ },
-  { name: 'session, desc, before', query: { session: 0, order: 'desc', before: 50 }, index: ['agent_id', 'session_number', 'seq'], constraint: /\(agent_id=\? AND session_number=\? AND seq<\?\)/ },
-  { name: 'one type', query: { type: 'tool_use' }, index: ['agent_id', 'event_type', 'seq'], constraint: /\(agent_id=\? AND event_type=\?\)/ },
-  { name: 'one type, after', query: { type: 'output', after: 60 }, index: ['agent_id', 'event_type', 'seq'], constraint: /\(agent_id=\? AND event_type=\? AND seq>\?\)/ },
-  { name: 'one type, desc, before', query: { type: 'result', order: 'desc', before: 150 }, index: ['agent_id', 'event_type', 'seq'], constraint: /\(agent_id=\? AND event_type=\? AND seq<\?\)/ }
+  { name: 'first page, asc', query: {}, index: BY_SEQ, constraint: /\(agent_key=\?\)/ },
+  { name: 'first page, desc', query: { order: 'desc' }, index: BY_SEQ, constraint: /\(agent_key=\?\)/ },
+  { name: 'after, asc', query: { after: 40 }, index: BY_SEQ, constraint: /\(agent_key=\? AND seq>\?\)/ },
+  { name: 'before, desc', query: { order: 'desc', before: 100 }, index: BY_SEQ, constraint: /\(agent_key=\? AND seq<\?\)/ },
+  { name: 'after and before', query: { after: 10, before: 100 }, index: BY_SEQ, constraint: /\(agent_key=\? AND seq>\? AND seq<\?\)/ },
+  // a session is the seq range the sessions table holds for it
+  { name: 'session', query: { session: 1 }, index: BY_SEQ, constraint: /\(agent_key=\? AND seq>\? AND seq<\?\)/ },
+  { name: 'session, after', query: { session: 1, after: 100 }, index: BY_SEQ, constraint: /\(agent_key=\? AND seq>\? AND seq<\?\)/ },
+  { name: 'session, desc, before', query: { session: 0, order: 'desc', before: 50 }, index: BY_SEQ, constraint: /\(agent_key=\? AND seq>\? AND seq<\?\)/ },
+  { name: 'one type', query: { type: 'tool_use' }, index: BY_TYPE, constraint: /\(agent_key=\? AND event_type=\?\)/ },
+  { name: 'one type, after', query: { type: 'output', after: 60 }, index: BY_TYPE, constraint: /\(agent_key=\? AND event_type=\? AND seq>\?\)/ },
+  { name: 'one type, desc, before', query: { type: 'result', order: 'desc', before: 150 }, index: BY_TYPE, constraint: /\(agent_key=\? AND event_type=\? AND seq<\?\)/ }
 ]
 
 for (const stats of ['no statistics (as the app runs)', 'statistics of a 10M-event database']) {
@@ -107,7 +108,11 @@ for (const stats of ['no statistics (as the app runs)', 'statistics of a 10M-eve
       sqlite.exec('analyze')
       sqlite.exec('delete from sqlite_stat1')
       const put = sqlite.prepare('insert into sqlite_stat1 (tbl, idx, stat) values (?, ?, ?)')
-      for (const row of STAT1_10M) put.run(...row)
+      for (const [table, cols, stat] of STAT1_10M) {
+        const index = [...indexColumns(sqlite, table)].find(([, c]) => c.join() === cols.join())
+        if (index === undefined) throw new Error(`no index on ${table} (${cols.join(', ')})`)
+        put.run(table, index[0], stat)
+      }
       sqlite.exec('analyze sqlite_schema') // the planner rereads sqlite_stat1
     } else {
       const hasStats = sqlite.prepare("select count(*) as n from sqlite_master where name = 'sqlite_stat1'").get() as { n: number }
@@ -144,7 +149,7 @@ for (const stats of ['no statistics (as the app runs)', 'statistics of a 10M-eve
       const queries = await queriesOf(() => history.pageJson('plan-1', { limit: 100, order: 'asc', ...query }))
       const page = queries.filter(q => /from "conversation_events"/.test(q.sql))
       const plan = explain(sqlite, page[0])
-      t.ok(plan.some(d => /^SEARCH conversation_events USING (?:COVERING )?INDEX \S+ \(agent_id=\?/.test(d)), `${name}: an index search within the agent`, { plan })
+      t.ok(plan.some(d => /^SEARCH conversation_events USING (?:COVERING )?INDEX \S+ \(agent_key=\?/.test(d)), `${name}: an index search within the agent`, { plan })
       t.notOk(plan.some(d => /^SCAN conversation_events/.test(d)), `${name}: no scan`, { plan })
       t.notOk(plan.some(d => /TEMP B-TREE/.test(d)), `${name}: no temp B-tree`, { plan })
     }
@@ -160,11 +165,12 @@ test('start-up and listing queries use indexes, never a scan of the event log', 
   // what the first request for an agent costs after a restart: its row and its oldest retained seq
   const load = await queriesOf(() => store.loadAgent('plan-1', false))
   const oldest = load.filter(q => /from "conversation_events"/.test(q.sql))
-  t.equal(oldest.length, 1, 'loading an agent reads the event log once (its oldest seq)')
+  t.equal(oldest.length, 2, 'loading an agent reads the event log twice: its oldest seq, and the uuids of its last lines')
   for (const q of [...load, ...await queriesOf(() => history.listAgents()), ...await queriesOf(() => history.sessions('plan-1'))]) {
     const plan = explain(sqlite, q)
     t.notOk(plan.some(d => /^SCAN conversation_events/.test(d)), `no scan of conversation_events: ${q.sql.slice(0, 60)}`, { plan })
     t.notOk(plan.some(d => /TEMP B-TREE/.test(d)), `no temp B-tree: ${q.sql.slice(0, 60)}`, { plan })
   }
-  t.match(explain(sqlite, oldest[0]).join('\n'), /SEARCH conversation_events USING (COVERING )?INDEX \S+ \(agent_id=\?\)/, 'the oldest seq is one index probe')
+  t.match(explain(sqlite, oldest[0]).join('\n'), /SEARCH conversation_events USING (COVERING )?INDEX \S+ \(agent_key=\?\)/, 'the oldest seq is one index probe')
+  t.match(explain(sqlite, oldest[1]).join('\n'), /SEARCH conversation_events USING INDEX \S+ \(agent_key=\? AND seq>\?\)/, 'the dedupe window is one range of the log tail')
 })

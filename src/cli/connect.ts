@@ -21,6 +21,8 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { constants as osConstants } from 'node:os'
 import { WebSocket, type RawData } from 'ws'
+import { clearReply, isClearPrompt, isClearReplyAssistant } from '../protocol/clear.js'
+import { frameText, parseJsonObject } from '../protocol/ndjson.js'
 import { agentRestartedLine } from '../protocol/relay.js'
 import { decideOnExit, resumeArgs } from './restarts.js'
 
@@ -84,14 +86,7 @@ export const DEFAULTS = {
 
 type Obj = Record<string, any>
 
-function parse (line: string): Obj | null {
-  try {
-    const value = JSON.parse(line)
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? value : null
-  } catch {
-    return null
-  }
-}
+const parse = parseJsonObject
 
 function lines (n: number): string {
   return n === 1 ? '1 line' : `${n} lines`
@@ -99,32 +94,6 @@ function lines (n: number): string {
 
 function uuidOf (message: Obj | null): string | null {
   return typeof message?.uuid === 'string' && message.uuid !== '' ? message.uuid : null
-}
-
-/** A prompt that is exactly `/clear` (as a string, or as one text block). */
-export function isClearPrompt (message: Obj | null): boolean {
-  if (message?.type !== 'user') return false
-  const content = message.message?.content
-  if (typeof content === 'string') return content.trim() === '/clear'
-  return Array.isArray(content) && content.length === 1 && content[0]?.type === 'text' &&
-    typeof content[0].text === 'string' && content[0].text.trim() === '/clear'
-}
-
-/** The CLI's own answer to a slash command: a "<synthetic>" assistant message, no model call behind it. */
-function isSyntheticClearReply (message: Obj): boolean {
-  const inner = message.message
-  if (message.type !== 'assistant' || inner?.model !== '<synthetic>' || !Array.isArray(inner.content)) return false
-  return inner.content.every((b: Obj) => b?.type === 'text' && typeof b.text === 'string' && /^\/clear\b/.test(b.text.trim()))
-}
-
-/** A version that cannot clear answers `/clear` with a turn whose result says so; one that can reports num_turns 0. */
-function isClearRefusal (message: Obj): boolean {
-  return message.type === 'result' && message.num_turns !== 0 && typeof message.result === 'string' &&
-    /^\/clear\b/.test(message.result.trim())
-}
-
-function isClearDone (message: Obj): boolean {
-  return message.type === 'result' && message.num_turns === 0
 }
 
 /** Arguments that would bring the old conversation back into a fresh process. */
@@ -359,13 +328,13 @@ export class Connector {
     const message = parse(line)
     if (typeof message?.session_id === 'string' && message.session_id !== '') this.sessionId = message.session_id
     if (message !== null && this.clearsPending > 0) {
-      if (isSyntheticClearReply(message)) return
-      if (isClearRefusal(message)) {
+      if (isClearReplyAssistant(message)) return
+      if (clearReply(message) === 'refused') {
         this.clearsPending--
         this.restartCli()
         return
       }
-      if (isClearDone(message)) {
+      if (clearReply(message) === 'cleared') {
         this.clearsPending--
         if (this.clearsPending === 0) this.afterClear = []
       }
@@ -450,7 +419,7 @@ export class Connector {
     ws.on('open', () => this.onOpen(ws))
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (isBinary) return
-      const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as Buffer).toString('utf8')
+      const text = frameText(data)
       for (const line of text.split('\n')) {
         if (line.trim() !== '') this.toCli(line)
       }

@@ -212,22 +212,6 @@ export function resultEvent (message: AgentMessage, maxBytes: number): EventDraf
   return limited({ event_type: 'result', content: str(message.result), metadata }, maxBytes)
 }
 
-/** Replies to `/clear`: 2.1.112 says it is not available (with a large num_turns), later versions report num_turns 0. */
-export function isClearReplyResult (message: AgentMessage): boolean {
-  if (message.num_turns === 0) return true
-  const text = str(message.result)
-  return text !== null && /^\/clear\b/.test(text.trim())
-}
-
-/** The CLI's own synthetic answer to `/clear` (no model call): "(no content)" or "/clear isn't available ...". */
-export function isClearReplyAssistant (message: AgentMessage): boolean {
-  const inner = isObj(message.message) ? message.message : {}
-  if (inner.model !== '<synthetic>') return false
-  const blocks = Array.isArray(inner.content) ? inner.content : []
-  return blocks.every(b => isObj(b) && b.type === 'text' && typeof b.text === 'string' &&
-    (b.text.trim() === '(no content)' || /^\/clear\b/.test(b.text.trim())))
-}
-
 /** What system/init tells us about the agent, kept on the agent row. */
 export function initInfo (message: AgentMessage): Record<string, unknown> {
   const info: Obj = {}

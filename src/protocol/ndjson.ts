@@ -80,3 +80,20 @@ export function parseLine (line: string): ParsedLine {
   }
   return { ok: true, message: value as AgentMessage }
 }
+
+/** A WebSocket text frame's payload (ws hands over a Buffer, an ArrayBuffer or fragments) as a string. */
+export function frameText (data: Buffer | ArrayBuffer | Buffer[]): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8')
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8')
+  return data.toString('utf8')
+}
+
+/** A line parsed as a JSON object, or null (not JSON, or not an object): for reading lines, never throwing. */
+export function parseJsonObject (line: string): Record<string, any> | null {
+  try {
+    const value: unknown = JSON.parse(line)
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? value as Record<string, any> : null
+  } catch {
+    return null
+  }
+}

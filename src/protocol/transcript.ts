@@ -7,7 +7,8 @@
 // records with text content; the /clear command is a `user` record holding `<command-name>/clear</command-name>`.
 import { createHash } from 'node:crypto'
 import type { AgentMessage } from './ndjson.js'
-import { assistantEvents, type EventDraft, isClearReplyAssistant, truncateUtf8, userEvents } from './messages.js'
+import { assistantEvents, type EventDraft, truncateUtf8, userEvents } from './messages.js'
+import { isClearReplyAssistant } from './clear.js'
 
 /** Where an imported event came from: stored as `metadata.source`. */
 export interface TranscriptSource {

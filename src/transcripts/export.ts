@@ -90,15 +90,15 @@ function sqliteExport (databasePath: string, agentId: string, filter: ExportFilt
   }
   try {
     conn.exec('BEGIN')
-    const agent = conn.prepare('select current_session, last_seq, info from agents where agent_id = ?').get(agentId) as AgentTuple | undefined
+    const agent = conn.prepare('select agent_key, current_session, last_seq, info from agents where agent_id = ?').get(agentId) as (AgentTuple & { agent_key: number }) | undefined
     if (agent === undefined) { finish(); return null }
     const sessionWhere = filter.session === undefined ? '' : ' and session_number = ?'
-    const sessionArgs: unknown[] = filter.session === undefined ? [agentId] : [agentId, filter.session]
+    const sessionArgs: unknown[] = filter.session === undefined ? [agent.agent_key] : [agent.agent_key, filter.session]
     const sessions = conn.prepare(`select session_number, first_seq, last_seq, started_at, ended_at, cost_usd, input_tokens, output_tokens,
-      cache_read_tokens, cache_creation_tokens from sessions where agent_id = ?${sessionWhere} and last_seq > ? order by session_number`)
+      cache_read_tokens, cache_creation_tokens from sessions where agent_key = ?${sessionWhere} and last_seq > ? order by session_number`)
       .all(...sessionArgs, filter.after ?? 0) as SessionTuple[]
     const rows = conn.prepare(`select session_number, seq, event_type, content, metadata, created_at from conversation_events
-      where agent_id = ?${sessionWhere} and seq > ? order by seq`).iterate(...sessionArgs, filter.after ?? 0) as IterableIterator<EventTuple>
+      where agent_key = ?${sessionWhere} and seq > ? order by seq`).iterate(...sessionArgs, filter.after ?? 0) as IterableIterator<EventTuple>
     let count = 0
     let done = false
     const stream = new Readable({
@@ -149,9 +149,10 @@ async function postgresExport (db: Kysely<Database>, agentId: string, filter: Ex
     await (commit ? trx.commit() : trx.rollback()).execute()
   }
   try {
-    const agent = await trx.selectFrom('agents').select(['current_session', 'last_seq', 'info']).where('agent_id', '=', agentId).executeTakeFirst()
+    const agent = await trx.selectFrom('agents').select(['agent_key', 'current_session', 'last_seq', 'info']).where('agent_id', '=', agentId).executeTakeFirst()
     if (agent === undefined) { await finish(true); return null }
-    let sq = trx.selectFrom('sessions').selectAll().where('agent_id', '=', agentId).where('last_seq', '>', filter.after ?? 0)
+    const key = Number(agent.agent_key)
+    let sq = trx.selectFrom('sessions').selectAll().where('agent_key', '=', key).where('last_seq', '>', filter.after ?? 0)
     if (filter.session !== undefined) sq = sq.where('session_number', '=', filter.session)
     const sessions = await sq.orderBy('session_number').execute()
     async function * lines (): AsyncGenerator<string> {
@@ -160,7 +161,7 @@ async function postgresExport (db: Kysely<Database>, agentId: string, filter: Ex
       try {
         for (;;) {
           let q = trx.selectFrom('conversation_events').select(['session_number', 'seq', 'event_type', 'content', 'metadata', 'created_at'])
-            .where('agent_id', '=', agentId).where('seq', '>', after)
+            .where('agent_key', '=', key).where('seq', '>', after)
           if (filter.session !== undefined) q = q.where('session_number', '=', filter.session)
           const rows = await q.orderBy('seq').limit(PAGE).execute()
           let text = ''

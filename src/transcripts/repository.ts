@@ -27,6 +27,12 @@ export interface SessionTotals {
 
 const INSERT_CHUNK = 500
 
+/** Events and sessions carry the agent's integer key (see db/migrations/0002_lean_events.ts). */
+async function keyOf (q: Kysely<Database>, agentId: string): Promise<number> {
+  const row = await q.selectFrom('agents').select('agent_key').where('agent_id', '=', agentId).executeTakeFirstOrThrow()
+  return Number(row.agent_key)
+}
+
 export async function filePosition (q: Kysely<Database>, agentId: string, file: string): Promise<TranscriptFilesTable | null> {
   const row = await q.selectFrom('transcript_files').selectAll().where('agent_id', '=', agentId).where('file', '=', file).executeTakeFirst()
   return row === undefined ? null : normalizeFile(row)
@@ -55,22 +61,28 @@ export async function saveFilePosition (trx: Trx, row: TranscriptFilesTable): Pr
 /** Sessions of the agent whose time span meets [from, to]. */
 export async function sessionsBetween (trx: Trx, agentId: string, from: string, to: string): Promise<Array<{ session_number: number, last_seq: number }>> {
   return await trx.selectFrom('sessions').select(['session_number', 'last_seq'])
-    .where('agent_id', '=', agentId).where('ended_at', '>=', from).where('started_at', '<=', to)
+    .where('agent_key', '=', await keyOf(trx, agentId)).where('ended_at', '>=', from).where('started_at', '<=', to)
     .execute()
 }
 
 export async function sessionExists (trx: Trx, agentId: string, session: number): Promise<boolean> {
   const row = await trx.selectFrom('sessions').select('session_number')
-    .where('agent_id', '=', agentId).where('session_number', '=', session).executeTakeFirst()
+    .where('agent_key', '=', await keyOf(trx, agentId)).where('session_number', '=', session).executeTakeFirst()
   return row !== undefined
 }
 
 /** One session's events after a seq, in pages, for what they already hold. */
 export async function * sessionEvents (trx: Trx, agentId: string, session: number, afterSeq: number) {
-  let after = afterSeq
+  const key = await keyOf(trx, agentId)
+  // a session is a seq range: its bounds come from the sessions table
+  const bounds = await trx.selectFrom('sessions').select(['first_seq', 'last_seq'])
+    .where('agent_key', '=', key).where('session_number', '=', session).executeTakeFirst()
+  if (bounds === undefined) return
+  let after = Math.max(afterSeq, bounds.first_seq - 1)
   for (;;) {
     const rows = await trx.selectFrom('conversation_events').select(['seq', 'event_type', 'content', 'metadata'])
-      .where('agent_id', '=', agentId).where('session_number', '=', session).where('seq', '>', after)
+      .where('agent_key', '=', key).where('seq', '>', after).where('seq', '<=', bounds.last_seq)
+      .where('session_number', '=', session)
       .orderBy('seq', 'asc').limit(2000).execute()
     for (const r of rows) yield r
     if (rows.length < 2000) return
@@ -80,9 +92,13 @@ export async function * sessionEvents (trx: Trx, agentId: string, session: numbe
 
 export async function insertEvents (trx: Trx, rows: NewEvent[]): Promise<StoredEvent[]> {
   const out: StoredEvent[] = []
+  const keys = new Map<string, number>()
+  for (const r of rows) if (!keys.has(r.agent_id)) keys.set(r.agent_id, await keyOf(trx, r.agent_id))
   for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
     const chunk = rows.slice(i, i + INSERT_CHUNK)
-    const inserted = await trx.insertInto('conversation_events').values(chunk).returning(['id', 'seq']).execute()
+    const inserted = await trx.insertInto('conversation_events')
+      .values(chunk.map(({ agent_id: agentId, ...r }) => ({ ...r, agent_key: keys.get(agentId) as number })))
+      .returning(['id', 'seq']).execute()
     const ids = new Map(inserted.map(r => [r.seq, Number(r.id)]))
     for (const r of chunk) {
       out.push({
@@ -109,11 +125,11 @@ export async function addToSession (trx: Trx, agentId: string, session: number, 
       output_tokens: eb('output_tokens', '+', totals.output_tokens),
       cache_read_tokens: eb('cache_read_tokens', '+', totals.cache_read_tokens),
       cache_creation_tokens: eb('cache_creation_tokens', '+', totals.cache_creation_tokens)
-    })).where('agent_id', '=', agentId).where('session_number', '=', session).execute()
+    })).where('agent_key', '=', await keyOf(trx, agentId)).where('session_number', '=', session).execute()
     return
   }
-  await trx.insertInto('sessions').values({ agent_id: agentId, session_number: session, ...span, ...totals })
-    .onConflict(oc => oc.columns(['agent_id', 'session_number']).doUpdateSet(eb => ({
+  await trx.insertInto('sessions').values({ agent_key: await keyOf(trx, agentId), session_number: session, ...span, ...totals })
+    .onConflict(oc => oc.columns(['agent_key', 'session_number']).doUpdateSet(eb => ({
       last_seq: eb.ref('excluded.last_seq'),
       ended_at: eb.ref('excluded.ended_at'),
       cost_usd: eb('sessions.cost_usd', '+', eb.ref('excluded.cost_usd')),
@@ -136,7 +152,7 @@ export interface SessionRowValues extends SessionTotals {
 /** Sets a session's row to exactly these values (an exported session moved to this server). */
 export async function setSession (trx: Trx, agentId: string, s: SessionRowValues): Promise<void> {
   const { session_number: _session, ...rest } = s
-  await trx.insertInto('sessions').values({ agent_id: agentId, ...s })
-    .onConflict(oc => oc.columns(['agent_id', 'session_number']).doUpdateSet(rest))
+  await trx.insertInto('sessions').values({ agent_key: await keyOf(trx, agentId), ...s })
+    .onConflict(oc => oc.columns(['agent_key', 'session_number']).doUpdateSet(rest))
     .execute()
 }

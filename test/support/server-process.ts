@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { setTimeout as delay } from 'node:timers/promises'
 import WebSocket from 'ws'
 import type { TestContext } from '../helper.js'
+import { databaseEnv } from './database.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const TS_LOADER = new URL('node_modules/@tapjs/typescript/dist/esm/import.mjs', new URL('../../', import.meta.url)).href
@@ -40,6 +41,8 @@ export interface StartOptions {
   databasePath: string
   env?: Record<string, string>
   readyTimeoutMs?: number
+  /** Stay on SQLite even in the PostgreSQL run (tests of the embedded file itself). */
+  sqlite?: boolean
 }
 
 /** Polls `check` until it returns a value other than undefined; fails with `what` after the deadline. */
@@ -67,10 +70,12 @@ export async function waitFor<T> (what: string, check: () => Promise<T | undefin
 export async function startServer (t: TestContext, opts: StartOptions): Promise<ServerProcess> {
   const level = opts.env?.LOG_LEVEL ?? 'info'
   if (!['info', 'debug', 'trace'].includes(level)) throw new Error('startServer needs LOG_LEVEL info or lower: the port comes from the "Server listening" line')
-  // a clean environment: nothing from the test run (DATABASE_URL, tap's own variables) leaks into the server
+  // a clean environment: nothing from the test run (tap's own variables) leaks into the server
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     TS_NODE_TRANSPILE_ONLY: '1',
+    // the run's database: the same PostgreSQL schema for the same path, so a restart finds its data
+    ...databaseEnv(opts.databasePath, opts.sqlite),
     ...opts.env,
     HOST: '127.0.0.1',
     PORT: '0',

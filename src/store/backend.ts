@@ -1,0 +1,200 @@
+// The database behind the write path, as one small interface: load an agent, commit a planned batch, prune,
+// set a line aside. PostgreSQL goes through Kysely; SQLite runs the same statements prepared (sqlite-backend.ts).
+import type { Kysely, Transaction } from 'kysely'
+import type { Database } from '../../db/schema.js'
+import type { PlannedRow, SessionDelta, StoredEvent } from './types.js'
+
+/**
+ * Steps run inside each PostgreSQL write transaction (several instances, see src/cluster/): `begin` before
+ * anything is written (it may refuse agents this instance no longer owns by throwing), `beforeCommit` once
+ * the events have their ids (a NOTIFY sent there is delivered if and only if the batch commits).
+ */
+export interface WriteHooks {
+  /** Whether this instance writes the agent: the state of one it does not own is read again on each load. */
+  owns: (agentId: string) => boolean
+  begin: (trx: Transaction<Database>, agentIds: string[]) => Promise<void>
+  beforeCommit: (trx: Transaction<Database>, events: StoredEvent[]) => Promise<void>
+}
+
+/** The agents-table columns the writer keeps up to date. */
+export interface AgentUpdate {
+  last_seq: number
+  current_session: number
+  cost_baseline_usd: number | null
+  info: string | null
+  last_seen_at: string | null
+  last_connected_at: string | null
+}
+
+export interface CommitBatch {
+  /** Every agent the batch touches (rows or not). */
+  agentIds: string[]
+  rows: PlannedRow[]
+  sessions: SessionDelta[]
+  agents: Array<{ key: number, update: AgentUpdate }>
+}
+
+export interface LoadedAgent {
+  key: number
+  agentId: string
+  createdAt: string
+  currentSession: number
+  lastSeq: number
+  costBaseline: number | null
+  info: string | null
+  lastSeenAt: string | null
+  lastConnectedAt: string | null
+  oldestSeq: number | null
+  /** The uuids of the agent's last lines, oldest first (the dedupe window after a restart). */
+  recentUuids: string[]
+}
+
+export interface SetAside {
+  agentKey: number
+  afterSeq: number
+  sessionNumber: number
+  line: string
+  error: string
+  createdAt: string
+}
+
+export interface StoreBackend {
+  loadAgent: (agentId: string, create: boolean, window: number, now: string) => Promise<LoadedAgent | null>
+  /** Writes the batch in one transaction; resolves with the ids of the rows, in order. */
+  commit: (batch: CommitBatch) => Promise<number[]>
+  /** Deletes an agent's events below `beforeSeq`. */
+  prune: (agentKey: number, beforeSeq: number) => Promise<void>
+  setAside: (entry: SetAside) => Promise<void>
+  /** Runs queries of the caller's own in one transaction (exclusive writes). */
+  transaction: <T>(fn: (trx: Transaction<Database>) => Promise<T>) => Promise<T>
+}
+
+const INSERT_CHUNK = 500
+
+export function eventValues (r: PlannedRow) {
+  return {
+    agent_key: r.agent_key,
+    session_number: r.session_number,
+    seq: r.seq,
+    event_type: r.event_type,
+    content: r.content,
+    metadata: r.metadata === null ? null : JSON.stringify(r.metadata),
+    created_at: r.created_at,
+    line_uuid: r.line_uuid
+  }
+}
+
+/** Adds a batch's totals to a session's row (created by its first event). */
+export function upsertSession (qc: Kysely<Database>, d: SessionDelta) {
+  return qc.insertInto('sessions').values(d)
+    .onConflict(oc => oc.columns(['agent_key', 'session_number']).doUpdateSet(eb => ({
+      last_seq: eb.ref('excluded.last_seq'),
+      ended_at: eb.ref('excluded.ended_at'),
+      cost_usd: eb('sessions.cost_usd', '+', eb.ref('excluded.cost_usd')),
+      input_tokens: eb('sessions.input_tokens', '+', eb.ref('excluded.input_tokens')),
+      output_tokens: eb('sessions.output_tokens', '+', eb.ref('excluded.output_tokens')),
+      cache_read_tokens: eb('sessions.cache_read_tokens', '+', eb.ref('excluded.cache_read_tokens')),
+      cache_creation_tokens: eb('sessions.cache_creation_tokens', '+', eb.ref('excluded.cache_creation_tokens'))
+    })))
+}
+
+/**
+ * Runs one transaction and, when it fails, throws the failure itself: SQLite rolls back on its own after
+ * SQLITE_FULL and I/O errors, and the ROLLBACK Kysely's transaction() sends then fails with "cannot rollback -
+ * no transaction is active", which would hide the cause from the log and from /health/ready.
+ */
+export async function inTransaction<T> (db: Kysely<Database>, fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+  const trx = await db.startTransaction().execute()
+  try {
+    const result = await fn(trx)
+    await trx.commit().execute()
+    return result
+  } catch (err) {
+    await trx.rollback().execute().catch(() => {})
+    throw err
+  }
+}
+
+/** How far back from the head the window's uuids are looked for: a line makes at least one event. */
+const WINDOW_SPAN_EVENTS_PER_LINE = 8
+
+/** Loading, pruning and setting aside: the same Kysely queries on both databases. */
+export function toStored (r: PlannedRow, id: number): StoredEvent {
+  return {
+    id,
+    agent_id: r.agent_id,
+    session_number: r.session_number,
+    seq: r.seq,
+    event_type: r.event_type,
+    content: r.content,
+    metadata: r.metadata,
+    created_at: r.created_at
+  }
+}
+
+export function createKyselyBackend (db: Kysely<Database>, hooks: WriteHooks | null = null): StoreBackend {
+  async function loadAgent (agentId: string, create: boolean, window: number, now: string): Promise<LoadedAgent | null> {
+    let row = await db.selectFrom('agents').selectAll().where('agent_id', '=', agentId).executeTakeFirst()
+    if (row === undefined && create) {
+      await db.insertInto('agents').values({ agent_id: agentId, current_session: 0, last_seq: 0, created_at: now })
+        .onConflict(oc => oc.column('agent_id').doNothing()).execute()
+      row = await db.selectFrom('agents').selectAll().where('agent_id', '=', agentId).executeTakeFirstOrThrow()
+    }
+    if (row === undefined) return null
+    const key = Number(row.agent_key)
+    const oldest = await db.selectFrom('conversation_events').select('seq')
+      .where('agent_key', '=', key).orderBy('seq', 'asc').limit(1).executeTakeFirst()
+    const recent = window === 0
+      ? []
+      : await db.selectFrom('conversation_events').select('line_uuid')
+        .where('agent_key', '=', key)
+        .where('seq', '>', row.last_seq - window * WINDOW_SPAN_EVENTS_PER_LINE)
+        .where('line_uuid', 'is not', null)
+        .orderBy('seq', 'desc').limit(window).execute()
+    return {
+      key,
+      agentId,
+      createdAt: row.created_at,
+      currentSession: row.current_session,
+      lastSeq: row.last_seq,
+      costBaseline: row.cost_baseline_usd,
+      info: row.info,
+      lastSeenAt: row.last_seen_at,
+      lastConnectedAt: row.last_connected_at,
+      oldestSeq: oldest?.seq ?? null,
+      recentUuids: recent.map(r => r.line_uuid as string).reverse()
+    }
+  }
+
+  async function commit (batch: CommitBatch): Promise<number[]> {
+    return await inTransaction(db, async (trx) => {
+      if (hooks !== null) await hooks.begin(trx, batch.agentIds)
+      const ids: number[] = []
+      for (let i = 0; i < batch.rows.length; i += INSERT_CHUNK) {
+        const chunk = batch.rows.slice(i, i + INSERT_CHUNK)
+        const inserted = await trx.insertInto('conversation_events').values(chunk.map(eventValues))
+          .returning(['id', 'agent_key', 'seq']).execute()
+        const byKey = new Map(inserted.map(r => [`${r.agent_key}:${r.seq}`, Number(r.id)]))
+        for (const r of chunk) ids.push(byKey.get(`${r.agent_key}:${r.seq}`) as number)
+      }
+      for (const d of batch.sessions) await upsertSession(trx, d).execute()
+      for (const a of batch.agents) {
+        await trx.updateTable('agents').set(a.update).where('agent_key', '=', a.key).execute()
+      }
+      if (hooks !== null && batch.rows.length > 0) await hooks.beforeCommit(trx, batch.rows.map((r, i) => toStored(r, ids[i])))
+      return ids
+    })
+  }
+
+  async function prune (agentKey: number, beforeSeq: number): Promise<void> {
+    await db.deleteFrom('conversation_events').where('agent_key', '=', agentKey).where('seq', '<', beforeSeq).execute()
+  }
+
+  async function setAside (e: SetAside): Promise<void> {
+    await db.insertInto('set_aside_lines').values({
+      agent_key: e.agentKey, after_seq: e.afterSeq, session_number: e.sessionNumber, line: e.line, error: e.error, created_at: e.createdAt
+    }).execute()
+  }
+
+  return { loadAgent, commit, prune, setAside, transaction: async (fn) => await inTransaction(db, fn) }
+}

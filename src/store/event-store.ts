@@ -1,0 +1,415 @@
+// Where events are written: one ordered queue per database, committed in batches by a single writer.
+//
+// Session numbers are stamped when an input is received (from the agent's in-memory current session, which
+// clear-context bumps synchronously), so a context_cleared event is an exact barrier even for lines already
+// waiting in the queue. Everything that depends on what was already stored (dedupe, seq, the cost baseline,
+// which turn a line belongs to) is decided by the pure planner (plan.ts) in queue order; the backend commits
+// what it planned in one transaction, and the new state becomes current only after the commit.
+import type { FastifyBaseLogger } from 'fastify'
+import type { AgentMessage } from '../protocol/ndjson.js'
+import type { EventDraft } from '../protocol/messages.js'
+import { createRedactor } from '../redact.js'
+import { httpError } from '../errors.js'
+import type { Config } from '../config.js'
+import { toStored, type StoreBackend, type WriteHooks } from './backend.js'
+import { createAgents } from './agents.js'
+import { planBatch, type Planned } from './plan.js'
+import { createRetention } from './retention.js'
+import type { ExclusiveAgent, ExclusiveItem, ExclusiveResult, ExclusiveRun } from './exclusive.js'
+import type { ClearOutcome, ClearTurn, Input, StoredEvent } from './types.js'
+import { createWriteQueue, type Queued, type Waiter } from './write-queue.js'
+
+export type { AgentState } from './agents.js'
+export type { ClearOutcome, StoredEvent } from './types.js'
+export type { ExclusiveAgent, ExclusiveResult, ExclusiveRun } from './exclusive.js'
+
+export type CommitListener = (events: StoredEvent[]) => void
+
+/** After each committed batch: how many queue items it held and how long its commit took. */
+export type BatchListener = (items: number, seconds: number) => void
+
+export type { WriteHooks } from './backend.js'
+
+export interface StoreSeams {
+  /** Benchmarks: each batch waits this long before it commits, to stand for a slow disk. */
+  commitDelayMs?: number
+}
+
+/** A wait on the writer that ran out: the storage is failing or far behind. */
+function writeTimeout (ms: number): Error {
+  return httpError(503, `the event log did not commit within ${ms} ms; the storage is failing or overloaded`, 'write_timeout')
+}
+
+export function createEventStore (backend: StoreBackend, config: Config, log: FastifyBaseLogger, seams: StoreSeams = {}, hooks: WriteHooks | null = null) {
+  const agents = createAgents(backend, config.dedupeWindowLines, hooks)
+  const queue = createWriteQueue(config.queueMax)
+  const retention = createRetention(backend, agents, config.eventsMaxPerAgent)
+  const listeners = new Set<CommitListener>()
+  const batchListeners = new Set<BatchListener>()
+  const rules = { maxEventContentBytes: config.maxEventContentBytes, redact: createRedactor(config.redactPatterns) }
+  /** Callers of clearContext waiting for the agent's answer, by turn id. */
+  const clearWaiters = new Map<number, (outcome: ClearOutcome) => void>()
+  const idleWaiters: Array<() => void> = []
+  /** Agents to drop from memory (and their queued items) as soon as no batch is being written. */
+  const forgetting = new Map<string, Array<() => void>>()
+  let nextTurnId = 1
+  let writing = false
+  let scheduled = false
+  let closed = false
+  let retryDelay = 0
+  let retryTimer: NodeJS.Timeout | null = null
+  const stats = {
+    linesQueued: 0,
+    duplicateLines: 0,
+    batches: 0,
+    eventsWritten: 0,
+    writeErrors: 0,
+    lastError: null as string | null,
+    healthy: true
+  }
+
+  function enqueue (input: Input, waiter: Waiter | null = null): void {
+    if (closed) throw httpError(503, 'the event store is closed', 'shutting_down')
+    queue.push({ kind: 'input', input, waiter })
+    schedule()
+  }
+
+  /** A promise for the events an input produces, rejected with a 503 if the writer does not commit in time. */
+  function committed (make: (waiter: Waiter) => void): Promise<StoredEvent[]> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(writeTimeout(config.writeTimeoutMs)), config.writeTimeoutMs)
+      make({
+        resolve: (events) => { clearTimeout(timer); resolve(events) },
+        reject: (err) => { clearTimeout(timer); reject(err) }
+      })
+    })
+  }
+
+  function schedule (): void {
+    if (scheduled || writing || retryTimer !== null) return
+    scheduled = true
+    setImmediate(runWriter)
+  }
+
+  const now = (): string => new Date().toISOString()
+
+  /** A stream-json line from a connected agent; its session is the one current at this instant. */
+  function ingest (agentId: string, message: AgentMessage): void {
+    const state = agents.mustGet(agentId)
+    stats.linesQueued++
+    enqueue({ kind: 'line', agentId, session: state.currentSession, at: now(), message })
+  }
+
+  function connected (agentId: string, newProcess: boolean): void {
+    const state = agents.mustGet(agentId)
+    enqueue({ kind: 'connect', agentId, session: state.currentSession, at: now(), newProcess })
+  }
+
+  function seen (agentId: string): void {
+    const state = agents.get(agentId)
+    if (state === undefined || closed) return
+    enqueue({ kind: 'seen', agentId, session: state.currentSession, at: now() })
+  }
+
+  function promptSent (agentId: string, content: string): Promise<StoredEvent[]> {
+    const state = agents.mustGet(agentId)
+    return committed(waiter => enqueue({ kind: 'prompt', agentId, session: state.currentSession, at: now(), content }, waiter))
+  }
+
+  /**
+   * Appends events the server itself produces (operator commands, approvals, relay notices) to the agent's
+   * current session, in receive order with its lines; resolves with them once committed.
+   */
+  function record (agentId: string, drafts: EventDraft[]): Promise<StoredEvent[]> {
+    const state = agents.mustGet(agentId)
+    return committed(waiter => enqueue({ kind: 'record', agentId, session: state.currentSession, at: now(), drafts }, waiter))
+  }
+
+  /**
+   * Starts a new session at once (the barrier) and, when the agent is connected, expects its answer to /clear.
+   * Resolves `committed` with the context_cleared event once it is durable; `outcome` settles when the agent
+   * has answered (never rejects).
+   */
+  function clearContext (agentId: string, agentConnected: boolean) {
+    const state = agents.mustGet(agentId)
+    const previousSession = state.currentSession
+    const sessionNumber = previousSession + 1
+    state.currentSession = sessionNumber
+    let settle: (outcome: ClearOutcome) => void = () => {}
+    const outcome = new Promise<ClearOutcome>((resolve) => { settle = resolve })
+    let turn: ClearTurn | null = null
+    if (agentConnected) {
+      turn = { kind: 'clear', id: nextTurnId++, sessionNumber, previousSession, previousClaudeSession: null, cleared: false, timedOut: false }
+      clearWaiters.set(turn.id, settle)
+    } else {
+      settle('not_connected')
+    }
+    const done = committed(waiter => enqueue({
+      kind: 'clear', agentId, session: sessionNumber, at: now(), previousSession, turn, outcome: agentConnected ? null : 'not_connected'
+    }, waiter))
+    return { sessionNumber, previousSession, committed: done, outcome }
+  }
+
+  /**
+   * Runs `run` at this point of the agent's queue, alone in its own transaction (see exclusive.ts).
+   * Resolves with its value once committed; a failed run is rolled back and rejects (it is not retried).
+   */
+  function exclusive<T> (agentId: string, run: ExclusiveRun<T>): Promise<T> {
+    agents.mustGet(agentId)
+    if (closed) return Promise.reject(httpError(503, 'the event store is closed', 'shutting_down'))
+    return new Promise<T>((resolve, reject) => {
+      queue.push({ kind: 'exclusive', item: { agentId, run: run as ExclusiveRun<unknown>, resolve: resolve as (value: unknown) => void, reject } })
+      schedule()
+    })
+  }
+
+  async function runExclusive (item: ExclusiveItem): Promise<void> {
+    const state = agents.mustGet(item.agentId)
+    const before = state.committed
+    let r: ExclusiveResult<unknown>
+    try {
+      r = await backend.transaction(async (trx) => {
+        if (hooks !== null) await hooks.begin(trx, [item.agentId])
+        const result = await item.run(trx, { lastSeq: before.lastSeq, oldestSeq: before.oldestSeq, currentSession: before.currentSession } satisfies ExclusiveAgent)
+        // each line's uuid on its first event: the dedupe record after a restart
+        for (const u of result.uuids) {
+          await trx.updateTable('conversation_events').set({ line_uuid: u.uuid })
+            .where('agent_key', '=', state.key).where('seq', '=', u.seq).execute()
+        }
+        await trx.updateTable('agents').set({
+          last_seq: result.agent.lastSeq,
+          current_session: result.agent.currentSession,
+          ...(result.info !== undefined ? { info: result.info === null ? null : JSON.stringify(result.info) } : {})
+        }).where('agent_key', '=', state.key).execute()
+        if (hooks !== null && result.events.length > 0) await hooks.beforeCommit(trx, result.events)
+        return result
+      })
+    } catch (err) {
+      log.warn({ err, agentId: item.agentId }, 'exclusive write failed and was rolled back')
+      item.reject(err as Error)
+      return
+    }
+    state.committed = { ...before, lastSeq: r.agent.lastSeq, oldestSeq: r.agent.oldestSeq, currentSession: r.agent.currentSession }
+    if (r.info !== undefined) state.committed.info = r.info
+    if (state.currentSession < r.agent.currentSession) state.currentSession = r.agent.currentSession
+    for (const u of r.uuids) state.recent.add(u.uuid)
+    retention.check(item.agentId)
+    stats.eventsWritten += r.events.length
+    if (r.events.length > 0) {
+      for (const l of listeners) {
+        try { l(r.events) } catch (err) { log.error({ err }, 'commit listener failed') }
+      }
+    }
+    item.resolve(r.value)
+  }
+
+  /**
+   * Drops an agent's state and whatever is still queued for it (its waiters are rejected): another instance
+   * owns its writes now, and the next load reads the state it left. Resolves once done (after the current batch).
+   */
+  function forget (agentId: string): Promise<void> {
+    return new Promise((resolve) => {
+      const waiting = forgetting.get(agentId) ?? []
+      waiting.push(resolve)
+      forgetting.set(agentId, waiting)
+      if (!writing) applyForget()
+    })
+  }
+
+  /** Reads the agent's state afresh (after another instance wrote it), dropping anything kept here. */
+  async function reload (agentId: string) {
+    await forget(agentId)
+    await agents.settled(agentId)
+    agents.drop(agentId)
+    return await agents.load(agentId, true) as NonNullable<Awaited<ReturnType<typeof agents.load>>>
+  }
+
+  function applyForget (): void {
+    if (forgetting.size === 0) return
+    const gone = new Map(forgetting)
+    forgetting.clear()
+    for (const q of queue.drop(new Set(gone.keys()))) {
+      const err = new Error(`agent ${q.kind === 'input' ? q.input.agentId : q.item.agentId} is now written by another instance`)
+      if (q.kind === 'exclusive') { q.item.reject(err); continue }
+      q.waiter?.reject(err)
+      if (q.input.kind === 'clear' && q.input.turn !== null) {
+        clearWaiters.get(q.input.turn.id)?.('no_answer')
+        clearWaiters.delete(q.input.turn.id)
+      }
+    }
+    for (const [agentId, waiting] of gone) {
+      const state = agents.get(agentId)
+      for (const turn of state?.committed.pendingTurns ?? []) {
+        if (turn.kind !== 'clear') continue
+        clearWaiters.get(turn.id)?.('no_answer')
+        clearWaiters.delete(turn.id)
+      }
+      agents.drop(agentId)
+      retention.forget(agentId)
+      for (const w of waiting) w()
+    }
+    if (queue.length === 0) for (const w of idleWaiters.splice(0)) w()
+  }
+
+  /** Records an outcome the writer did not see (the agent never answered in time). */
+  function clearOutcome (agentId: string, sessionNumber: number, previousSession: number, outcome: ClearOutcome): void {
+    const state = agents.get(agentId)
+    if (closed || state === undefined) return
+    enqueue({ kind: 'clear_outcome', agentId, session: state.currentSession, at: now(), outcome, clearSession: sessionNumber, previousSession })
+  }
+
+  // ---- the writer ----
+
+  async function runWriter (): Promise<void> {
+    scheduled = false
+    if (writing) return
+    writing = true
+    try {
+      while (queue.length > 0) {
+        applyForget()
+        if (queue.length === 0) break
+        const head = queue.head()
+        if (head?.kind === 'exclusive') {
+          queue.remove(1)
+          await runExclusive(head.item)
+          continue
+        }
+        const batch = queue.peek(config.batchMax)
+        const started = performance.now()
+        try {
+          if ((seams.commitDelayMs ?? 0) > 0) await new Promise(resolve => setTimeout(resolve, seams.commitDelayMs))
+          await writeBatch(batch)
+        } catch (err) {
+          stats.writeErrors++
+          stats.healthy = false
+          stats.lastError = (err as Error).message
+          retryDelay = Math.min(retryDelay === 0 ? 50 : retryDelay * 2, 5000)
+          log.error({ err, batch: batch.length, queue: queue.length, retryInMs: retryDelay }, 'event batch failed to commit; will retry')
+          retryTimer = setTimeout(() => { retryTimer = null; schedule() }, retryDelay)
+          return
+        }
+        queue.remove(batch.length)
+        for (const l of batchListeners) l(batch.length, (performance.now() - started) / 1000)
+        if (!stats.healthy) log.info({ queue: queue.length, writeErrors: stats.writeErrors }, 'event batch committed: writes recovered')
+        retryDelay = 0
+        stats.healthy = true
+        // one bounded retention step between batches keeps ingest moving
+        await retention.step().catch((err: unknown) => log.warn({ err }, 'retention pass failed; will try again after the next batch'))
+      }
+      // finish retention while nothing waits to be written (new lines go first; the next batch resumes it)
+      while (retention.pending && queue.length === 0) {
+        await retention.step().catch((err: unknown) => log.warn({ err }, 'retention pass failed'))
+      }
+    } finally {
+      writing = false
+      applyForget()
+      if (queue.length > 0 && retryTimer === null) schedule()
+      else if (queue.length === 0) {
+        for (const w of idleWaiters.splice(0)) w()
+      }
+    }
+  }
+
+  async function writeBatch (batch: Array<Extract<Queued, { kind: 'input' }>>): Promise<void> {
+    const plan: Planned = planBatch(batch.map(q => q.input), id => agents.mustGet(id).committed, rules, id => agents.mustGet(id).recent)
+    const ids = await backend.commit({
+      agentIds: [...plan.agents.keys()],
+      rows: plan.rows,
+      sessions: plan.sessions,
+      agents: [...plan.agents.values()].map(st => ({
+        key: st.key,
+        update: {
+          last_seq: st.lastSeq,
+          current_session: st.currentSession,
+          cost_baseline_usd: st.costBaseline,
+          info: st.info === null ? null : JSON.stringify(st.info),
+          last_seen_at: st.lastSeenAt,
+          last_connected_at: st.lastConnectedAt
+        }
+      }))
+    })
+    stats.duplicateLines += plan.duplicates
+
+    // committed: make it visible
+    for (const [agentId, st] of plan.agents) {
+      const state = agents.mustGet(agentId)
+      state.committed = st
+      for (const uuid of plan.lineUuids.get(agentId) ?? []) state.recent.add(uuid)
+      retention.check(agentId)
+    }
+    stats.batches++
+    stats.eventsWritten += plan.rows.length
+    const stored: StoredEvent[] = plan.rows.map((r, i) => toStored(r, ids[i]))
+    if (stored.length > 0) {
+      for (const l of listeners) {
+        try { l(stored) } catch (err) { log.error({ err }, 'commit listener failed') }
+      }
+    }
+    batch.forEach((q, i) => {
+      if (q.waiter !== null) q.waiter.resolve(stored.slice(plan.spans[i][0], plan.spans[i][1]))
+    })
+    for (const { turnId, outcome } of plan.outcomes) {
+      const settle = clearWaiters.get(turnId)
+      clearWaiters.delete(turnId)
+      settle?.(outcome)
+    }
+  }
+
+  /** Resolves when everything queued so far is committed (retention may still be catching up). */
+  function flush (): Promise<void> {
+    if (queue.length === 0 && !writing) return Promise.resolve()
+    return new Promise(resolve => idleWaiters.push(resolve))
+  }
+
+  /** Commits what is queued, waiting at most `deadlineMs` (a storage outage must not hold shutdown forever). */
+  async function close (deadlineMs = config.writeTimeoutMs): Promise<void> {
+    if (retryTimer !== null) {
+      clearTimeout(retryTimer)
+      retryTimer = null
+      schedule()
+    }
+    let timer: NodeJS.Timeout | undefined
+    const gaveUp = await Promise.race([
+      flush().then(() => false),
+      new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), deadlineMs) })
+    ])
+    clearTimeout(timer)
+    if (gaveUp) {
+      log.error({ queue: queue.length, lastError: stats.lastError }, 'shutting down with uncommitted events: the storage did not accept them in time')
+      if (retryTimer !== null) clearTimeout(retryTimer)
+      retryTimer = null
+    }
+    closed = true
+  }
+
+  return {
+    loadAgent: agents.load,
+    forget,
+    reload,
+    getAgent: agents.get,
+    ingest,
+    connected,
+    seen,
+    promptSent,
+    record,
+    clearContext,
+    clearOutcome,
+    exclusive,
+    flush,
+    close,
+    onCommit (listener: CommitListener): () => void {
+      listeners.add(listener)
+      return () => { listeners.delete(listener) }
+    },
+    onBatch (listener: BatchListener): () => void {
+      batchListeners.add(listener)
+      return () => { batchListeners.delete(listener) }
+    },
+    onPressure: queue.onPressure,
+    get queueDepth () { return queue.length },
+    get isFull () { return queue.isFull },
+    stats
+  }
+}
+
+export type EventStore = ReturnType<typeof createEventStore>
