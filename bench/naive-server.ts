@@ -18,21 +18,22 @@ const sqlite = new SQLite(path)
 sqlite.pragma('journal_mode = WAL')
 sqlite.pragma('synchronous = NORMAL')
 const insert = sqlite.prepare(`insert into conversation_events
-  (agent_id, session_number, seq, event_type, content, metadata, created_at) values (?, ?, ?, ?, ?, ?, ?)`)
+  (agent_key, session_number, seq, event_type, content, metadata, created_at) values (?, ?, ?, ?, ?, ?, ?)`)
+let agentKeys = 0
 
 const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: 16 * 1024 * 1024 })
 let inserted = 0
 let maxRss = 0
 
 wss.on('connection', (socket, request) => {
-  const agentId = (request.url ?? '/').split('/').pop() ?? 'agent'
+  const agentKey = ++agentKeys
   let seq = 0
   socket.on('message', (data: RawData) => {
     for (const line of parseFrame(data.toString())) {
       if (!line.ok || line.message.type !== 'assistant') continue
       const at = new Date().toISOString()
       for (const e of assistantEvents(line.message, 256 * 1024)) {
-        insert.run(agentId, 0, ++seq, e.event_type, e.content, e.metadata === null ? null : JSON.stringify(e.metadata), at)
+        insert.run(agentKey, 0, ++seq, e.event_type, e.content, e.metadata === null ? null : JSON.stringify(e.metadata), at)
         inserted++
       }
     }

@@ -1,5 +1,6 @@
 // Builds a large agentlog database fast (bulk insert through better-sqlite3, schema from the real migrations).
 // `npm run bench:seed` makes the 10M-event one (never in CI); bench/run.ts seeds a smaller one on its own.
+import { randomUUID } from 'node:crypto'
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -42,12 +43,6 @@ const SESSION_TURNS = 100
 const INTERLEAVE = 16
 const BASE_TIME = Date.parse('2025-01-01T00:00:00.000Z')
 
-/** UUID-shaped and unique, increasing so the dedupe-key index is appended to rather than split at random. */
-function seqUuid (agent: number, n: number): string {
-  const hex = n.toString(16).padStart(12, '0')
-  return `${agent.toString(16).padStart(8, '0')}-0000-4000-8000-${hex}`
-}
-
 export async function seedDatabase (path: string, agents: SeedAgent[], log: (msg: string) => void = () => {}): Promise<SeedResult> {
   const started = Date.now()
   mkdirSync(dirname(path), { recursive: true })
@@ -62,12 +57,11 @@ export async function seedDatabase (path: string, agents: SeedAgent[], log: (msg
   db.pragma('synchronous = OFF')
   db.pragma('cache_size = -524288')
   db.pragma('temp_store = MEMORY')
-  const insEvent = db.prepare('insert into conversation_events (agent_id, session_number, seq, event_type, content, metadata, created_at) values (?, ?, ?, ?, ?, ?, ?)')
-  const insLine = db.prepare('insert into agent_lines (agent_id, uuid, seq) values (?, ?, ?)')
-  const insSession = db.prepare(`insert into sessions (agent_id, session_number, first_seq, last_seq, started_at, ended_at,
+  const insEvent = db.prepare('insert into conversation_events (agent_key, session_number, seq, event_type, content, metadata, created_at, line_uuid) values (?, ?, ?, ?, ?, ?, ?, ?)')
+  const insSession = db.prepare(`insert into sessions (agent_key, session_number, first_seq, last_seq, started_at, ended_at,
     cost_usd, input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-  const insAgent = db.prepare(`insert into agents (agent_id, current_session, last_seq, created_at, last_connected_at, last_seen_at, info, cost_baseline_usd)
-    values (?, ?, ?, ?, ?, ?, ?, ?)`)
+  const insAgent = db.prepare(`insert into agents (agent_key, agent_id, current_session, last_seq, created_at, last_connected_at, last_seen_at, info, cost_baseline_usd)
+    values (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 
   interface Cursor {
     index: number
@@ -90,7 +84,7 @@ export async function seedDatabase (path: string, agents: SeedAgent[], log: (msg
   const endSession = (c: Cursor, lastSeq: number, at: string): void => {
     if (c.sessionStart === null) return
     const results = c.sessionStart.results
-    insSession.run(c.id, c.session, c.sessionStart.seq, lastSeq, c.sessionStart.at, at,
+    insSession.run(c.index + 1, c.session, c.sessionStart.seq, lastSeq, c.sessionStart.at, at,
       round(results * 0.0021, 6), results * 1203, results * 412, results * 14320, 0)
     c.sessionStart = null
   }
@@ -104,19 +98,20 @@ export async function seedDatabase (path: string, agents: SeedAgent[], log: (msg
       endSession(c, c.seq - 1, at)
       c.session++
       c.sessionStart = { seq: c.seq, at, results: 0 }
-      insEvent.run(c.id, c.session, c.seq, 'context_cleared', null,
-        `{"previous_session":${c.session - 1},"session_number":${c.session},"agent_context":"cleared"}`, at)
+      insEvent.run(c.index + 1, c.session, c.seq, 'context_cleared', null,
+        `{"previous_session":${c.session - 1},"session_number":${c.session},"agent_context":"cleared"}`, at, null)
       c.turns++
       return
     }
     const e = TURN[c.turnPos]
-    const uuid = seqUuid(c.index, ++c.lines)
+    c.lines++
+    const uuid = randomUUID()
     const meta = e.meta === '@COMMON@' ? COMMON : e.meta
     const metadata = meta === 'null'
       ? null
       : meta.replace('@MSG@', `msg_${c.turns}`).replace('@UUID@', uuid).replace('@N@', String(c.turns)).replace('@N@', String(c.turns))
-    insEvent.run(c.id, c.session, c.seq, e.type, e.content, metadata, at)
-    if (e.line) insLine.run(c.id, uuid, c.seq)
+    // a line's uuid sits on its first event (the dedupe window is rebuilt from these)
+    insEvent.run(c.index + 1, c.session, c.seq, e.type, e.content, metadata, at, e.line ? uuid : null)
     if (e.type === 'result') c.sessionStart.results++
     c.turnPos = (c.turnPos + 1) % TURN.length
     if (c.turnPos === 0) c.turns++
@@ -145,7 +140,7 @@ export async function seedDatabase (path: string, agents: SeedAgent[], log: (msg
     const at = new Date(BASE_TIME + clock * 10).toISOString()
     endSession(c, c.seq, at)
     const info = JSON.stringify({ model: 'claude-sonnet-4-6', cwd: '/home/dev/agentlog', claude_session_id: `bench-${c.index}`, tools: ['Bash', 'Read', 'Write'] })
-    insAgent.run(c.id, c.session, c.seq, createdAt, at, at, info, 0.0123)
+    insAgent.run(c.index + 1, c.id, c.session, c.seq, createdAt, at, at, info, 0.0123)
   }
   db.exec('commit')
   db.pragma('journal_mode = WAL')

@@ -23,7 +23,7 @@ const TEXT = 'I read the failing test first: the session number has to come from
  * queue operations, the prompt, an attachment, API bookkeeping, text, a tool call and its result, more text, then
  * last-prompt and cost-state. About a third of the records are conversation.
  */
-function transcript (sessionId: string, records: number, startMs: number): string {
+export function transcript (sessionId: string, records: number, startMs: number): string {
   const out: string[] = []
   let t = startMs
   let parent: string | null = null

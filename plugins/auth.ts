@@ -8,6 +8,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
 import type { AuthToken, Role } from '../src/config.js'
+import { httpError } from '../src/errors.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -34,6 +35,16 @@ const PUBLIC_ROUTES = new Set(['/', '/ui/:file'])
 const ANY_TOKEN_ROUTES = new Set(['/auth/whoami'])
 const QUERY_TOKEN_ROUTES = new Set([AGENT_SOCKET_ROUTE, '/stream', '/agents/:agentId/events/stream'])
 
+/** The API document and its page: any valid token reads them (an agent's too). */
+function isDocsRoute (routeUrl: string): boolean {
+  return routeUrl === '/openapi.json' || routeUrl === '/openapi.yaml' || routeUrl === '/docs' || routeUrl.startsWith('/docs/')
+}
+
+/** Routes a browser may give its token to as `?token=` (it cannot set headers on sockets, event streams or pages). */
+export function takesQueryToken (routeUrl: string, websocket: boolean): boolean {
+  return websocket || QUERY_TOKEN_ROUTES.has(routeUrl) || isDocsRoute(routeUrl)
+}
+
 /** What a request needs: nothing, an agent token, any valid token, reading, or operating. */
 export function requiredRole (method: string, routeUrl: string | undefined): Role | 'any' | null {
   if (routeUrl?.startsWith('/health/') === true) return null
@@ -43,6 +54,9 @@ export function requiredRole (method: string, routeUrl: string | undefined): Rol
   }
   // CORS preflights carry no credentials, and never reach a handler that returns data
   if (method === 'OPTIONS') return null
+  // the documentation page's scripts and styles are the swagger-ui package's files: they say nothing of this server
+  if (routeUrl?.startsWith('/docs/static/') === true) return null
+  if (routeUrl !== undefined && isDocsRoute(routeUrl)) return 'any'
   if (routeUrl === AGENT_SOCKET_ROUTE) return 'agent'
   if (method === 'GET' || method === 'HEAD') return 'reader'
   return 'operator'
@@ -92,10 +106,6 @@ export function createTokenCheck (tokens: AuthToken[]) {
   }
 }
 
-function failure (statusCode: 401 | 403, message: string) {
-  return Object.assign(new Error(message), { statusCode })
-}
-
 function isUpgrade (request: FastifyRequest): boolean {
   return (request.headers.upgrade ?? '').toLowerCase() === 'websocket'
 }
@@ -111,7 +121,7 @@ function presentedToken (request: FastifyRequest, routeUrl: string | undefined):
     return match === null ? 'malformed' : match[1]
   }
   if (typeof fromQuery === 'string' && fromQuery !== '' && routeUrl !== undefined &&
-      (QUERY_TOKEN_ROUTES.has(routeUrl) || isUpgrade(request))) {
+      (takesQueryToken(routeUrl, false) || isUpgrade(request))) {
     return fromQuery
   }
   return null
@@ -176,6 +186,6 @@ export default fp(async function auth (fastify) {
       return
     }
     if (status === 401) reply.header('www-authenticate', 'Bearer realm="agentlog"')
-    throw failure(status, message)
+    throw httpError(status, message, status === 401 ? 'unauthorized' : 'forbidden')
   })
 }, { name: 'auth', dependencies: ['config'] })

@@ -14,6 +14,7 @@ declare module 'fastify' {
 
 export class BadQueryError extends Error {
   statusCode = 400
+  code = 'bad_parameter' as const
   constructor (message: string) {
     super(message)
     this.name = 'BadQueryError'

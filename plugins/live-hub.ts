@@ -68,6 +68,7 @@ export interface Follower {
 
 export class ClosingError extends Error {
   statusCode = 503
+  code = 'shutting_down' as const
   constructor () {
     super('the server is shutting down')
     this.name = 'ClosingError'

@@ -2,12 +2,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import type { Static } from '@sinclair/typebox'
-import { AgentParams, ErrorBody } from '../src/schemas/common.js'
+import { AgentParams } from '../src/schemas/common.js'
+import { errorResponse } from '../src/schemas/docs.js'
 import {
   AlreadyDecided, ApprovalList, ApprovalParams, ApprovalQuery, DecisionBody, DecisionResult, RuleList, RuleParams, RememberedRule
 } from '../src/schemas/approvals.js'
 import { createRedactor } from '../src/redact.js'
-import { agentNotFound, httpError } from '../src/errors.js'
+import { agentNotFound, errorCode, httpError } from '../src/errors.js'
 import { FORWARD_MARGIN_MS } from '../src/cluster/forward.js'
 import type { CommandResult } from '../src/cluster/cluster.js'
 
@@ -31,7 +32,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       description: 'The can_use_tool requests the policy asked about and nobody has decided yet, oldest first, across agents or for one (`agent`).',
       tags: ['approvals'],
       querystring: ApprovalQuery,
-      response: { 200: ApprovalList, 400: ErrorBody }
+      response: { 200: { ...ApprovalList, description: 'The pending requests' } }
     }
   }, async function (request) {
     return {
@@ -56,7 +57,12 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       tags: ['approvals'],
       params: ApprovalParams,
       body: DecisionBody,
-      response: { 200: DecisionResult, 400: ErrorBody, 404: ErrorBody, 409: AlreadyDecided, 503: ErrorBody }
+      response: {
+        200: { ...DecisionResult, description: 'Decided and sent to the agent' },
+        404: errorResponse('No such pending request for this agent', ['approval_not_found']),
+        409: { ...AlreadyDecided, description: 'Already decided or cancelled; `decision` says how (code: `already_decided`)' },
+        503: errorResponse('The server is shutting down, or the instance that owns the agent did not answer', ['shutting_down', 'agent_busy', 'owner_unavailable'])
+      }
     }
   }, async function (request, reply) {
     const { agentId, requestId } = request.params
@@ -65,7 +71,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     const result = remote ?? await decide(agentId, requestId, request.body, decider(request))
     if (result.status >= 400 && result.status !== 409) {
       const err = result.body as { message: string, code: string }
-      throw httpError(result.status, err.message, err.code)
+      throw httpError(result.status, err.message, errorCode(err.code, result.status))
     }
     reply.code(result.status as 200 | 409)
     return result.body as Static<typeof DecisionResult>
@@ -109,7 +115,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       description: 'The allow/deny rules operators asked to remember while deciding, in force for the agent now.',
       tags: ['approvals'],
       params: AgentParams,
-      response: { 200: RuleList, 400: ErrorBody, 404: ErrorBody }
+      response: { 200: { ...RuleList, description: 'The rules' }, 404: errorResponse('No agent with this id', ['agent_not_found']) }
     }
   }, async function (request) {
     const { agentId } = request.params
@@ -123,7 +129,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       description: 'Removes the rule; the calls it decided are asked about again. Answers the removed rule.',
       tags: ['approvals'],
       params: RuleParams,
-      response: { 200: RememberedRule, 400: ErrorBody, 404: ErrorBody }
+      response: { 200: { ...RememberedRule, description: 'The deleted rule' }, 404: errorResponse('No such rule for this agent', ['rule_not_found']) }
     }
   }, async function (request) {
     const { agentId, ruleId } = request.params

@@ -7,14 +7,29 @@ const Health = Type.Object({
   queue_depth: Type.Optional(Type.Integer()),
   connected_agents: Type.Optional(Type.Integer()),
   last_error: Type.Optional(Type.Union([Type.String(), Type.Null()]))
-})
+}, { description: 'The server\'s state' })
 
 const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
-  fastify.get('/health/live', { schema: { response: { 200: Health } } }, async function () {
+  fastify.get('/health/live', {
+    schema: {
+      summary: 'Liveness',
+      description: 'Answers 200 while the process serves requests. Never needs a token.',
+      tags: ['health'],
+      response: { 200: Health }
+    }
+  }, async function () {
     return { status: 'ok' }
   })
 
-  fastify.get('/health/ready', { schema: { response: { 200: Health, 503: Health } } }, async function (request, reply) {
+  fastify.get('/health/ready', {
+    schema: {
+      summary: 'Readiness',
+      description: '503 while the database cannot be written, the write queue is over QUEUE_MAX or the event loop is ' +
+        'stalled (READY_MAX_EVENT_LOOP_DELAY_MS); `last_error` says which. Never needs a token.',
+      tags: ['health'],
+      response: { 200: Health, 503: { ...Health, description: 'Not ready: `last_error` says why' } }
+    }
+  }, async function (request, reply) {
     const { events, agents } = fastify
     // the event-loop delay is sampled by @fastify/under-pressure (READY_MAX_EVENT_LOOP_DELAY_MS; see plugins/metrics.ts)
     const overloaded = fastify.isUnderPressure()

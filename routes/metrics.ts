@@ -5,7 +5,15 @@ import { Type } from '@sinclair/typebox'
 const Exposition = Type.String({ description: 'Prometheus text format 0.0.4' })
 
 const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
-  fastify.get('/metrics', { schema: { response: { 200: Exposition } } }, async function (request, reply) {
+  fastify.get('/metrics', {
+    schema: {
+      summary: 'Prometheus metrics',
+      description: 'Ingest, write queue, commit batches and durations, connected agents, stream subscribers, HTTP ' +
+        'request durations and the process\'s own metrics, in the Prometheus text format (reader role).',
+      tags: ['health'],
+      response: { 200: { description: 'Prometheus text exposition', content: { 'text/plain': { schema: Exposition } } } }
+    }
+  }, async function (request, reply) {
     reply.header('content-type', fastify.metrics.contentType)
     return await fastify.metrics.metrics()
   })

@@ -1,6 +1,5 @@
 // Full-text search across every agent's log.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ErrorBody } from '../src/schemas/common.js'
 import { SearchQuery, SearchResult } from '../src/schemas/search.js'
 
 const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -13,7 +12,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
         'UTF-16 highlight offsets. Follow next_cursor for more.',
       tags: ['search'],
       querystring: SearchQuery,
-      response: { 200: SearchResult, 400: ErrorBody }
+      response: { 200: { ...SearchResult, description: 'The matching events with snippets, and the cursor of the next page' } }
     }
   }, async function (request) {
     return fastify.textSearch.search(request.query)

@@ -4,8 +4,14 @@ import type { FastifyReply } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { WebSocket } from 'ws'
-import { AgentParams, ErrorBody, isValidAgentId } from '../src/schemas/common.js'
-import { AgentStreamQuery, GlobalStreamQuery, ResumeHeaders } from '../src/schemas/stream.js'
+import { AgentParams, isValidAgentId } from '../src/schemas/common.js'
+import {
+  AgentNotice, AgentStreamQuery, CaughtUpAgent, CaughtUpGlobal, GlobalStreamQuery, ResumeHeaders, Shutdown, Truncated,
+  WsAgentNotice, WsCaughtUpAgent, WsCaughtUpGlobal, WsTruncated
+} from '../src/schemas/stream.js'
+import { Event } from '../src/schemas/events.js'
+import { errorResponse, sseResponse, webSocketResponse } from '../src/schemas/docs.js'
+import { EVENT_TYPES } from '../src/protocol/messages.js'
 import { BadQueryError, parseTypes } from '../plugins/history.js'
 import { CloseCodes } from '../plugins/agent-hub.js'
 import { ClosingError, eventJson, type Follower, type LiveMessage, type LiveSink } from '../plugins/live-hub.js'
@@ -24,8 +30,27 @@ const SSE_HEADERS = {
   'x-accel-buffering': 'no'
 }
 
-// the body is a stream, which Fastify sends as it is; the schema only documents it
-const EventStream = Type.Unsafe<Readable>(Type.String({ description: 'text/event-stream: id/event/data messages (see README)' }))
+const eventNames = [...EVENT_TYPES]
+const shutdownMessage = { event: 'shutdown', description: 'last message on a clean server shutdown', data: Shutdown }
+
+// the body is a stream, which Fastify sends as it is; these only document it
+const AgentEventStream = sseResponse('The agent\'s events from the start position, then live, until either side closes', [
+  { event: eventNames, id: true, description: 'an event (`id` is its seq); `data` is the event as history returns it', data: Event },
+  { event: 'truncated', description: Truncated.description ?? '', data: Truncated },
+  { event: 'caught_up', description: CaughtUpAgent.description ?? '', data: CaughtUpAgent },
+  shutdownMessage
+])
+const GlobalEventStream = sseResponse('Every agent\'s events from the start position, then live, with connect and disconnect notices', [
+  { event: eventNames, id: true, description: 'an event (`id` is its global id); `data` is the event as history returns it', data: Event },
+  { event: 'agent', description: AgentNotice.description ?? '', data: AgentNotice },
+  { event: 'caught_up', description: CaughtUpGlobal.description ?? '', data: CaughtUpGlobal },
+  shutdownMessage
+])
+const AgentSocketMessages = webSocketResponse('one JSON message per event, and markers; the heartbeat is a WebSocket ping, shutdown closes with 1001',
+  Type.Union([Event, WsCaughtUpAgent, WsTruncated]))
+const GlobalSocketMessages = webSocketResponse('one JSON message per event, agent notices and markers; the heartbeat is a WebSocket ping, shutdown closes with 1001',
+  Type.Union([Event, WsAgentNotice, WsCaughtUpGlobal]))
+const unknownAgent = errorResponse('No agent with this id', ['agent_not_found'])
 
 /** Where to start: the header EventSource sends on reconnect wins over `after`. */
 function startAt (after: string | undefined, lastEventId: string | undefined): number | 'latest' | null {
@@ -193,10 +218,15 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/agents/:agentId/events/stream', {
     exposeHeadRoute: false,
     schema: {
+      summary: 'Follow an agent\'s log (SSE)',
+      description: 'Server-sent events: the agent\'s events from `after` (or `Last-Event-ID`, which wins, as EventSource sends ' +
+        'it on reconnect), then live as they are committed. Each event\'s `id:` is its seq. A follower that falls behind is ' +
+        'switched back to reading the log, so no event is ever skipped. A heartbeat comment comes every HEARTBEAT_MS.',
+      tags: ['streams'],
       params: AgentParams,
       querystring: AgentStreamQuery,
       headers: ResumeHeaders,
-      response: { 200: EventStream, 400: ErrorBody, 404: ErrorBody, 503: ErrorBody }
+      response: { 200: AgentEventStream, 404: unknownAgent }
     }
   }, async function (request, reply) {
     const { agentId } = request.params
@@ -212,7 +242,17 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/agents/:agentId/events/ws', {
     websocket: true,
-    schema: { params: AgentParams, querystring: AgentStreamQuery, headers: ResumeHeaders },
+    schema: {
+      summary: 'Follow an agent\'s log (WebSocket)',
+      description: 'The same stream as the SSE route, over a WebSocket: one JSON text message per event, and ' +
+        '`{"type":"caught_up"}` / `{"type":"truncated"}` markers. Resume with `?after=<last seq>`. Anything the client ' +
+        'sends is ignored. Bad parameters, an unknown agent and a refused token are answered before the upgrade.',
+      tags: ['streams'],
+      params: AgentParams,
+      querystring: AgentStreamQuery,
+      headers: ResumeHeaders,
+      response: { 101: AgentSocketMessages, 404: unknownAgent }
+    },
     // refused before the upgrade, as a plain HTTP 400/404 with an error body
     preHandler: async (request) => {
       parseTypes(request.query.type)
@@ -230,9 +270,14 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/stream', {
     exposeHeadRoute: false,
     schema: {
+      summary: 'Follow every agent (SSE)',
+      description: 'Server-sent events: every agent\'s events together (`id:` is the global event id), with `agent` ' +
+        'notices when an agent connects or disconnects, for dashboards. `agents=` and `type=` filter; `after` and ' +
+        '`Last-Event-ID` are global ids.',
+      tags: ['streams'],
       querystring: GlobalStreamQuery,
       headers: ResumeHeaders,
-      response: { 200: EventStream, 400: ErrorBody, 503: ErrorBody }
+      response: { 200: GlobalEventStream }
     }
   }, async function (request, reply) {
     const types = parseTypes(request.query.type)
@@ -242,7 +287,15 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/stream/ws', {
     websocket: true,
-    schema: { querystring: GlobalStreamQuery, headers: ResumeHeaders },
+    schema: {
+      summary: 'Follow every agent (WebSocket)',
+      description: 'The same stream as `GET /stream`, over a WebSocket: one JSON text message per event, ' +
+        '`{"type":"agent"}` notices and a `{"type":"caught_up"}` marker. Resume with `?after=<last id>`.',
+      tags: ['streams'],
+      querystring: GlobalStreamQuery,
+      headers: ResumeHeaders,
+      response: { 101: GlobalSocketMessages }
+    },
     preHandler: async (request) => {
       parseTypes(request.query.type)
       parseAgents(request.query.agents)

@@ -2,7 +2,7 @@
 // and sent with a Content-Security-Policy that lets nothing but the viewer's own modules run.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { ErrorBody } from '../src/schemas/common.js'
+import { errorResponse } from '../src/schemas/docs.js'
 import { loadAssets, VIEWER_CSP, ViewerNotBuiltError, type Asset } from '../src/viewer/assets.js'
 import { httpError } from '../src/errors.js'
 
@@ -26,12 +26,17 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     return assets.get(name)
   }
 
+  const notBuilt = errorResponse('The viewer is not built, or the server is shutting down', ['viewer_not_built', 'shutting_down'])
+
   fastify.get('/', {
     schema: {
       summary: 'The web viewer',
       description: 'A single-page app: agents, their logs (live), search, approvals and operator controls.',
       tags: ['viewer'],
-      response: { 200: Text, 503: ErrorBody }
+      response: {
+        200: { description: 'The page', content: { 'text/html': { schema: Text } } },
+        503: notBuilt
+      }
     }
   }, async function (request, reply) {
     const page = asset('index.html') as Asset
@@ -45,7 +50,11 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       description: 'Its modules, stylesheet and the browser libraries it uses.',
       tags: ['viewer'],
       params: AssetParams,
-      response: { 200: Text, 400: ErrorBody, 404: ErrorBody, 503: ErrorBody }
+      response: {
+        200: { description: 'The file (JavaScript, CSS, …)', content: { 'text/javascript': { schema: Text }, 'text/css': { schema: Text } } },
+        404: errorResponse('The viewer has no such file', ['not_found']),
+        503: notBuilt
+      }
     }
   }, async function (request, reply) {
     const found = asset(request.params.file)

@@ -8,7 +8,7 @@ const WhoAmI = Type.Object({
   role: Type.Union([Type.Literal('reader'), Type.Literal('operator'), Type.Literal('agent'), Type.Null()], {
     description: "the token's role; null when access control is off (every request is allowed)"
   })
-})
+}, { description: 'Whether tokens are checked, and the presented token\'s role' })
 
 const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/auth/whoami', {

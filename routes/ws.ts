@@ -7,8 +7,27 @@ import { cancelledRequestId, permissionRequest, permissionResponse } from '../sr
 import { agentRestartedEvent } from '../src/protocol/relay.js'
 import { isValidAgentId } from '../src/schemas/common.js'
 import { CloseCodes } from '../plugins/agent-hub.js'
+import { Type } from '@sinclair/typebox'
+import { webSocketResponse } from '../src/schemas/docs.js'
 
 interface Params { agentId: string }
+
+const AgentSocketFromServer = webSocketResponse('NDJSON both ways; the server sends user messages and control responses',
+  Type.Union([
+    Type.Object({
+      type: Type.Literal('user'),
+      message: Type.Object({ role: Type.Literal('user'), content: Type.String() })
+    }, { additionalProperties: true, description: 'a prompt or `/clear` for the agent' }),
+    Type.Object({
+      type: Type.Literal('control_response'),
+      response: Type.Object({ subtype: Type.Literal('success'), request_id: Type.String(), response: Type.Object({ behavior: Type.Union([Type.Literal('allow'), Type.Literal('deny')]) }, { additionalProperties: true }) })
+    }, { description: 'the answer to a `can_use_tool` permission request, per TOOL_POLICY' }),
+    Type.Object({ type: Type.String() }, { additionalProperties: true, description: 'other stream-json control messages' })
+  ]), 'application/x-ndjson')
+const AgentSocketFromAgent = Type.Object({ type: Type.String({ description: 'assistant, user, result, system, control_request, keep_alive, …' }) }, {
+  additionalProperties: true,
+  description: 'stream-json lines from Claude Code, one JSON message a line'
+})
 
 const SEEN_EVERY_MS = 5000
 
@@ -36,6 +55,16 @@ const plugin: FastifyPluginAsync = async (fastify) => {
 
   fastify.get<{ Params: Params }>('/ws/:agentId', {
     websocket: true,
+    schema: {
+      summary: 'The agent socket (stream-json)',
+      description: 'Claude Code (`--sdk-url`, up to 2.1.120) or `agentlog connect` streams stream-json here: NDJSON, one ' +
+        'JSON message a line, a frame may hold several lines. The server sends user messages (prompts, `/clear`) and ' +
+        'answers permission requests (`control_response`). A bad agent id or a refused token is closed with 4003 after ' +
+        'the upgrade (the CLI stops instead of retrying); see the README for every close code.',
+      tags: ['agent socket'],
+      response: { 101: AgentSocketFromServer },
+      'x-client-messages': AgentSocketFromAgent
+    },
     // the agent's state is loaded before the upgrade completes, so no line can arrive before it is known
     preValidation: async (request) => {
       if (request.agentRefusal !== null || !isValidAgentId(request.params.agentId)) return

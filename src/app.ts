@@ -1,6 +1,6 @@
 // The whole application as one Fastify plugin: plugins first, then routes. Only server.ts listens.
-import { STATUS_CODES, type Server } from 'node:http'
-import type { FastifyInstance, FastifyError, FastifyHttpOptions } from 'fastify'
+import type { Server } from 'node:http'
+import type { FastifyInstance, FastifyHttpOptions } from 'fastify'
 import websocket from '@fastify/websocket'
 import type { Config } from './config.js'
 import configPlugin from '../plugins/config.js'
@@ -28,7 +28,9 @@ import streamRoutes from '../routes/stream.js'
 import searchRoutes from '../routes/search.js'
 import whoamiRoutes from '../routes/whoami.js'
 import viewerRoutes from '../routes/viewer.js'
-import { httpError } from './errors.js'
+import errorsPlugin from '../plugins/errors.js'
+import validationPlugin from '../plugins/validation.js'
+import openapiPlugin from '../plugins/openapi.js'
 
 export interface AppOptions {
   config: Config
@@ -50,6 +52,8 @@ export function serverOptions (config: Config): FastifyHttpOptions<Server> {
       ? { connectionsCheckingInterval: Math.min(30000, Math.max(100, Math.floor(config.httpRequestTimeoutMs / 4))) }
       : {},
     forceCloseConnections: 'idle',
+    // plugins/errors.ts answers requests that come in while closing, with the shutting_down error body
+    return503OnClosing: false,
     // agent ids may be 128 characters; the router's default limit (100) would answer 414 to the longer ones
     routerOptions: { maxParamLength: 256 }
   }
@@ -58,38 +62,8 @@ export function serverOptions (config: Config): FastifyHttpOptions<Server> {
 export default async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(configPlugin, { config: opts.config })
 
-  // an empty body with a JSON content type (curl -X POST -H 'content-type: application/json') means "no body"
-  fastify.removeContentTypeParser('application/json')
-  fastify.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: 1024 * 1024 }, (request, body, done) => {
-    const text = body as string
-    if (text.trim() === '') { done(null, undefined); return }
-    try {
-      done(null, JSON.parse(text))
-    } catch {
-      done(httpError(400, 'body is not valid JSON'), undefined)
-    }
-  })
-
-  fastify.setErrorHandler(function (error: FastifyError, request, reply) {
-    if (error.validation !== undefined) {
-      // Fastify's message already names the parameter, e.g. "querystring/limit must be <= 1000"
-      reply.code(400).send({ error: 'Bad Request', message: error.message, code: 'bad_parameter' })
-      return
-    }
-    const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
-    if (status >= 500) {
-      request.log.error({ err: error }, 'request failed')
-      reply.code(status).send({ error: STATUS_CODES[status] ?? 'Internal Server Error', message: 'internal error; see the server log', code: status === 503 && typeof error.code === 'string' && /^[a-z_]+$/.test(error.code) ? error.code : 'internal' })
-      return
-    }
-    // our own errors carry a snake_case code; Fastify's carry FST_… codes, mapped by status
-    const code = typeof error.code === 'string' && /^[a-z_]+$/.test(error.code) ? error.code : httpError(status, '').code
-    reply.code(status).send({ error: STATUS_CODES[status] ?? 'Error', message: error.message, code })
-  })
-
-  fastify.setNotFoundHandler(function (request, reply) {
-    reply.code(404).send({ error: 'Not Found', message: `no route for ${request.method} ${request.url.split('?')[0]}`, code: 'route_not_found' })
-  })
+  await fastify.register(errorsPlugin)
+  await fastify.register(validationPlugin)
 
   await fastify.register(dbPlugin)
   await fastify.register(clusterPlugin)
@@ -120,6 +94,8 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   // because the rate limit attaches itself to operator routes as they are declared
   await fastify.register(authPlugin)
   await fastify.register(securityPlugin)
+  // before any route: it documents each route as it is declared
+  await fastify.register(openapiPlugin)
 
   await fastify.register(healthRoutes)
   await fastify.register(wsRoutes)

@@ -267,6 +267,8 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
     const same = toolCall('npm test -- --watch=false')
     ws.send(line(same.use) + line(same.ask))
     t.equal((await inbox.next(answerTo(same.ask.request_id))).response.response.behavior, 'allow', 'answered at once by the remembered rule')
+    const byRule = (await eventsOf(app, 'agent-1', 'permission_decided')).find(e => e.metadata.request_id === same.ask.request_id)
+    t.match(byRule, { content: 'allow', metadata: { decision: 'allow', decided_by: `rule ${rules[0].id as string}`, waited_ms: 0 } }, 'and the log says so')
     const other = toolCall('npm publish')
     ws.send(line(other.use) + line(other.ask))
     await untilPending(app, other.ask.request_id)

@@ -85,6 +85,15 @@ test('agentlog import: a folder of projects, the agent id from the folder, nothi
   t.match(again.stderr.text(), /0 records, 0 events added/)
   t.same((await walk(app, AGENT)).map(view), events)
 
+  // on a terminal: a progress bar, redrawn in place, then the summary
+  const tty = options(server, [join(home, 'projects')], { agentId: 'tty-agent' })
+  Object.assign(tty.stderr.stream, { isTTY: true })
+  tty.opts.stderr = tty.stderr.stream
+  t.equal(await runImport(tty.opts), 0)
+  const shown = tty.stderr.text().replaceAll('\u001b[2K', '<erase>')
+  t.match(shown, /\r<erase>\[#{20}\] 2\/2 files · 76 records · [\d,]+ records\/s · 17 events · 57 skipped/)
+  t.match(shown, /\r<erase>imported: 2 files into 1 agents/)
+
   const dry = options(server, [join(PROJECT, BEFORE_CLEAR)], { dryRun: true, agentId: 'dry-agent' })
   t.equal(await runImport(dry.opts), 0)
   t.match(dry.stdout.text(), new RegExp(`${BEFORE_CLEAR} → dry-agent: 14 events`))

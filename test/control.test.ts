@@ -3,7 +3,7 @@
 import { test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import type { WebSocket } from 'ws'
-import { build, collect, line, walk } from './helper.js'
+import { build, collect, line, walk, postgresUrl, postgresSchema } from './helper.js'
 
 async function agent (app: FastifyInstance, id = 'agent-1'): Promise<{ ws: WebSocket, inbox: ReturnType<typeof collect> }> {
   const ws = await app.injectWS(`/ws/${id}`)
@@ -24,39 +24,41 @@ function answer (ws: WebSocket, requestId: string, response: Record<string, unkn
   ws.send(line({ type: 'control_response', response: { request_id: requestId, ...response } }))
 }
 
-test('each command sends its control_request and answers with the agent\'s control_response', async (t) => {
-  const app = await build(t)
-  const { ws, inbox } = await agent(app)
-  t.teardown(() => ws.terminate())
+for (const db of ['sqlite', 'postgres'] as const) {
+  test(`${db}: each command sends its control_request and answers with the agent's control_response`, { skip: db === 'postgres' && postgresUrl === '' ? 'DATABASE_URL is not set' : false }, async (t) => {
+    const app = await build(t, { env: db === 'postgres' ? await postgresSchema(t) : {} })
+    const { ws, inbox } = await agent(app)
+    t.teardown(() => ws.terminate())
 
-  const cases = [
-    { url: 'interrupt', payload: undefined, request: { subtype: 'interrupt' }, params: {}, response: {} },
-    { url: 'permission-mode', payload: { mode: 'plan' }, request: { subtype: 'set_permission_mode', mode: 'plan' }, params: { mode: 'plan' }, response: { mode: 'plan' } },
-    { url: 'model', payload: { model: 'opus' }, request: { subtype: 'set_model', model: 'opus' }, params: { model: 'opus' }, response: {} }
-  ]
-  for (const c of cases) {
-    const pending = app.inject({ method: 'POST', url: `/agents/agent-1/${c.url}`, payload: c.payload })
-    const sent = await received(inbox, pending)
-    t.same(sent.request, c.request, `${c.url}: the control request`)
-    t.type(sent.request_id, 'string')
-    answer(ws, sent.request_id, { subtype: 'success', response: c.response })
-    const res = await pending
-    t.equal(res.statusCode, 200, c.url)
-    t.match(res.json(), {
-      agent_id: 'agent-1',
-      command: c.request.subtype,
-      params: c.params,
-      outcome: 'success',
-      response: c.response,
-      event: { event_type: 'operator_command', content: c.request.subtype }
-    })
-    t.same(res.json().event.metadata, {
-      command: c.request.subtype, params: c.params, outcome: 'success', request_id: sent.request_id, by: null, response: c.response
-    })
-  }
-  const stored = (await walk(app, 'agent-1')).filter(e => e.event_type === 'operator_command')
-  t.same(stored.map(e => [e.content, e.metadata.outcome]), [['interrupt', 'success'], ['set_permission_mode', 'success'], ['set_model', 'success']])
-})
+    const cases = [
+      { url: 'interrupt', payload: undefined, request: { subtype: 'interrupt' }, params: {}, response: {} },
+      { url: 'permission-mode', payload: { mode: 'plan' }, request: { subtype: 'set_permission_mode', mode: 'plan' }, params: { mode: 'plan' }, response: { mode: 'plan' } },
+      { url: 'model', payload: { model: 'opus' }, request: { subtype: 'set_model', model: 'opus' }, params: { model: 'opus' }, response: {} }
+    ]
+    for (const c of cases) {
+      const pending = app.inject({ method: 'POST', url: `/agents/agent-1/${c.url}`, payload: c.payload })
+      const sent = await received(inbox, pending)
+      t.same(sent.request, c.request, `${c.url}: the control request`)
+      t.type(sent.request_id, 'string')
+      answer(ws, sent.request_id, { subtype: 'success', response: c.response })
+      const res = await pending
+      t.equal(res.statusCode, 200, c.url)
+      t.match(res.json(), {
+        agent_id: 'agent-1',
+        command: c.request.subtype,
+        params: c.params,
+        outcome: 'success',
+        response: c.response,
+        event: { event_type: 'operator_command', content: c.request.subtype }
+      })
+      t.same(res.json().event.metadata, {
+        command: c.request.subtype, params: c.params, outcome: 'success', request_id: sent.request_id, by: null, response: c.response
+      })
+    }
+    const stored = (await walk(app, 'agent-1')).filter(e => e.event_type === 'operator_command')
+    t.same(stored.map(e => [e.content, e.metadata.outcome]), [['interrupt', 'success'], ['set_permission_mode', 'success'], ['set_model', 'success']])
+  })
+}
 
 test('the agent\'s refusal is a 422 with its text, and is stored as such', async (t) => {
   const app = await build(t)

@@ -281,7 +281,7 @@ test('a bad agent id on /ws is closed with 4003; bad ids on REST are 400 { error
   ] as const) {
     const res = await app.inject({ method, url, payload: method === 'POST' ? { content: 'x' } : undefined })
     t.equal(res.statusCode, 400, url)
-    t.same(Object.keys(res.json()).sort(), ['error', 'message'])
+    t.same(Object.keys(res.json()).sort(), ['code', 'error', 'message'])
     t.match(res.json().message, /agentId/)
   }
   // the longest valid id (128 characters) and a UUID work everywhere

@@ -239,7 +239,7 @@ async function nulCharacters (t: any, env: Record<string, string>): Promise<void
   t.equal(app.events.stats.healthy, true, 'the writer never failed')
   const prompt = await app.inject({ method: 'POST', url: '/agents/nul/messages', payload: { content: 'a\u0000b' } })
   t.equal(prompt.statusCode, 400, 'a prompt with U+0000 is refused')
-  t.match(prompt.json(), { error: 'Bad Request', message: /body\/content/ })
+  t.match(prompt.json(), { error: 'Bad Request', message: /body property "content"/, code: 'bad_parameter' })
 }
 
 test('U+0000 in a line is stored as U+FFFD (PostgreSQL text cannot hold it); a prompt with it is refused', async (t) => {

@@ -70,7 +70,7 @@ test('a prompt to an agent that is not connected is 409 and stores nothing', asy
   const app = await build(t)
   const never = await app.inject({ method: 'POST', url: '/agents/nobody/messages', payload: { content: 'hi' } })
   t.equal(never.statusCode, 409)
-  t.same(Object.keys(never.json()).sort(), ['error', 'message'])
+  t.same(Object.keys(never.json()).sort(), ['code', 'error', 'message'])
 
   const { ws, inbox } = await agent(app)
   ws.send(line(assistantText('before')))
@@ -101,7 +101,7 @@ test('a bad prompt body is 400 { error, message }', async (t) => {
   ] as const) {
     const res = await app.inject({ method: 'POST', url: '/agents/agent-1/messages', payload: payload as any, headers })
     t.equal(res.statusCode, 400, JSON.stringify(payload).slice(0, 40))
-    t.same(Object.keys(res.json()).sort(), ['error', 'message'])
+    t.same(Object.keys(res.json()).sort(), ['code', 'error', 'message'])
     t.match(res.json().message, pattern)
   }
   await app.events.flush()
@@ -112,7 +112,7 @@ test('clear-context: 404 for an unknown agent, not_connected for one that is awa
   const app = await build(t)
   const unknown = await app.inject({ method: 'POST', url: '/agents/ghost/clear-context' })
   t.equal(unknown.statusCode, 404)
-  t.same(Object.keys(unknown.json()).sort(), ['error', 'message'])
+  t.same(Object.keys(unknown.json()).sort(), ['code', 'error', 'message'])
 
   const { ws, inbox } = await agent(app)
   ws.send(line(assistantText('hi')))

@@ -1,6 +1,6 @@
 // Retention: EVENTS_MAX_PER_AGENT keeps the newest events, drops the oldest in steps, never reuses a seq.
 import { test } from 'tap'
-import { build, collect, sync, line, history, walk, sessionsOf, tempDatabasePath, assistantText } from './helper.js'
+import { build, collect, sync, line, history, walk, sessionsOf, tempDatabasePath, assistantText, resultLine } from './helper.js'
 
 const lines = (from: number, n: number): string => Array.from({ length: n }, (_, i) => line(assistantText(`e ${from + i}`))).join('')
 
@@ -47,6 +47,24 @@ test('EVENTS_MAX_PER_AGENT=100: after 350 events exactly the newest 100 remain, 
   t.equal(after.length, 100)
   t.same(after.slice(-5).map(e => e.seq), [353, 354, 355, 356, 357], 'seq numbers are never reused')
   t.equal(after[0].seq, 258)
+})
+
+test('a session\'s cost and token totals survive retention deleting all of its events', async (t) => {
+  const app = await build(t, { env: { EVENTS_MAX_PER_AGENT: '20', BATCH_MAX: '10', CLEAR_CONTEXT_WAIT_MS: '0' } })
+  const ws = await app.injectWS('/ws/agent-1')
+  t.teardown(() => ws.terminate())
+  const inbox = collect(ws)
+  // session 0: two turns costing 0.5 then 0.25 (the CLI's counter: 0.5, 0.75), 100 + 100 input tokens
+  ws.send(line(assistantText('a')) + line(resultLine(0.5)) + line(assistantText('b')) + line(resultLine(0.75)))
+  await sync(app, ws, inbox)
+  await app.inject({ method: 'POST', url: '/agents/agent-1/clear-context' })
+  ws.send(lines(0, 60))
+  await sync(app, ws, inbox)
+  const s = await sessionsOf(app, 'agent-1')
+  t.match(s.sessions[0], { session_number: 0, event_count: 0, first_seq: null, cost_usd: 0.75, input_tokens: 200, output_tokens: 40 },
+    'the events are gone, the totals stay')
+  const listed = (await app.inject({ method: 'GET', url: '/agents' })).json().agents[0]
+  t.match(listed, { cost_usd: 0.75, input_tokens: 200, event_count: 20 })
 })
 
 test('EVENTS_MAX_PER_AGENT=0 keeps everything', async (t) => {

@@ -164,7 +164,7 @@ for (const database of databases) {
     t.same(await seqs({ agent: 'nobody' }), [], 'an unknown agent has no hits')
 
     for (const [query, code] of [
-      [{ type: 'nonsense' }, 'bad_request'],
+      [{ type: 'nonsense' }, 'bad_parameter'],
       [{ after: 'yesterday' }, 'bad_parameter'],
       [{ limit: 101 }, 'bad_parameter'],
       [{ limit: 0 }, 'bad_parameter'],

@@ -141,7 +141,7 @@ test('bad parameters are 400 and unknown agents 404, with an error body, on SSE 
   for (const [path, headers, status, message] of cases) {
     const res = await app.inject({ method: 'GET', url: path, headers })
     t.equal(res.statusCode, status, path)
-    t.same(Object.keys(res.json()).sort(), ['error', 'message'], path)
+    t.same(Object.keys(res.json()).sort(), ['code', 'error', 'message'], path)
     t.match(res.json().message, message, path)
   }
 

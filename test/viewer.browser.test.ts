@@ -1,8 +1,8 @@
 // The web viewer in a real Chromium against a real server: the agents list, a log that follows live and pages
 // back, a log opened at an event, what each token sees and may do, and content that must never run.
 import t from 'tap'
-import { assistantText, build, collect, connect, fixtureLines, line, listen, resultLine, sync, uuid, type TestContext } from './helper.js'
-import { countAtLeast, DESKTOP, launchBrowser, openPage, PHONE, screenshot, texts } from './support/browser.js'
+import { assistantText, build, collect, connect, fixtureLines, line, listen, postgresSchema, postgresUrl, resultLine, sync, uuid, type TestContext } from './helper.js'
+import { accessibilityViolations, countAtLeast, DESKTOP, launchBrowser, openPage, PHONE, screenshot, texts } from './support/browser.js'
 import { waitFor } from './support/server-process.js'
 
 const browser = await launchBrowser(t)
@@ -317,7 +317,7 @@ t.test('the page is sent with a Content-Security-Policy that forbids inline scri
 })
 
 t.test('screenshots of the main pages at desktop and phone widths', async (t) => {
-  const { app, ws, http } = await serve(t)
+  const { app, ws, http } = await serve(t, { TOOL_POLICY: JSON.stringify([{ tool: 'Bash', input: 'git push', decision: 'ask' }]) })
   const bot = await connect(t, `${ws}/ws/build-bot`)
   for (const l of fixtureLines('claude-code-2.1.112')) bot.send(l + '\n')
   bot.send(line(assistantText('I found the failing test. The fix:\n\n```ts\nexport function total (items: Item[]): number {\n  return items.reduce((sum, i) => sum + i.price * i.quantity, 0)\n}\n```\n\n- `total()` ignored **quantity**\n- added a regression test')))
@@ -325,6 +325,8 @@ t.test('screenshots of the main pages at desktop and phone widths', async (t) =>
   bot.send(line(toolUse('tu-s1', 'Bash', { command: 'npm test -- test/cart.test.ts', description: 'Run the cart tests' })))
   bot.send(line(toolResult('tu-s1', '# Subtest: cart total\nok 1 - sums prices times quantities\n1..1\n# { total: 1, pass: 1 }')))
   bot.send(line(resultLine(0.0412)))
+  bot.send(line(toolUse('tu-s2', 'Bash', { command: 'git push origin fix/cart-total' })))
+  bot.send(line({ type: 'control_request', request_id: 'req-s2', request: { subtype: 'can_use_tool', tool_name: 'Bash', input: { command: 'git push origin fix/cart-total' }, tool_use_id: 'tu-s2' } }))
   await sync(app, bot)
   const reviewer = await connect(t, `${ws}/ws/reviewer-2`)
   reviewer.send(line(assistantText('Reviewing the pull request.')))
@@ -342,7 +344,7 @@ t.test('screenshots of the main pages at desktop and phone widths', async (t) =>
     t.ok(await screenshot(page, `agents-${name}`))
     await page.locator('.agent-card[data-agent="build-bot"]').click()
     await page.locator('.live-state.ok').waitFor()
-    await page.locator('.ev.tool .tool-result:not(.pending)').last().waitFor()
+    await page.locator('.approval').waitFor()
     t.ok(await screenshot(page, `agent-${name}`))
     t.same(errors, [])
     t.same(unexpected(failed), [])
@@ -400,9 +402,12 @@ t.test('a tool request waiting for approval is decided in the page, and the agen
   agent.send(line(toolUse('tu-push', 'Bash', { command: 'git push origin main' })))
   agent.send(line({ type: 'control_request', request_id: 'req-push', request: { subtype: 'can_use_tool', tool_name: 'Bash', input: { command: 'git push origin main' }, tool_use_id: 'tu-push' } }))
 
-  const reader = await openPage(t, browser, `${http}/#/agent/agent-ask`)
+  const reader = await openPage(t, browser, `${http}/`)
   await reader.page.getByLabel('Access token').fill('r-2')
   await reader.page.getByRole('button', { name: 'Continue' }).click()
+  const card0 = reader.page.locator('.agent-card[data-agent="agent-ask"]')
+  await card0.locator('.badge.ask', { hasText: '1 waiting for approval' }).waitFor()
+  await card0.click()
   await reader.page.locator('.approval[data-request="req-push"]').waitFor()
   t.equal(await reader.page.locator('.approval button').count(), 0, 'a reader sees the request, without the buttons')
 
@@ -422,4 +427,100 @@ t.test('a tool request waiting for approval is decided in the page, and the agen
   t.same(operator.errors, [])
   t.same(unexpected(operator.failed), [])
   t.same(unexpected(reader.failed), [])
+})
+
+t.test('on PostgreSQL: the list, a log paged back and followed live, a search opening the log at its hit',
+  { skip: postgresUrl === '' ? 'DATABASE_URL is not set' : false }, async (t) => {
+    const { app, ws, http } = await serve(t, await postgresSchema(t))
+    const agent = await connect(t, `${ws}/ws/pg-viewer`)
+    const all: string[] = []
+    for (let i = 1; i <= 80; i++) {
+      const text = i === 10 ? 'the quokka deployment is green' : `pg message ${i}`
+      all.push(text)
+      agent.send(line(assistantText(text)))
+    }
+    await sync(app, agent)
+
+    const { page, errors, failed } = await openPage(t, browser, `${http}/`)
+    await page.locator('.agent-card[data-agent="pg-viewer"] .badge.on').click()
+    await page.locator('.live-state.ok').waitFor()
+    agent.send(line(assistantText('pg live')))
+    all.push('pg live')
+    await page.locator('.ev.output .md', { hasText: 'pg live' }).waitFor()
+    const scroller = page.locator('.scroller')
+    while (await page.locator('.ev.output').count() < all.length) {
+      const shown = await page.locator('.ev.output').count()
+      await scroller.evaluate(el => { el.scrollTop = 0 })
+      await countAtLeast(page, '.ev.output', shown + 1)
+    }
+    t.same(await texts(page, '.ev.output .md'), all, 'every event once, in order')
+
+    await page.getByLabel("Search every agent's log").fill('quokka')
+    await page.getByLabel("Search every agent's log").press('Enter')
+    await page.locator('.hits a.hit').click()
+    await page.locator('.ev.target', { hasText: 'the quokka deployment is green' }).waitFor()
+    t.same(errors, [])
+    t.same(unexpected(failed), [])
+  })
+
+t.test('accessible: no WCAG 2.1 AA violation on any view, in light and dark mode; the keyboard reaches everything', async (t) => {
+  const { ws, http } = await serve(t, {
+    AUTH_TOKENS: 'operator:o-3,agent:a-3',
+    TOOL_POLICY: JSON.stringify([{ tool: 'Bash', input: 'rm', decision: 'ask' }])
+  })
+  const agent = await connect(t, `${ws}/ws/a11y-agent`, { authorization: 'Bearer a-3' })
+  agent.send(line(assistantText('Here is **the plan**:\n\n1. read\n2. `write`\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n[docs](https://example.com)')))
+  agent.send(line(thinking('Considering the options.')))
+  agent.send(line(toolUse('tu-a', 'Bash', { command: 'rm -rf build' })))
+  agent.send(line({ type: 'control_request', request_id: 'req-a', request: { subtype: 'can_use_tool', tool_name: 'Bash', input: { command: 'rm -rf build' }, tool_use_id: 'tu-a' } }))
+  agent.send(line(resultLine(0.02, { is_error: true, subtype: 'error_max_turns' })))
+
+  for (const scheme of ['light', 'dark'] as const) {
+    const { page } = await openPage(t, browser, `${http}/`, DESKTOP, { bypassCSP: true })
+    await page.emulateMedia({ colorScheme: scheme })
+    await page.getByLabel('Access token').waitFor()
+    t.same(await accessibilityViolations(page), [], `${scheme}: token form`)
+    await page.getByLabel('Access token').fill('o-3')
+    await page.getByRole('button', { name: 'Continue' }).click()
+    await page.locator('.agent-card').waitFor()
+    t.same(await accessibilityViolations(page), [], `${scheme}: agents list`)
+    await page.locator('.agent-card').click()
+    await page.locator('.approval').waitFor()
+    await page.locator('.live-state.ok').waitFor()
+    await page.locator('details').evaluateAll(els => { for (const d of els) (d as { open: boolean }).open = true })
+    t.same(await accessibilityViolations(page), [], `${scheme}: agent page with an approval, open sessions and thinking`)
+    await page.goto(`${http}/#/search/plan`)
+    await page.locator('.hits a.hit').first().waitFor()
+    t.same(await accessibilityViolations(page), [], `${scheme}: search results`)
+  }
+
+  // keyboard only: from the top of the page, Tab reaches the agent, Enter opens it, Tab reaches the prompt and Allow
+  const { page } = await openPage(t, browser, `${http}/`)
+  await page.getByLabel('Access token').fill('o-3')
+  await page.keyboard.press('Enter')
+  await page.locator('.agent-card').waitFor()
+  const focusOf = () => page.evaluate(() => {
+    const el = (globalThis as any).document.activeElement
+    return el === null ? '' : `${el.tagName.toLowerCase()}${el.id !== '' ? '#' + el.id : ''}${el.className !== '' ? '.' + String(el.className).split(' ').join('.') : ''}`
+  })
+  const reached: string[] = []
+  for (let i = 0; i < 10 && !reached.includes('a.agent-card'); i++) {
+    await page.keyboard.press('Tab')
+    reached.push(await focusOf())
+  }
+  t.ok(reached.includes('a.agent-card'), `Tab reaches the agent (${reached.join(' → ')})`)
+  await page.keyboard.press('Enter')
+  await page.locator('.approval').waitFor()
+  const onPage: string[] = []
+  for (let i = 0; i < 40 && !(onPage.includes('textarea#prompt') && onPage.includes('button.allow')); i++) {
+    await page.keyboard.press('Tab')
+    onPage.push(await focusOf())
+  }
+  t.ok(onPage.includes('div.scroller'), 'the log can be focused (and scrolled with the keys)')
+  t.ok(onPage.includes('button.allow'), 'Allow is reachable')
+  t.ok(onPage.includes('textarea#prompt'), 'the prompt is reachable')
+  await page.locator('#prompt').focus()
+  await page.keyboard.type('from the keyboard')
+  await page.keyboard.press('Control+Enter')
+  await page.locator('.ev.prompt', { hasText: 'from the keyboard' }).waitFor()
 })

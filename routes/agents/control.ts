@@ -3,14 +3,23 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Static } from '@sinclair/typebox'
-import { AgentParams, ErrorBody } from '../../src/schemas/common.js'
+import { AgentParams } from '../../src/schemas/common.js'
+import { errorResponse } from '../../src/schemas/docs.js'
 import { ControlResult, InterruptBody, ModelBody, PermissionModeBody } from '../../src/schemas/control.js'
 import type { ControlRequestBody } from '../../src/protocol/control.js'
 import { agentNotConnected, httpError } from '../../src/errors.js'
 import { FORWARD_MARGIN_MS, forwarded } from '../../src/cluster/forward.js'
 import type { CommandResult } from '../../src/cluster/cluster.js'
 
-const responses = { 200: ControlResult, 202: ControlResult, 400: ErrorBody, 409: ErrorBody, 422: ErrorBody, 503: ErrorBody }
+const responses = {
+  200: { ...ControlResult, description: 'The agent confirmed the command; the stored operator_command event is included' },
+  202: { ...ControlResult, description: 'Sent, but the agent did not confirm within CONTROL_WAIT_MS: it may still act on it' },
+  409: errorResponse('The agent is not connected', ['agent_not_connected']),
+  422: errorResponse('The agent answered the command with an error', ['agent_refused']),
+  503: errorResponse('The server is shutting down, or the instance that owns the agent did not answer', ['shutting_down', 'agent_busy', 'owner_unavailable'])
+}
+const how = 'Sends a control_request to the connected agent, waits for its control_response, and stores an ' +
+  '`operator_command` event (who asked, the outcome) either way.'
 
 const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   const { events, agents, agentControl, config, cluster } = fastify
@@ -56,19 +65,40 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   }
 
   fastify.post('/agents/:agentId/interrupt', {
-    schema: { params: AgentParams, body: InterruptBody, response: responses }
+    schema: {
+      summary: 'Interrupt the agent\'s running turn',
+      description: `${how} The agent stops what it is doing and waits for the next prompt.`,
+      tags: ['operator'],
+      params: AgentParams,
+      body: InterruptBody,
+      response: responses
+    }
   }, async function (request, reply) {
     return await command(request, reply, request.params.agentId, { subtype: 'interrupt' })
   })
 
   fastify.post('/agents/:agentId/permission-mode', {
-    schema: { params: AgentParams, body: PermissionModeBody, response: responses }
+    schema: {
+      summary: 'Switch the agent\'s permission mode',
+      description: `${how} The mode applies to the agent's next tool calls.`,
+      tags: ['operator'],
+      params: AgentParams,
+      body: PermissionModeBody,
+      response: responses
+    }
   }, async function (request, reply) {
     return await command(request, reply, request.params.agentId, { subtype: 'set_permission_mode', mode: request.body.mode })
   })
 
   fastify.post('/agents/:agentId/model', {
-    schema: { params: AgentParams, body: ModelBody, response: responses }
+    schema: {
+      summary: 'Switch the agent\'s model',
+      description: `${how} The model applies from the agent's next turn.`,
+      tags: ['operator'],
+      params: AgentParams,
+      body: ModelBody,
+      response: responses
+    }
   }, async function (request, reply) {
     return await command(request, reply, request.params.agentId, { subtype: 'set_model', model: request.body.model })
   })

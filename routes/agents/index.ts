@@ -1,27 +1,43 @@
 // Agents: listing, history pages, sessions, and the operator commands (prompt, clear-context).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type, type Static } from '@sinclair/typebox'
-import { AgentParams, ErrorBody } from '../../src/schemas/common.js'
+import { AgentParams } from '../../src/schemas/common.js'
+import { errorResponse } from '../../src/schemas/docs.js'
 import { EventPage, HistoryQuery } from '../../src/schemas/events.js'
 import { AgentList, ClearContextResult, PromptAccepted, PromptBody, SessionList } from '../../src/schemas/agents.js'
 import type { ClearOutcome } from '../../plugins/event-store.js'
 import { agentNotConnected, agentNotFound } from '../../src/errors.js'
 import { FORWARD_MARGIN_MS, forwarded } from '../../src/cluster/forward.js'
 
+const unknownAgent = errorResponse('No agent with this id', ['agent_not_found'])
+const unreachable = errorResponse('The server is shutting down, or the instance that owns the agent did not answer', ['shutting_down', 'agent_busy', 'owner_unavailable'])
+const NoBody = Type.Object({}, { additionalProperties: false, description: 'nothing: the command takes no options' })
+
 const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   const { events, agents, history, config, cluster } = fastify
 
   fastify.get('/agents', {
-    schema: { response: { 200: AgentList } }
+    schema: {
+      summary: 'List the agents',
+      description: 'Every agent the server has seen, by id: connected or not, current session, last seq, the oldest ' +
+        'retained seq, event count, cost and token totals, and what the agent said about itself (model, cwd, tools).',
+      tags: ['agents'],
+      response: { 200: AgentList }
+    }
   }, async function () {
     return history.listAgents()
   })
 
   fastify.get('/agents/:agentId/events', {
     schema: {
+      summary: 'Read an agent\'s history',
+      description: 'One page of the agent\'s log in seq order (`order=desc` for newest first), filtered by session and ' +
+        'event types. Walk it with `next_cursor`: pass it as `after` (asc) or `before` (desc) until it is null. ' +
+        '`latest_seq` and `oldest_seq` bound the retained log.',
+      tags: ['agents'],
       params: AgentParams,
       querystring: HistoryQuery,
-      response: { 200: EventPage, 400: ErrorBody, 404: ErrorBody }
+      response: { 200: EventPage, 404: unknownAgent }
     }
   }, async function (request, reply) {
     const page = await history.pageJson(request.params.agentId, request.query)
@@ -32,7 +48,14 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.get('/agents/:agentId/sessions', {
-    schema: { params: AgentParams, response: { 200: SessionList, 400: ErrorBody, 404: ErrorBody } }
+    schema: {
+      summary: 'List an agent\'s sessions',
+      description: 'Each session (numbered from 0; clear-context starts the next) with its seq range, times, event count, ' +
+        'cost and token totals, and the current session.',
+      tags: ['agents'],
+      params: AgentParams,
+      response: { 200: SessionList, 404: unknownAgent }
+    }
   }, async function (request) {
     const sessions = await history.sessions(request.params.agentId)
     if (sessions === null) throw agentNotFound(request.params.agentId)
@@ -95,9 +118,13 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.post('/agents/:agentId/messages', {
     schema: {
+      summary: 'Send a prompt to an agent',
+      description: 'Sends the text to the connected agent as a user message, after storing it as a `prompt_sent` event ' +
+        '(and `activity_changed` busy). Answers once they are committed, with the stored events.',
+      tags: ['operator'],
       params: AgentParams,
       body: PromptBody,
-      response: { 202: PromptAccepted, 400: ErrorBody, 409: ErrorBody, 503: ErrorBody }
+      response: { 202: PromptAccepted, 409: errorResponse('The agent is not connected', ['agent_not_connected']), 503: unreachable }
     }
   }, async function (request, reply) {
     const { agentId } = request.params
@@ -109,9 +136,13 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.post('/agents/:agentId/clear-context', {
     schema: {
+      summary: 'Clear an agent\'s context',
+      description: 'Starts the agent\'s next session (every line received from now on belongs to it) and, when the agent ' +
+        'is connected, sends it `/clear` and waits up to CLEAR_CONTEXT_WAIT_MS for its answer. Takes no body (or `{}`).',
+      tags: ['operator'],
       params: AgentParams,
-      body: Type.Optional(Type.Unknown()),
-      response: { 200: ClearContextResult, 400: ErrorBody, 404: ErrorBody, 503: ErrorBody }
+      body: Type.Optional(NoBody),
+      response: { 200: ClearContextResult, 404: unknownAgent, 503: unreachable }
     }
   }, async function (request) {
     const { agentId } = request.params

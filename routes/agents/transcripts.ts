@@ -3,7 +3,8 @@ import { constants as zlib, createGunzip, createGzip } from 'node:zlib'
 import { pipeline, type Readable } from 'node:stream'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { AgentParams, ErrorBody } from '../../src/schemas/common.js'
+import { AgentParams } from '../../src/schemas/common.js'
+import { errorResponse } from '../../src/schemas/docs.js'
 import { ExportQuery, ImportPositions, ImportQuery, ImportResult } from '../../src/schemas/transcripts.js'
 import { agentNotFound, httpError } from '../../src/errors.js'
 
@@ -52,7 +53,11 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       params: AgentParams,
       querystring: ImportQuery,
       body: Type.Unknown({ description: 'JSONL lines (Content-Type application/x-ndjson; Content-Encoding gzip accepted)' }),
-      response: { 200: ImportResult, 400: ErrorBody, 409: ErrorBody, 415: ErrorBody }
+      response: {
+        200: { ...ImportResult, description: 'What was read, stored and skipped, and where the file now stands' },
+        409: errorResponse('`offset` is not where the stored file stands', ['position_mismatch']),
+        415: errorResponse('Not JSONL, or a Content-Encoding other than gzip', ['unsupported_media_type', 'unsupported_encoding'])
+      }
     }
   }, async function (request) {
     const { agentId } = request.params
@@ -84,9 +89,8 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       params: AgentParams,
       querystring: ExportQuery,
       response: {
-        200: Type.String({ description: 'NDJSON (application/x-ndjson)' }),
-        400: ErrorBody,
-        404: ErrorBody
+        200: { description: 'The log as NDJSON', content: { 'application/x-ndjson': { schema: Type.String({ description: 'one JSON object a line' }) } } },
+        404: errorResponse('No agent with this id', ['agent_not_found'])
       }
     }
   }, async function (request, reply) {
@@ -112,7 +116,10 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       description: 'An importer resumes each file from its `offset` (bytes of whole lines read).',
       tags: ['import/export'],
       params: AgentParams,
-      response: { 200: ImportPositions, 400: ErrorBody, 404: ErrorBody }
+      response: {
+        200: { ...ImportPositions, description: 'Each imported file with its offset' },
+        404: errorResponse('No agent with this id', ['agent_not_found'])
+      }
     }
   }, async function (request) {
     const { agentId } = request.params

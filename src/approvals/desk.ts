@@ -379,6 +379,15 @@ export function createDesk (deps: DeskDeps) {
         const mine = decide(rememberedFor(agentId), 'ask', call)
         if (mine.rule !== null) verdict = mine
       }
+      if (verdict.rule?.id.startsWith('remembered ') === true && verdict.decision !== 'ask') {
+        // a person's earlier decision answered this one: the log says so
+        const ruleId = verdict.rule.id.slice('remembered '.length)
+        events.record(agentId, [{
+          event_type: 'permission_decided',
+          content: verdict.decision,
+          metadata: { request_id: req.requestId, tool_use_id: req.toolUseId, tool_name: req.toolName, decision: verdict.decision, decided_by: `rule ${ruleId}`, waited_ms: 0, remembered_rule: ruleId }
+        }]).catch(err => log.error({ err }, 'could not record a remembered decision'))
+      }
       if (verdict.decision === 'allow') return { behavior: 'allow', updatedInput: req.input }
       if (verdict.decision === 'deny') return { behavior: 'deny', message: verdict.message ?? `Tool '${req.toolName}': denied by policy` }
       const a: Approval = {

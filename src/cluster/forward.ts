@@ -1,5 +1,5 @@
 // Routes' side of forwarded commands: the owner's answer when another instance owns the agent, else null.
-import { httpError } from '../errors.js'
+import { errorCode, httpError } from '../errors.js'
 import type { Cluster, CommandResult } from './cluster.js'
 
 /** The owner's answer (its errors thrown again, as it gave them), or null to run the command here. */
@@ -9,7 +9,7 @@ export async function forwarded (cluster: Cluster | null, agentId: string, kind:
   if (result === null) return null
   if (result.status >= 400) {
     const err = result.body as { message: string, code: string }
-    throw httpError(result.status, err.message, err.code)
+    throw httpError(result.status, err.message, errorCode(err.code, result.status))
   }
   return result
 }

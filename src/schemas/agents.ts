@@ -22,7 +22,7 @@ export const AgentSummary = Type.Object({
   info: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()])
 })
 
-export const AgentList = Type.Object({ agents: Type.Array(AgentSummary) })
+export const AgentList = Type.Object({ agents: Type.Array(AgentSummary) }, { description: 'The agents, ordered by id' })
 
 export const Session = Type.Object({
   session_number: Type.Integer(),
@@ -41,18 +41,18 @@ export const Session = Type.Object({
 export const SessionList = Type.Object({
   current_session: Type.Integer(),
   sessions: Type.Array(Session)
-})
+}, { description: 'The agent\'s sessions, oldest first, and the current one' })
 
 export const PromptBody = Type.Object({
   // no U+0000: PostgreSQL text cannot store it, and the log must hold what the agent was sent
-  content: Type.String({ minLength: 1, maxLength: 100000, pattern: '^[^\\u0000]*$' })
+  content: Type.String({ minLength: 1, maxLength: 100000, pattern: '^[^\\u0000]*$', description: 'the prompt, as the agent gets it; no U+0000' })
 }, { additionalProperties: false })
 
 export const PromptAccepted = Type.Object({
   agent_id: Type.String(),
   session_number: Type.Integer(),
   events: Type.Array(Event)
-})
+}, { description: 'Sent and stored: the prompt_sent and activity_changed events' })
 
 export const ClearContextResult = Type.Object({
   agent_id: Type.String(),
@@ -61,4 +61,4 @@ export const ClearContextResult = Type.Object({
   agent_context: Type.Union([
     Type.Literal('cleared'), Type.Literal('not_supported'), Type.Literal('no_answer'), Type.Literal('not_connected')
   ])
-})
+}, { description: 'The new session, and what the agent made of /clear' })

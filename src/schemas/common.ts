@@ -12,7 +12,7 @@ export const ErrorBody = Type.Object({
   error: Type.String({ description: 'the HTTP status text' }),
   message: Type.String({ description: 'what went wrong, for people' }),
   code: Type.String({ description: 'a stable snake_case identifier for clients to branch on' })
-}, { $id: 'ErrorBody' })
+}, { description: 'An error: what went wrong and a code for programs (see the table in the API description)' })
 
 export const AgentId = Type.String({
   pattern: AGENT_ID_PATTERN,

@@ -28,4 +28,4 @@ export const EventPage = Type.Object({
   next_cursor: Type.Union([Type.Integer(), Type.Null()]),
   latest_seq: Type.Integer(),
   oldest_seq: Type.Union([Type.Integer(), Type.Null()])
-})
+}, { description: 'One page of events; follow next_cursor for the next' })

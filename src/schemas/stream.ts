@@ -1,4 +1,4 @@
-// Schemas of the live streams: where to start, what to follow, and the resume header.
+// Schemas of the live streams: where to start, what to follow, the resume header, and the messages they send.
 import { Type, type Static } from '@sinclair/typebox'
 
 const Position = Type.String({
@@ -25,3 +25,28 @@ export const ResumeHeaders = Type.Object({
   'last-event-id': Type.Optional(Type.String({ pattern: '^[0-9]{0,15}$', description: 'the id of the last message received' }))
 })
 export type ResumeHeadersType = Static<typeof ResumeHeaders>
+
+// ---- what the streams send (documented in the OpenAPI document; the typed client reads them) ----
+
+export const CaughtUpAgent = Type.Object({ latest_seq: Type.Integer() }, { description: 'the catch-up reached the head; what follows is live' })
+export const Truncated = Type.Object({ oldest_seq: Type.Integer() }, { description: '`after` was older than the retained window; the stream goes on from oldest_seq' })
+export const Shutdown = Type.Object({ reason: Type.String() }, { description: 'the server is shutting down; reconnect (with Last-Event-ID) later' })
+export const AgentNotice = Type.Object({
+  agent_id: Type.String(),
+  state: Type.Union([Type.Literal('connected'), Type.Literal('disconnected')]),
+  at: Type.String({ description: 'ISO-8601 UTC' })
+}, { description: 'an agent connected or disconnected' })
+export const CaughtUpGlobal = Type.Object({
+  latest_id: Type.Integer(),
+  connected: Type.Array(Type.String(), { description: 'the agents connected now' })
+}, { description: 'the catch-up reached the head; what follows is live' })
+
+/** Stream markers over WebSocket: the SSE event name becomes `type`. */
+export const WsCaughtUpAgent = Type.Object({ type: Type.Literal('caught_up'), latest_seq: Type.Integer() }, { description: CaughtUpAgent.description })
+export const WsTruncated = Type.Object({ type: Type.Literal('truncated'), oldest_seq: Type.Integer() }, { description: Truncated.description })
+export const WsAgentNotice = Type.Object({ type: Type.Literal('agent'), ...AgentNotice.properties }, { description: AgentNotice.description })
+export const WsCaughtUpGlobal = Type.Object({ type: Type.Literal('caught_up'), ...CaughtUpGlobal.properties }, { description: CaughtUpGlobal.description })
+export type WsCaughtUpAgentType = Static<typeof WsCaughtUpAgent>
+export type WsTruncatedType = Static<typeof WsTruncated>
+export type WsAgentNoticeType = Static<typeof WsAgentNotice>
+export type WsCaughtUpGlobalType = Static<typeof WsCaughtUpGlobal>

@@ -1,6 +1,7 @@
 // A real Chromium for the viewer's tests: Debian's package (installed by .ci/run), driven by playwright-core,
 // never a downloaded browser. Screenshots go to screenshots/ (ignored by git) for people to look at.
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chromium, type Browser, type Page } from 'playwright-core'
@@ -39,8 +40,8 @@ export interface Watched {
   violations: string[]
 }
 
-export async function openPage (t: TestContext, browser: Browser, url: string, viewport = DESKTOP): Promise<Watched> {
-  const context = await browser.newContext({ viewport, serviceWorkers: 'block' })
+export async function openPage (t: TestContext, browser: Browser, url: string, viewport = DESKTOP, opts: { bypassCSP?: boolean } = {}): Promise<Watched> {
+  const context = await browser.newContext({ viewport, serviceWorkers: 'block', bypassCSP: opts.bypassCSP === true })
   t.teardown(() => context.close())
   const page = await context.newPage()
   page.setDefaultTimeout(15000)
@@ -86,4 +87,20 @@ export async function countAtLeast (page: Page, selector: string, n: number, tim
     if (Date.now() > deadline) throw new Error(`expected at least ${n} of ${selector}, found ${count}`)
     await new Promise(resolve => setTimeout(resolve, 25))
   }
+}
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
+
+/**
+ * Runs axe-core (WCAG 2.1 A and AA rules) on the page as it is; returns "rule: target" for each violation.
+ * The page must come from a context opened with bypassCSP: axe is injected, which the page's policy forbids.
+ */
+export async function accessibilityViolations (page: Page): Promise<string[]> {
+  await page.evaluate(axeSource)
+  const result = await page.evaluate(async () => {
+    const axe = (globalThis as any).axe
+    const r = await axe.run((globalThis as any).document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+    return r.violations.map((v: any) => `${v.id} (${v.impact}): ${v.nodes.map((n: any) => n.target.join(' ')).slice(0, 3).join(', ')}`)
+  })
+  return result as string[]
 }

@@ -1,14 +1,16 @@
 // The agents list: who is connected, their current session, last activity and cost; kept fresh by the global
 // stream's connect/disconnect notices and turn results.
-import { api } from './api.js'
+import { api, isMissingRoute } from './api.js'
 import { clear, h } from './dom.js'
 import { formatCost, relativeTime } from './format.js'
 import { follow } from './stream.js'
-import type { AgentSummary } from './types.js'
+import type { AgentSummary, Approval } from './types.js'
 import type { View } from './view.js'
 
 export function agentsView (main: HTMLElement): View {
   let agents: AgentSummary[] = []
+  /** Tool requests waiting for a person, per agent; null when this server has no approvals. */
+  let waiting: Map<string, number> | null = new Map()
   const list = h('ul', { class: 'agents', 'aria-label': 'Agents' })
   const status = h('p', { class: 'muted', role: 'status' }, 'Loading agents…')
   clear(main)
@@ -22,7 +24,9 @@ export function agentsView (main: HTMLElement): View {
       list.append(h('li', {},
         h('a', { class: 'agent-card', href: `#/agent/${encodeURIComponent(a.agent_id)}`, 'data-agent': a.agent_id },
           h('span', { class: 'agent-name' }, a.agent_id),
-          h('span', { class: `badge ${a.connected ? 'on' : 'off'}` }, a.connected ? 'connected' : 'offline'),
+          h('span', { class: 'badges' },
+            (waiting?.get(a.agent_id) ?? 0) > 0 ? h('span', { class: 'badge ask' }, `${waiting?.get(a.agent_id) ?? 0} waiting for approval`) : null,
+            h('span', { class: `badge ${a.connected ? 'on' : 'off'}` }, a.connected ? 'connected' : 'offline')),
           h('span', { class: 'facts' },
             h('span', {}, `session ${a.current_session}`),
             h('span', { title: a.last_seen_at ?? '' }, `active ${relativeTime(a.last_seen_at, now)}`),
@@ -33,10 +37,24 @@ export function agentsView (main: HTMLElement): View {
 
   async function load (): Promise<void> {
     try {
-      agents = (await api<{ agents: AgentSummary[] }>('agents')).agents
+      const [list, pending] = await Promise.all([api<{ agents: AgentSummary[] }>('agents'), loadWaiting()])
+      agents = list.agents
+      waiting = pending
       draw()
     } catch (err) {
       status.textContent = `Could not load the agents: ${(err as Error).message}`
+    }
+  }
+
+  async function loadWaiting (): Promise<Map<string, number> | null> {
+    if (waiting === null) return null
+    try {
+      const { approvals } = await api<{ approvals: Approval[] }>('approvals')
+      const counts = new Map<string, number>()
+      for (const a of approvals) counts.set(a.agent_id, (counts.get(a.agent_id) ?? 0) + 1)
+      return counts
+    } catch (err) {
+      return isMissingRoute(err) ? null : waiting
     }
   }
 
@@ -49,7 +67,7 @@ export function agentsView (main: HTMLElement): View {
   load()
   // only what changes the list: notices (connect/disconnect) always come; these types move activity and cost
   const stream = follow({
-    url: () => 'stream?after=latest&type=result,prompt_sent,context_cleared,activity_changed',
+    url: () => 'stream?after=latest&type=result,prompt_sent,context_cleared,activity_changed,permission_requested,permission_decided',
     onMessage: refresh,
     onState: (s) => { if (s === 'live') refresh() }
   })
