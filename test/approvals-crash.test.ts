@@ -1,10 +1,8 @@
 // A tool call waiting for a person survives kill -9 of the server: after the restart it is still listed, the
 // agent's re-asked request is the same one, and the decision reaches the agent once.
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { test } from 'tap'
 import type WebSocket from 'ws'
+import { tempDatabasePath } from './helper.js'
 import { allEvents, getJson, openAgent, startServer, waitFor } from './support/server-process.js'
 
 function answers (ws: WebSocket): any[] {
@@ -16,9 +14,7 @@ function answers (ws: WebSocket): any[] {
 }
 
 test('kill -9 while a request waits: listed after the restart, decided once', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'agentlog-approvals-crash-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const databasePath = join(dir, 'agentlog.db')
+  const databasePath = tempDatabasePath(t)
   const env = { TOOL_POLICY: 'ask:Bash' }
   const ask = {
     type: 'control_request',

@@ -3,7 +3,7 @@
 import { test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import type { WebSocket } from 'ws'
-import { build, collect, disconnected, line, postgresSchema, postgresUrl, sync, tempDatabasePath, walk } from './helper.js'
+import { build, collect, disconnected, line, sync, tempDatabasePath, walk } from './helper.js'
 import { waitFor } from './support/server-process.js'
 
 type Inbox = ReturnType<typeof collect>
@@ -146,47 +146,44 @@ test('deny with a message, allow with a changed input; filtered listing', async 
   t.match((await eventsOf(app, 'agent-2', 'permission_decided'))[0].metadata, { decision: 'allow', updated_input: changed })
 })
 
-for (const dialect of ['sqlite', 'postgres'] as const) {
-  const skip = dialect === 'postgres' && postgresUrl === '' ? 'DATABASE_URL is not set' : false
-  test(`${dialect}: a decision made while the agent is away reaches it when it reconnects; waiting requests survive a restart`, { skip }, async (t) => {
-    const databasePath = tempDatabasePath(t)
-    const env = { TOOL_POLICY: 'ask:Bash', ...(dialect === 'postgres' ? await postgresSchema(t) : {}) }
-    let app = await build(t, { env, databasePath })
-    let conn = await agent(app)
-    const away = toolCall('make deploy')
-    conn.ws.send(line(away.use) + line(away.ask))
-    await untilPending(app, away.ask.request_id)
-    const gone = disconnected(app, 'agent-1')
-    conn.ws.terminate()
-    await gone
-    const res = await decide(app, 'agent-1', away.ask.request_id, { behavior: 'allow' })
-    t.match(res.json(), { behavior: 'allow', delivered: false }, 'decided, not delivered yet')
-    conn = await agent(app)
-    t.same((await conn.inbox.next(answerTo(away.ask.request_id))).response.response, { behavior: 'allow', updatedInput: away.ask.request.input })
+test('a decision made while the agent is away reaches it when it reconnects; waiting requests survive a restart', async (t) => {
+  const databasePath = tempDatabasePath(t)
+  const env = { TOOL_POLICY: 'ask:Bash' }
+  let app = await build(t, { env, databasePath })
+  let conn = await agent(app)
+  const away = toolCall('make deploy')
+  conn.ws.send(line(away.use) + line(away.ask))
+  await untilPending(app, away.ask.request_id)
+  const gone = disconnected(app, 'agent-1')
+  conn.ws.terminate()
+  await gone
+  const res = await decide(app, 'agent-1', away.ask.request_id, { behavior: 'allow' })
+  t.match(res.json(), { behavior: 'allow', delivered: false }, 'decided, not delivered yet')
+  conn = await agent(app)
+  t.same((await conn.inbox.next(answerTo(away.ask.request_id))).response.response, { behavior: 'allow', updatedInput: away.ask.request.input })
 
-    // the server goes down while a request waits: after the restart it is still listed, and the agent's
-    // re-asked request (as the relay re-sends it) is the same one
-    const waiting = toolCall('make release')
-    conn.ws.send(line(waiting.use) + line(waiting.ask))
-    const before = await untilPending(app, waiting.ask.request_id)
-    conn.ws.terminate()
-    await app.close()
-    app = await build(t, { env, databasePath })
-    t.same(await pending(app), [before], 'listed as before the restart')
-    conn = await agent(app)
-    t.teardown(() => conn.ws.terminate())
-    conn.ws.send(line(waiting.ask))
-    await sync(app, conn.ws, conn.inbox)
-    t.equal((await pending(app)).length, 1)
-    t.equal((await decide(app, 'agent-1', waiting.ask.request_id, { behavior: 'deny', message: 'not today' })).statusCode, 200)
-    t.same((await conn.inbox.next(answerTo(waiting.ask.request_id))).response.response, { behavior: 'deny', message: 'not today' })
-    const requested = await eventsOf(app, 'agent-1', 'permission_requested')
-    t.same(requested.map(e => e.metadata.request_id), [away.ask.request_id, waiting.ask.request_id], 'one event per request')
-    t.same((await eventsOf(app, 'agent-1', 'permission_decided')).map(e => [e.metadata.request_id, e.metadata.decision, e.metadata.delivered]),
-      [[away.ask.request_id, 'allow', false], [waiting.ask.request_id, 'deny', true]])
-    t.same(conn.inbox.lines.filter(answerTo(away.ask.request_id)), [], 'a delivered decision is not sent again')
-  })
-}
+  // the server goes down while a request waits: after the restart it is still listed, and the agent's
+  // re-asked request (as the relay re-sends it) is the same one
+  const waiting = toolCall('make release')
+  conn.ws.send(line(waiting.use) + line(waiting.ask))
+  const before = await untilPending(app, waiting.ask.request_id)
+  conn.ws.terminate()
+  await app.close()
+  app = await build(t, { env, databasePath })
+  t.same(await pending(app), [before], 'listed as before the restart')
+  conn = await agent(app)
+  t.teardown(() => conn.ws.terminate())
+  conn.ws.send(line(waiting.ask))
+  await sync(app, conn.ws, conn.inbox)
+  t.equal((await pending(app)).length, 1)
+  t.equal((await decide(app, 'agent-1', waiting.ask.request_id, { behavior: 'deny', message: 'not today' })).statusCode, 200)
+  t.same((await conn.inbox.next(answerTo(waiting.ask.request_id))).response.response, { behavior: 'deny', message: 'not today' })
+  const requested = await eventsOf(app, 'agent-1', 'permission_requested')
+  t.same(requested.map(e => e.metadata.request_id), [away.ask.request_id, waiting.ask.request_id], 'one event per request')
+  t.same((await eventsOf(app, 'agent-1', 'permission_decided')).map(e => [e.metadata.request_id, e.metadata.decision, e.metadata.delivered]),
+    [[away.ask.request_id, 'allow', false], [waiting.ask.request_id, 'deny', true]])
+  t.same(conn.inbox.lines.filter(answerTo(away.ask.request_id)), [], 'a delivered decision is not sent again')
+})
 
 test('a request the agent cancels, or whose turn ends, is closed as cancelled', async (t) => {
   const app = await build(t, { env: { TOOL_POLICY: 'ask:Bash' } })
@@ -248,69 +245,66 @@ for (const fallback of ['deny', 'allow'] as const) {
   })
 }
 
-for (const dialect of ['sqlite', 'postgres'] as const) {
-  const skip = dialect === 'postgres' && postgresUrl === '' ? 'DATABASE_URL is not set' : false
-  test(`${dialect}: remember: the same call is decided without asking, for the session or the agent; rules are listed and removed`, { skip }, async (t) => {
-    const databasePath = tempDatabasePath(t)
-    const env = { TOOL_POLICY: JSON.stringify({ default: 'allow', rules: [{ tool: 'Bash', decision: 'ask' }, { tool: 'Write', decision: 'ask' }] }), ...(dialect === 'postgres' ? await postgresSchema(t) : {}) }
-    let app = await build(t, { env, databasePath })
-    const { ws, inbox } = await agent(app)
-    t.teardown(() => ws.terminate())
-    const first = toolCall('npm test')
-    ws.send(line(first.use) + line(first.ask))
-    await untilPending(app, first.ask.request_id)
-    t.equal((await decide(app, 'agent-1', first.ask.request_id, { behavior: 'allow', remember: 'session' })).statusCode, 200)
-    const rules = (await app.inject({ method: 'GET', url: '/agents/agent-1/rules' })).json().rules
-    t.match(rules, [{ agent_id: 'agent-1', scope: 'session', session_number: 0, tool: 'Bash', input: 'npm test', decision: 'allow', created_by: 'anonymous', request_id: first.ask.request_id }])
-    t.match((await eventsOf(app, 'agent-1', 'permission_decided'))[0].metadata, { remembered_rule: rules[0].id })
+test('remember: the same call is decided without asking, for the session or the agent; rules are listed and removed', async (t) => {
+  const databasePath = tempDatabasePath(t)
+  const env = { TOOL_POLICY: JSON.stringify({ default: 'allow', rules: [{ tool: 'Bash', decision: 'ask' }, { tool: 'Write', decision: 'ask' }] }) }
+  let app = await build(t, { env, databasePath })
+  const { ws, inbox } = await agent(app)
+  t.teardown(() => ws.terminate())
+  const first = toolCall('npm test')
+  ws.send(line(first.use) + line(first.ask))
+  await untilPending(app, first.ask.request_id)
+  t.equal((await decide(app, 'agent-1', first.ask.request_id, { behavior: 'allow', remember: 'session' })).statusCode, 200)
+  const rules = (await app.inject({ method: 'GET', url: '/agents/agent-1/rules' })).json().rules
+  t.match(rules, [{ agent_id: 'agent-1', scope: 'session', session_number: 0, tool: 'Bash', input: 'npm test', decision: 'allow', created_by: 'anonymous', request_id: first.ask.request_id }])
+  t.match((await eventsOf(app, 'agent-1', 'permission_decided'))[0].metadata, { remembered_rule: rules[0].id })
 
-    const same = toolCall('npm test -- --watch=false')
-    ws.send(line(same.use) + line(same.ask))
-    t.equal((await inbox.next(answerTo(same.ask.request_id))).response.response.behavior, 'allow', 'answered at once by the remembered rule')
-    const byRule = (await eventsOf(app, 'agent-1', 'permission_decided')).find(e => e.metadata.request_id === same.ask.request_id)
-    t.match(byRule, { content: 'allow', metadata: { decision: 'allow', decided_by: `rule ${rules[0].id as string}`, waited_ms: 0 } }, 'and the log says so')
-    const other = toolCall('npm publish')
-    ws.send(line(other.use) + line(other.ask))
-    await untilPending(app, other.ask.request_id)
-    await decide(app, 'agent-1', other.ask.request_id, { behavior: 'deny', remember: 'agent' })
+  const same = toolCall('npm test -- --watch=false')
+  ws.send(line(same.use) + line(same.ask))
+  t.equal((await inbox.next(answerTo(same.ask.request_id))).response.response.behavior, 'allow', 'answered at once by the remembered rule')
+  const byRule = (await eventsOf(app, 'agent-1', 'permission_decided')).find(e => e.metadata.request_id === same.ask.request_id)
+  t.match(byRule, { content: 'allow', metadata: { decision: 'allow', decided_by: `rule ${rules[0].id as string}`, waited_ms: 0 } }, 'and the log says so')
+  const other = toolCall('npm publish')
+  ws.send(line(other.use) + line(other.ask))
+  await untilPending(app, other.ask.request_id)
+  await decide(app, 'agent-1', other.ask.request_id, { behavior: 'deny', remember: 'agent' })
 
-    // a new session: the session rule is gone, the agent rule stays
-    await app.inject({ method: 'POST', url: '/agents/agent-1/clear-context' })
-    const listed = (await app.inject({ method: 'GET', url: '/agents/agent-1/rules' })).json().rules
-    t.same(listed.map((r: any) => [r.scope, r.input, r.decision]), [['agent', 'npm publish', 'deny']])
-    const publish = toolCall('npm publish')
-    ws.send(line(publish.use) + line(publish.ask))
-    t.equal((await inbox.next(answerTo(publish.ask.request_id))).response.response.behavior, 'deny')
-    const test2 = toolCall('npm test')
-    ws.send(line(test2.use) + line(test2.ask))
-    await untilPending(app, test2.ask.request_id)
+  // a new session: the session rule is gone, the agent rule stays
+  await app.inject({ method: 'POST', url: '/agents/agent-1/clear-context' })
+  const listed = (await app.inject({ method: 'GET', url: '/agents/agent-1/rules' })).json().rules
+  t.same(listed.map((r: any) => [r.scope, r.input, r.decision]), [['agent', 'npm publish', 'deny']])
+  const publish = toolCall('npm publish')
+  ws.send(line(publish.use) + line(publish.ask))
+  t.equal((await inbox.next(answerTo(publish.ask.request_id))).response.response.behavior, 'deny')
+  const test2 = toolCall('npm test')
+  ws.send(line(test2.use) + line(test2.ask))
+  await untilPending(app, test2.ask.request_id)
 
-    const del = await app.inject({ method: 'DELETE', url: `/agents/agent-1/rules/${listed[0].id as string}` })
-    t.equal(del.statusCode, 200)
-    t.equal(del.json().id, listed[0].id)
-    t.same((await app.inject({ method: 'GET', url: '/agents/agent-1/rules' })).json().rules, [])
-    const publish2 = toolCall('npm publish')
-    ws.send(line(publish2.use) + line(publish2.ask))
-    await untilPending(app, publish2.ask.request_id)
-    t.equal((await app.inject({ method: 'DELETE', url: `/agents/agent-1/rules/${listed[0].id as string}` })).json().code, 'rule_not_found')
-    t.equal((await app.inject({ method: 'GET', url: '/agents/nobody/rules' })).statusCode, 404)
+  const del = await app.inject({ method: 'DELETE', url: `/agents/agent-1/rules/${listed[0].id as string}` })
+  t.equal(del.statusCode, 200)
+  t.equal(del.json().id, listed[0].id)
+  t.same((await app.inject({ method: 'GET', url: '/agents/agent-1/rules' })).json().rules, [])
+  const publish2 = toolCall('npm publish')
+  ws.send(line(publish2.use) + line(publish2.ask))
+  await untilPending(app, publish2.ask.request_id)
+  t.equal((await app.inject({ method: 'DELETE', url: `/agents/agent-1/rules/${listed[0].id as string}` })).json().code, 'rule_not_found')
+  t.equal((await app.inject({ method: 'GET', url: '/agents/nobody/rules' })).statusCode, 404)
 
-    // remembered rules are kept across a restart
-    const agentRule = toolCall('npm publish')
-    ws.send(line(agentRule.use) + line(agentRule.ask))
-    await untilPending(app, agentRule.ask.request_id)
-    await decide(app, 'agent-1', agentRule.ask.request_id, { behavior: 'allow', remember: 'agent' })
-    ws.terminate()
-    await app.close()
-    app = await build(t, { env, databasePath })
-    t.match((await app.inject({ method: 'GET', url: '/agents/agent-1/rules' })).json().rules, [{ scope: 'agent', input: 'npm publish', decision: 'allow' }])
-    const back = await agent(app)
-    t.teardown(() => back.ws.terminate())
-    const after = toolCall('npm publish')
-    back.ws.send(line(after.use) + line(after.ask))
-    t.equal((await back.inbox.next(answerTo(after.ask.request_id))).response.response.behavior, 'allow')
-  })
-}
+  // remembered rules are kept across a restart
+  const agentRule = toolCall('npm publish')
+  ws.send(line(agentRule.use) + line(agentRule.ask))
+  await untilPending(app, agentRule.ask.request_id)
+  await decide(app, 'agent-1', agentRule.ask.request_id, { behavior: 'allow', remember: 'agent' })
+  ws.terminate()
+  await app.close()
+  app = await build(t, { env, databasePath })
+  t.match((await app.inject({ method: 'GET', url: '/agents/agent-1/rules' })).json().rules, [{ scope: 'agent', input: 'npm publish', decision: 'allow' }])
+  const back = await agent(app)
+  t.teardown(() => back.ws.terminate())
+  const after = toolCall('npm publish')
+  back.ws.send(line(after.use) + line(after.ask))
+  t.equal((await back.inbox.next(answerTo(after.ask.request_id))).response.response.behavior, 'allow')
+})
 
 test('with access control, the decider is the token\'s name; a reader may list but not decide', async (t) => {
   const app = await build(t, { env: { TOOL_POLICY: 'ask:Bash', AUTH_TOKENS: 'alice=operator:o-alice,operator:o-anon,reader:r-1,agent:a-1' } })
