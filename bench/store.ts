@@ -76,10 +76,12 @@ function bareAppend (dir: string, rows: number, seeded: number): number {
   return rate
 }
 
-async function storeIngest (path: string, lines: string[][]): Promise<{ linesPerS: number, eventsPerS: number, events: number }> {
+async function storeIngest (path: string, lines: string[][], withSearch = true): Promise<{ linesPerS: number, eventsPerS: number, events: number }> {
   const config = loadConfig({ DATABASE_PATH: path, LOG_LEVEL: 'silent', EVENTS_MAX_PER_AGENT: '0', QUEUE_MAX: '1000000', BATCH_MAX: '2000' })
   const { db, sqlite } = openDatabase(config)
   await migrateToLatest(db)
+  // what the full-text index's insert trigger (migration 0005) costs the write path
+  if (!withSearch) (sqlite as SQLite.Database).exec('drop trigger if exists search_index_insert')
   const store = createEventStore(createSqliteBackend(db, sqlite as SQLite.Database), config, Fastify().log)
   const ids = Array.from({ length: AGENTS }, (_, a) => `bench-${String(a).padStart(2, '0')}`)
   for (const id of ids) await store.loadAgent(id, true)
@@ -115,6 +117,8 @@ async function main (): Promise<void> {
 
     const fresh = await storeIngest(join(dir, 'new.db'), lines)
     log(`store into new agents: ${Math.round(fresh.eventsPerS)} events/s (${fresh.events} events)`)
+    const bareStore = await storeIngest(join(dir, 'nosearch.db'), makeLines(), false)
+    log(`store into new agents without the search index trigger: ${Math.round(bareStore.eventsPerS)} events/s`)
 
     const longPath = join(dir, 'long.db')
     const seed = await seedDatabase(longPath, Array.from({ length: AGENTS }, (_, a) => ({ id: `bench-${String(a).padStart(2, '0')}`, events: Math.floor(SEED / AGENTS) })), log)
@@ -135,6 +139,7 @@ async function main (): Promise<void> {
       raw_parse_lines_per_s: Math.round(parse),
       bare_append_rows_per_s: Math.round(bare),
       store_new_events_per_s: Math.round(fresh.eventsPerS),
+      store_new_without_search_trigger_events_per_s: Math.round(bareStore.eventsPerS),
       store_long_events_per_s: Math.round(long.eventsPerS),
       ratio_long_to_limit: round(long.eventsPerS / limit, 2),
       ratio_long_to_new: round(long.eventsPerS / fresh.eventsPerS, 2),
