@@ -37,7 +37,8 @@ export function isOptional (schema: unknown): boolean {
 
 export default fp(async function validation (fastify) {
   // a body is taken as it is: {"content": 42} is not a string
-  const bodies = ajv({ coerceTypes: false })
+  // every error, so that an unknown property (a typo) is reported before the required one it stands for
+  const bodies = ajv({ coerceTypes: false, allErrors: true })
   // path, query and header values are text; they become numbers only after checkQuery accepted their form
   const texts = ajv({ coerceTypes: true })
   fastify.setValidatorCompiler(({ schema, httpPart }) => {
@@ -45,7 +46,14 @@ export default fp(async function validation (fastify) {
     const validate = bodies.compile(schema)
     // Type.Optional(body): a request without one (or with an empty JSON body) is as good as no options
     if (!isOptional(schema)) return validate
-    return (data: unknown) => data === undefined || data === null || validate(data)
+    const optional = (data: unknown): boolean => {
+      if (data === undefined || data === null) return true
+      const ok = validate(data)
+      optional.errors = validate.errors
+      return ok
+    }
+    optional.errors = null as typeof validate.errors
+    return optional
   })
 
   // Fastify's own JSON parsing (secure-json-parse, poisoning keys an error), except that an empty body with a JSON

@@ -1,6 +1,6 @@
 // The whole application as one Fastify plugin: plugins first, then routes. Only server.ts listens.
-import type { Server } from 'node:http'
-import type { FastifyInstance, FastifyHttpOptions } from 'fastify'
+import { STATUS_CODES, type Server } from 'node:http'
+import type { FastifyInstance, FastifyHttpOptions, FastifyReply } from 'fastify'
 import websocket from '@fastify/websocket'
 import type { Config } from './config.js'
 import configPlugin from '../plugins/config.js'
@@ -54,6 +54,12 @@ export function serverOptions (config: Config): FastifyHttpOptions<Server> {
     forceCloseConnections: 'idle',
     // plugins/errors.ts answers requests that come in while closing, with the shutting_down error body
     return503OnClosing: false,
+    // the router's own refusals (a path that does not decode, a parameter over maxParamLength) get an error body too
+    frameworkErrors: function (error, request, reply) {
+      const tooLong = error.statusCode === 414
+      const body = { error: STATUS_CODES[tooLong ? 414 : 400], message: error.message, code: tooLong ? 'uri_too_long' : 'bad_request' }
+      ;(reply as FastifyReply).code(tooLong ? 414 : 400).send(body)
+    },
     // agent ids may be 128 characters; the router's default limit (100) would answer 414 to the longer ones
     routerOptions: { maxParamLength: 256 }
   }

@@ -31,6 +31,7 @@ export const ERROR_CODES = {
   unsupported_encoding: { status: 415, meaning: 'a Content-Encoding other than gzip' },
   agent_refused: { status: 422, meaning: 'the agent answered the control command with an error' },
   upgrade_required: { status: 426, meaning: 'a plain GET on a WebSocket route' },
+  uri_too_long: { status: 414, meaning: 'a path parameter longer than the router takes (256 characters)' },
   rate_limited: { status: 429, meaning: 'too many operator requests in the window (see Retry-After)' },
   internal: { status: 500, meaning: 'a fault in the server; the details are in the server log, never in the response' },
   write_timeout: { status: 503, meaning: 'the event log did not commit in time: the storage is failing or overloaded' },

@@ -147,7 +147,7 @@ const PART_NAMES: Record<string, string> = { querystring: 'query parameter', par
 
 /** Ajv's errors (from Fastify's validation, with `verbose`) as one 400 that names the value and its form. */
 export function validationError (errors: FastifySchemaValidationError[], context: string): HttpError {
-  const e = errors[0] as FastifySchemaValidationError & { parentSchema?: Schema, schema?: unknown }
+  const e = (errors.find(x => x.keyword === 'additionalProperties') ?? errors[0]) as FastifySchemaValidationError & { parentSchema?: Schema, schema?: unknown }
   const part = PART_NAMES[context] ?? context
   const path = e.instancePath.split('/').slice(1).map(s => s.replace(/~1/g, '/').replace(/~0/g, '~'))
   const where = path.length === 0 ? (context === 'body' ? 'the body' : `the ${part}s`) : `${part} ${JSON.stringify(path.join('.'))}`

@@ -1,9 +1,10 @@
 // Property tests: every parameter of every HTTP route, fuzzed. Whatever comes in, the answer is a 2xx or a 4xx
-// with an { error, message } body; never a 5xx, never a stack trace.
+// with an { error, message, code } body (a listed code); never a 5xx, never a stack trace.
 import { test, type Test } from 'tap'
 import fc from 'fast-check'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import { build, collect, sync, line, assistantText, resultLine } from './helper.js'
+import { isErrorCode } from '../src/errors.js'
 
 const AGENT = 'fuzz-agent'
 const RUNS = Number(process.env.FUZZ_RUNS ?? 400)
@@ -57,7 +58,8 @@ function check (res: LightMyRequestResponse, what: string): void {
 function isErrorBody (res: LightMyRequestResponse): boolean {
   try {
     const body = res.json()
-    return typeof body.error === 'string' && typeof body.message === 'string' && body.error !== '' && body.message !== ''
+    return typeof body.error === 'string' && typeof body.message === 'string' && body.error !== '' && body.message !== '' &&
+      isErrorCode(body.code)
   } catch {
     return false
   }
