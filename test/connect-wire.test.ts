@@ -41,7 +41,8 @@ test('agentlog connect on the wire: one line per frame, x-last-request-id on rec
   const setup = await offlineSetup(t)
   const server = await bareServer(t)
   startConnector(t, setup, { server: server.url, agentId: 'wire' })
-  await waitFor('the first connection', () => server.conns.length === 1 ? true : undefined)
+  // the connector starts through the TypeScript loader: slow on a loaded machine
+  await waitFor('the first connection', () => server.conns.length === 1 ? true : undefined, 60000)
   const c1 = server.conns[0]
   t.equal(c1.headers['x-last-request-id'], undefined, 'a first connection has no x-last-request-id')
 
