@@ -44,7 +44,8 @@ export async function openPage (t: TestContext, browser: Browser, url: string, v
   const context = await browser.newContext({ viewport, serviceWorkers: 'block', bypassCSP: opts.bypassCSP === true })
   t.teardown(() => context.close())
   const page = await context.newPage()
-  page.setDefaultTimeout(15000)
+  // generous: CI runs the suite two files at a time on a small machine
+  page.setDefaultTimeout(30000)
   const errors: string[] = []
   const dialogs: string[] = []
   const failed: string[] = []
@@ -79,7 +80,7 @@ export function texts (page: Page, selector: string): Promise<string[]> {
 }
 
 /** Waits (bounded) until at least n elements match. */
-export async function countAtLeast (page: Page, selector: string, n: number, timeoutMs = 15000): Promise<void> {
+export async function countAtLeast (page: Page, selector: string, n: number, timeoutMs = 30000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const count = await page.locator(selector).count()
