@@ -200,21 +200,60 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
   let closing = false
   const stats = { fellBehind: 0, truncations: 0, delivered: 0, pagesFromMemory: 0, pagesFromDatabase: 0 }
 
-  // Several instances: commits happen anywhere, so every follower reads what is new from the database when told
-  // (by a commit notice, or by this instance's own commit) instead of being handed events; positions make it exact.
-  const pull = cluster !== null
-  const offNotice = cluster?.onCommitNotice((ranges, local) => {
+  // Several instances: events committed elsewhere are announced by a commit notice, and the followers concerned
+  // read them from the database (positions make that exact). This instance's own commits are handed to followers
+  // as on one instance, with two guards: an agent's followers read from the database when this instance takes
+  // the agent over (what the previous owner committed may not be announced yet), and the global followers (by id)
+  // are handed a commit only when every commit before it is known here (each carries the highest id committed
+  // before it, see src/cluster/cluster.ts); otherwise they read from the database too.
+  const clustered = cluster !== null
+  /** Every event with an id up to this one was committed in a commit known here (announced or our own). */
+  let knownThrough = 0
+  /** Commits known here that follow one not known yet: previous highest id → their highest id. */
+  const held = new Map<number, number>()
+
+  /** Records a commit; true when every commit before it was already known. */
+  function known (prev: number, max: number): boolean {
+    if (prev > knownThrough) {
+      held.set(prev, Math.max(held.get(prev) ?? 0, max))
+      return false
+    }
+    knownThrough = Math.max(knownThrough, max)
+    for (let progressed = true; progressed;) {
+      progressed = false
+      for (const [p, m] of held) {
+        if (p > knownThrough) continue
+        knownThrough = Math.max(knownThrough, m)
+        held.delete(p)
+        progressed = true
+      }
+    }
+    return true
+  }
+
+  const offNotice = cluster?.onCommitNotice((ranges, local, order) => {
     if (local) return // already seen through onCommit
-    if (ranges === null) {
+    if (ranges === null || order === null) {
+      // notices may have been missed: everyone reads from the database, which has everything up to now
+      for (const m of held.values()) knownThrough = Math.max(knownThrough, m)
+      held.clear()
       for (const f of followers) reread(f)
       return
     }
-    for (const [agentId,,, maxId] of ranges) {
-      if (maxId > latestId) latestId = maxId
-      stale(agentId)
-    }
+    known(order.prev, order.max)
+    if (order.max > latestId) latestId = order.max
+    for (const [agentId] of ranges) stale(agentId)
   })
-  const offPresence = cluster?.onPresence((agentId, state) => { changed(agentId, state) })
+  // connections on other instances (this one's own come from the agent hub at once)
+  const offPresence = cluster?.onPresence((agentId, state, instance) => { if (instance !== cluster.instanceId) changed(agentId, state) })
+  // an agent's recent events are complete in memory only while this instance writes it
+  const offOwnership = cluster?.onOwnership((agentId, owned) => {
+    recent.get(agentId)?.release()
+    recent.delete(agentId)
+    const head = events.getAgent(agentId)?.committed.lastSeq
+    if (owned && byAgent.has(agentId) && head !== undefined) recent.set(agentId, new Recent(head, bySeq, recentEvents, agentsBudget))
+    for (const f of byAgent.get(agentId) ?? []) reread(f)
+  })
 
   /** New events of the agent are committed: its followers and the global ones read them from the database. */
   function stale (agentId: string): void {
@@ -231,10 +270,12 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
 
   const offCommit = events.onCommit((batch) => {
     for (const e of batch) if (e.id > latestId) latestId = e.id
+    const order = cluster?.lastLocalCommit ?? null
+    const inOrder = order === null || known(order.prev, order.max)
     if (followers.size === 0) return
-    if (pull) {
-      for (const agentId of new Set(batch.map(e => e.agent_id))) stale(agentId)
-      return
+    if (clustered && !inOrder) {
+      // an earlier commit elsewhere is not announced yet: the global followers read from the database
+      for (const f of globals) reread(f)
     }
     for (const event of batch) {
       recent.get(event.agent_id)?.add(event)
@@ -243,12 +284,11 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
       if (own !== undefined) {
         for (const f of own) if (matches(f, event)) offer(f, { kind: 'event', event, cursor: event.seq })
       }
-      for (const f of globals) if (matches(f, event)) offer(f, { kind: 'event', event, cursor: event.id })
+      if (inOrder) for (const f of globals) if (matches(f, event)) offer(f, { kind: 'event', event, cursor: event.id })
     }
   })
 
-  // several instances: connections anywhere come as presence notices (this instance's own included)
-  const offChange = hub.onChange((agentId, state) => { if (!pull) changed(agentId, state) })
+  const offChange = hub.onChange((agentId, state) => { changed(agentId, state) })
 
   function changed (agentId: string, state: 'connected' | 'disconnected'): void {
     const notice: AgentNotice = { agent_id: agentId, state, at: new Date().toISOString() }
@@ -451,11 +491,11 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
         byAgent.set(f.agentId, set)
         const head = events.getAgent(f.agentId)?.committed.lastSeq ?? 0
         // several instances: events committed elsewhere never pass through here, so nothing is kept
-        if (!pull) recent.set(f.agentId, new Recent(head, bySeq, recentEvents, agentsBudget))
+        if (!clustered || cluster.owns(f.agentId)) recent.set(f.agentId, new Recent(head, bySeq, recentEvents, agentsBudget))
       }
       set.add(f)
     } else {
-      if (globals.size === 0 && !pull) recentGlobal = new Recent(latestId, byId, recentEvents, globalBudget)
+      if (globals.size === 0 && !clustered) recentGlobal = new Recent(latestId, byId, recentEvents, globalBudget)
       globals.add(f)
     }
     pump(f).catch((err: unknown) => log.error({ err }, 'live stream pump failed'))
@@ -552,6 +592,7 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
   async function init (): Promise<void> {
     const row = await db.selectFrom('conversation_events').select(eb => eb.fn.max<number>('id').as('id')).executeTakeFirst()
     latestId = Math.max(latestId, Number(row?.id ?? 0))
+    knownThrough = latestId
   }
 
   function close (): void {
@@ -560,6 +601,7 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
     offChange()
     offNotice?.()
     offPresence?.()
+    offOwnership?.()
     for (const f of [...followers]) {
       f.sink.abort()
       remove(f)

@@ -18,7 +18,7 @@ import type { EventStore, WriteHooks } from '../../plugins/event-store.js'
 import type { AgentHub } from '../../plugins/agent-hub.js'
 import { httpError } from '../errors.js'
 import { createLink } from './link.js'
-import { type CommitRange, commitNotices, decodeNotice, encodeNotice, isFor, type Notice } from './notices.js'
+import { type CommitOrder, type CommitRange, commitNotices, decodeNotice, encodeNotice, isFor, type Notice } from './notices.js'
 
 /** An operator command's result, as the owner answered it. */
 export interface CommandResult {
@@ -29,8 +29,10 @@ export interface CommandResult {
 export type CommandExecutor = (agentId: string, body: unknown) => Promise<CommandResult>
 
 /** ranges null: notices may have been missed (the connection was down), so anything may be new. */
-export type CommitNoticeListener = (ranges: CommitRange[] | null, local: boolean) => void
+export type CommitNoticeListener = (ranges: CommitRange[] | null, local: boolean, order: CommitOrder | null) => void
 export type PresenceListener = (agentId: string, state: 'connected' | 'disconnected', instance: string) => void
+/** This instance took an agent (its state just read afresh) or let it go. */
+export type OwnershipListener = (agentId: string, owned: boolean) => void
 
 export class OwnershipLostError extends Error {
   constructor (agents: string[]) {
@@ -70,11 +72,21 @@ export function createCluster ({ db, config, log }: ClusterOptions) {
   const executors = new Map<string, CommandExecutor>()
   const commitListeners = new Set<CommitNoticeListener>()
   const presenceListeners = new Set<PresenceListener>()
+  const ownershipListeners = new Set<OwnershipListener>()
+  function ownership (agentId: string, owned: boolean): void {
+    for (const l of ownershipListeners) {
+      try { l(agentId, owned) } catch (err) { log.error({ err }, 'ownership listener failed') }
+    }
+  }
   /** Where every connected agent is, across instances (this one included). */
   const presence = new Map<string, string>()
   let alive = new Set<string>([instanceId])
   let sweepTimer: NodeJS.Timeout | null = null
   let closed = false
+  /** The highest event id committed before the transaction being written (read under the commit-order lock). */
+  let prevMax = 0
+  /** The order of this instance's last committed transaction, for its commit listeners. */
+  let lastLocalCommit: CommitOrder | null = null
   const stats = { handovers: 0, released: 0, fenced: 0, forwarded: 0, served: 0, reconnects: 0 }
 
   const link = createLink({
@@ -110,7 +122,7 @@ export function createCluster ({ db, config, log }: ClusterOptions) {
     alive.add(notice.from)
     switch (notice.t) {
       case 'commit':
-        for (const l of commitListeners) l(notice.ranges, notice.from === instanceId)
+        for (const l of commitListeners) l(notice.ranges, notice.from === instanceId, notice.order ?? null)
         return
       case 'presence':
         if (notice.state === 'connected') {
@@ -211,8 +223,10 @@ export function createCluster ({ db, config, log }: ClusterOptions) {
         .executeTakeFirstOrThrow()
       owned.set(agentId, row.owner_epoch)
       await deps().events.reload(agentId)
+      ownership(agentId, true)
     } catch (err) {
       owned.delete(agentId)
+      ownership(agentId, false)
       await unlock(agentId).catch(() => {})
       throw err
     }
@@ -235,6 +249,7 @@ export function createCluster ({ db, config, log }: ClusterOptions) {
       if (conn !== undefined) await closeSocket(conn.socket, 4001, 'replaced by a newer connection')
       await events.flush()
       owned.delete(agentId)
+      ownership(agentId, false)
       await events.forget(agentId)
       await unlock(agentId)
       stats.released++
@@ -262,6 +277,7 @@ export function createCluster ({ db, config, log }: ClusterOptions) {
   function lose (agentId: string): void {
     if (!owned.has(agentId)) return
     owned.delete(agentId)
+    ownership(agentId, false)
     stats.fenced++
     log.warn({ agentId }, 'agent owned by another instance now; dropping its queued writes here')
     const { events, hub } = deps()
@@ -281,7 +297,7 @@ export function createCluster ({ db, config, log }: ClusterOptions) {
       lose(agentId)
     }
     // commits announced while this instance was not listening are read now
-    for (const l of commitListeners) l(null, false)
+    for (const l of commitListeners) l(null, false, null)
     // other instances may have taken this one for dead meanwhile: say again where its agents are
     if (hub !== null) {
       for (const agentId of hub.ids()) {
@@ -297,6 +313,8 @@ export function createCluster ({ db, config, log }: ClusterOptions) {
     async begin (trx: Transaction<Database>, agentIds: string[]) {
       // ids are handed out in commit order across instances: a follower reading by id misses nothing
       await sql`select pg_advisory_xact_lock(hashtextextended(${namespace + '/commit-order'}, 0))`.execute(trx)
+      const before = await sql<{ m: number | string | null }>`select max(id) as m from conversation_events`.execute(trx)
+      prevMax = Number(before.rows[0]?.m ?? 0)
       const rows = await trx.selectFrom('agents').select(['agent_id', 'owner_epoch'])
         .where('agent_id', 'in', agentIds).forUpdate().execute()
       const epochs = new Map(rows.map(r => [r.agent_id, r.owner_epoch]))
@@ -307,7 +325,9 @@ export function createCluster ({ db, config, log }: ClusterOptions) {
       }
     },
     async beforeCommit (trx, stored) {
-      for (const payload of commitNotices(instanceId, stored)) {
+      const order = { prev: prevMax, max: stored.reduce((m, e) => Math.max(m, e.id), prevMax) }
+      lastLocalCommit = order
+      for (const payload of commitNotices(instanceId, stored, order)) {
         await sql`select pg_notify(${channel}, ${payload})`.execute(trx)
       }
     }
@@ -445,6 +465,8 @@ export function createCluster ({ db, config, log }: ClusterOptions) {
     acquire,
     route,
     owns: (agentId: string) => owned.has(agentId),
+    /** Set just before each commit: valid in the store's commit listeners, which run right after it. */
+    get lastLocalCommit () { return lastLocalCommit },
     /** Registers what this instance does when another one forwards it a command of this kind. */
     serveCommand (kind: string, executor: CommandExecutor): void {
       executors.set(kind, executor)
@@ -452,6 +474,10 @@ export function createCluster ({ db, config, log }: ClusterOptions) {
     onCommitNotice (listener: CommitNoticeListener): () => void {
       commitListeners.add(listener)
       return () => { commitListeners.delete(listener) }
+    },
+    onOwnership (listener: OwnershipListener): () => void {
+      ownershipListeners.add(listener)
+      return () => { ownershipListeners.delete(listener) }
     },
     onPresence (listener: PresenceListener): () => void {
       presenceListeners.add(listener)

@@ -7,9 +7,12 @@ export const MAX_PAYLOAD = 7900
 /** One agent's events in a committed batch: seq from..to, the highest event id among them. */
 export type CommitRange = [agentId: string, fromSeq: number, toSeq: number, maxId: number]
 
+/** Where a commit stands among all: the highest event id committed before it, and its own highest. */
+export interface CommitOrder { prev: number, max: number }
+
 export type Notice =
   /** Events committed (delivered only if the transaction that sent it committed, in commit order). */
-  | { t: 'commit', from: string, ranges: CommitRange[] }
+  | { t: 'commit', from: string, ranges: CommitRange[], order: CommitOrder }
   /** An agent's socket opened or closed on an instance. */
   | { t: 'presence', from: string, agent: string, state: 'connected' | 'disconnected' }
   /** Asks the owner to let go of an agent (a newer connection, or a write, wants it elsewhere). */
@@ -46,7 +49,7 @@ export function isFor (notice: Notice, instanceId: string): boolean {
  * A committed batch as commit notices: one range per agent (a batch holds each agent's events in seq order),
  * split over as many payloads as the size limit needs.
  */
-export function commitNotices (from: string, events: Array<{ agent_id: string, seq: number, id: number }>): string[] {
+export function commitNotices (from: string, events: Array<{ agent_id: string, seq: number, id: number }>, order: CommitOrder): string[] {
   const byAgent = new Map<string, CommitRange>()
   for (const e of events) {
     const range = byAgent.get(e.agent_id)
@@ -59,20 +62,20 @@ export function commitNotices (from: string, events: Array<{ agent_id: string, s
     }
   }
   const payloads: string[] = []
-  const overhead = encodeNotice({ t: 'commit', from, ranges: [] }).length
+  const overhead = encodeNotice({ t: 'commit', from, ranges: [], order }).length
   let ranges: CommitRange[] = []
   let size = overhead
   for (const range of byAgent.values()) {
     // UTF-8 bytes, not characters: agent ids may be any text
     const bytes = Buffer.byteLength(JSON.stringify(range)) + 1
     if (ranges.length > 0 && size + bytes > MAX_PAYLOAD) {
-      payloads.push(encodeNotice({ t: 'commit', from, ranges }))
+      payloads.push(encodeNotice({ t: 'commit', from, ranges, order }))
       ranges = []
       size = overhead
     }
     ranges.push(range)
     size += bytes
   }
-  if (ranges.length > 0) payloads.push(encodeNotice({ t: 'commit', from, ranges }))
+  if (ranges.length > 0) payloads.push(encodeNotice({ t: 'commit', from, ranges, order }))
   return payloads
 }
