@@ -1,13 +1,6 @@
 // Liveness and readiness for orchestrators and load balancers.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from '@sinclair/typebox'
-
-const Health = Type.Object({
-  status: Type.String(),
-  queue_depth: Type.Optional(Type.Integer()),
-  connected_agents: Type.Optional(Type.Integer()),
-  last_error: Type.Optional(Type.Union([Type.String(), Type.Null()]))
-}, { description: 'The server\'s state' })
+import { Health } from '../src/schemas/health.js'
 
 const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/health/live', {

@@ -1,14 +1,7 @@
 // Who the presented token is: lets a UI show only the controls its token may use.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from '@sinclair/typebox'
+import { WhoAmI } from '../src/schemas/health.js'
 import { ErrorBody } from '../src/schemas/common.js'
-
-const WhoAmI = Type.Object({
-  access_control: Type.Boolean({ description: 'whether the server checks tokens at all' }),
-  role: Type.Union([Type.Literal('reader'), Type.Literal('operator'), Type.Literal('agent'), Type.Null()], {
-    description: "the token's role; null when access control is off (every request is allowed)"
-  })
-}, { description: 'Whether tokens are checked, and the presented token\'s role' })
 
 const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/auth/whoami', {

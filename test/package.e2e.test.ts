@@ -36,8 +36,9 @@ t.test('npm pack, install the tarball into a temporary prefix, serve and connect
   t.ok(files.includes('bin/agentlog.js'))
   t.ok(files.includes('dist/src/cli/main.js'))
   t.ok(files.includes('dist/src/server.js'))
+  t.ok(files.includes('dist/src/client/index.js') && files.includes('dist/src/client/index.d.ts'), 'the typed client, with its types')
   t.ok(files.some(f => f.startsWith('dist/db/migrations/') && f.endsWith('.js')), 'the migrations')
-  t.same(files.filter(f => f.endsWith('.ts') || f.startsWith('test/') || f.startsWith('src/') || f.startsWith('dist/test/') || f.startsWith('dist/bench/')), [],
+  t.same(files.filter(f => (f.endsWith('.ts') && !f.startsWith('dist/src/')) || f.startsWith('test/') || f.startsWith('src/') || f.startsWith('dist/test/') || f.startsWith('dist/bench/')), [],
     'no TypeScript sources, tests or benchmarks')
 
   // from the local npm cache where it can; better-sqlite3 built here rather than downloaded
