@@ -15,12 +15,22 @@ export async function migrateToLatest (db: Kysely<any>, schema: string | null = 
     // without it, another schema's migration table on the search path could be taken for ours
     ...(schema !== null ? { migrationTableSchema: schema } : {})
   })
-  const { error, results } = await migrator.migrateToLatest()
+  let { error, results } = await migrator.migrateToLatest()
+  // Kysely's introspector scans every schema of the database; one dropped by someone else during that scan
+  // (PostgreSQL 3F000 naming another schema) fails the check, not our migration: looking again succeeds.
+  for (let attempt = 1; attempt < 5 && error !== undefined && isOtherSchemaGone(error, schema); attempt++) {
+    ({ error, results } = await migrator.migrateToLatest())
+  }
   if (error !== undefined) {
     const failed = results?.find(r => r.status === 'Error')
     throw new Error(`migration ${failed?.migrationName ?? '(unknown)'} failed: ${String((error as Error).message ?? error)}`, { cause: error })
   }
   return (results ?? []).map(r => r.migrationName)
+}
+
+function isOtherSchemaGone (error: unknown, schema: string | null): boolean {
+  const err = error as { code?: unknown, message?: unknown }
+  return err?.code === '3F000' && typeof err.message === 'string' && (schema === null || !err.message.includes(`"${schema}"`))
 }
 
 async function main (): Promise<void> {
