@@ -110,9 +110,10 @@ async function drill (t: Tap, target: Target, fault: Fault): Promise<void> {
     maxDepth = Math.max(maxDepth, res.body.queue_depth)
     return res
   }
+  // the queue may fill (a 503 naming QUEUE_MAX) before the first commit has failed; the write error then takes over
   const down = await waitFor('GET /health/ready to answer 503 with the write error', async () => {
     const res = await ready()
-    return res.status === 503 && typeof res.body.last_error === 'string' ? res.body : undefined
+    return res.status === 503 && typeof res.body.last_error === 'string' && fault.error.test(res.body.last_error) ? res.body : undefined
   })
   const downMs = Date.now() - faultAt
   t.match(down.last_error, fault.error, `503 names the cause: ${down.last_error}`)
