@@ -151,9 +151,10 @@ export function createHistory (db: Kysely<Database>, events: EventStore, hub: Ag
         const lastSeq = mem?.committed.lastSeq ?? r.last_seq
         const oldest = mem?.committed.oldestSeq ?? (r.oldest_seq === null ? null : Number(r.oldest_seq))
         const t = byAgent.get(Number(r.agent_key))
-        const where = alive === null
-          ? (hub.isConnected(r.agent_id) ? instanceId : null)
-          : (r.connected_instance !== null && alive.has(r.connected_instance) ? r.connected_instance : null)
+        // this instance's own sockets are known here first; the database speaks for the other instances
+        const where = hub.isConnected(r.agent_id)
+          ? instanceId
+          : (alive !== null && r.connected_instance !== null && r.connected_instance !== instanceId && alive.has(r.connected_instance) ? r.connected_instance : null)
         return {
           agent_id: r.agent_id,
           connected: where !== null,
