@@ -1,4 +1,5 @@
 // The write path's shared vocabulary: what is queued, what the writer knows about an agent, what it stores.
+import type { SessionsTable } from '../../db/schema.js'
 import type { AgentMessage } from '../protocol/ndjson.js'
 import type { EventDraft, EventType } from '../protocol/messages.js'
 
@@ -77,16 +78,4 @@ export interface PlannedRow {
 }
 
 /** A batch's additions to one session's totals, upserted into the sessions table. */
-export interface SessionDelta {
-  agent_key: number
-  session_number: number
-  first_seq: number
-  last_seq: number
-  started_at: string
-  ended_at: string
-  cost_usd: number
-  input_tokens: number
-  output_tokens: number
-  cache_read_tokens: number
-  cache_creation_tokens: number
-}
+export type SessionDelta = SessionsTable

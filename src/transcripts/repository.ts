@@ -3,6 +3,7 @@
 import type { Kysely, Transaction } from 'kysely'
 import type { Database, TranscriptFilesTable } from '../../db/schema.js'
 import type { StoredEvent } from '../../plugins/event-store.js'
+import { upsertSession } from '../store/backend.js'
 
 export type Trx = Transaction<Database>
 
@@ -128,17 +129,7 @@ export async function addToSession (trx: Trx, agentId: string, session: number, 
     })).where('agent_key', '=', await keyOf(trx, agentId)).where('session_number', '=', session).execute()
     return
   }
-  await trx.insertInto('sessions').values({ agent_key: await keyOf(trx, agentId), session_number: session, ...span, ...totals })
-    .onConflict(oc => oc.columns(['agent_key', 'session_number']).doUpdateSet(eb => ({
-      last_seq: eb.ref('excluded.last_seq'),
-      ended_at: eb.ref('excluded.ended_at'),
-      cost_usd: eb('sessions.cost_usd', '+', eb.ref('excluded.cost_usd')),
-      input_tokens: eb('sessions.input_tokens', '+', eb.ref('excluded.input_tokens')),
-      output_tokens: eb('sessions.output_tokens', '+', eb.ref('excluded.output_tokens')),
-      cache_read_tokens: eb('sessions.cache_read_tokens', '+', eb.ref('excluded.cache_read_tokens')),
-      cache_creation_tokens: eb('sessions.cache_creation_tokens', '+', eb.ref('excluded.cache_creation_tokens'))
-    })))
-    .execute()
+  await upsertSession(trx, { agent_key: await keyOf(trx, agentId), session_number: session, ...span, ...totals }).execute()
 }
 
 export interface SessionRowValues extends SessionTotals {
