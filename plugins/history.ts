@@ -66,13 +66,19 @@ export function createHistory (db: Kysely<Database>, events: EventStore, hub: Ag
     const rows = await query.orderBy('seq', q.order).limit(q.limit + 1).execute()
     const hasMore = rows.length > q.limit
     if (hasMore) rows.pop()
-    // PostgreSQL makes a commit visible to readers a moment before the writer takes it in
-    const newest = rows.reduce((max, r) => Math.max(max, r.seq), 0)
+    // PostgreSQL makes a commit visible to readers a moment before the writer takes it in: a page can hold
+    // events past what this instance has taken in, and a caller can hold a cursor from such a page
+    let latest = rows.reduce((max, r) => Math.max(max, r.seq), state.committed.lastSeq)
+    if (q.after !== undefined && q.after > latest) {
+      const newest = await db.selectFrom('conversation_events').select(eb => eb.fn.max('seq').as('seq'))
+        .where('agent_key', '=', state.key).executeTakeFirst()
+      latest = Math.max(latest, Number(newest?.seq ?? 0))
+    }
     return {
       rows,
       has_more: hasMore,
       next_cursor: hasMore ? rows[rows.length - 1].seq : null,
-      latest_seq: Math.max(state.committed.lastSeq, newest),
+      latest_seq: latest,
       oldest_seq: state.committed.oldestSeq
     }
   }
