@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url'
 import SQLite from 'better-sqlite3'
 import { Kysely, SqliteDialect } from 'kysely'
 import { migrateToLatest } from '../db/migrate.js'
+import { CLEAR_PENDING, INDEX_PENDING } from '../src/search/sqlite-index.js'
 import { envInt, envStr, mb, round } from './common.js'
 
 export interface SeedAgent {
@@ -117,6 +118,8 @@ export async function seedDatabase (path: string, agents: SeedAgent[], log: (msg
     if (c.turnPos === 0) c.turns++
   }
 
+  // the full-text index takes each transaction's events at its end, as the writer does
+  const indexPending = (): void => { db.exec(INDEX_PENDING); db.exec(CLEAR_PENDING) }
   let live = cursors.filter(c => c.remaining > 0)
   let nextReport = 1_000_000
   db.exec('begin')
@@ -129,6 +132,7 @@ export async function seedDatabase (path: string, agents: SeedAgent[], log: (msg
     }
     live = live.filter(c => c.remaining > 0)
     if (written >= nextReport) {
+      indexPending()
       db.exec('commit')
       log(`  seeded ${(written / 1e6).toFixed(1)}M of ${(total / 1e6).toFixed(1)}M events (${round((Date.now() - started) / 1000, 1)} s)`)
       nextReport += 1_000_000
@@ -142,6 +146,7 @@ export async function seedDatabase (path: string, agents: SeedAgent[], log: (msg
     const info = JSON.stringify({ model: 'claude-sonnet-4-6', cwd: '/home/dev/agentlog', claude_session_id: `bench-${c.index}`, tools: ['Bash', 'Read', 'Write'] })
     insAgent.run(c.index + 1, c.id, c.session, c.seq, createdAt, at, at, info, 0.0123)
   }
+  indexPending()
   db.exec('commit')
   db.pragma('journal_mode = WAL')
   db.close()

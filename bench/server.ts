@@ -16,7 +16,7 @@ await server.register(fp(app), { config })
 if (process.env.BENCH_SEARCH_INDEX === '0') {
   // the search bench's baseline: the same app with the index no longer kept in step
   if (server.dbDialect === 'sqlite') {
-    await sql`drop trigger search_index_insert`.execute(server.db)
+    await sql`drop trigger search_pending_insert`.execute(server.db)
     await sql`drop trigger search_index_delete`.execute(server.db)
   } else {
     await sql`drop trigger search_documents_insert on conversation_events`.execute(server.db)

@@ -81,7 +81,7 @@ async function storeIngest (path: string, lines: string[][], withSearch = true):
   const { db, sqlite } = openDatabase(config)
   await migrateToLatest(db)
   // what the full-text index's insert trigger (migration 0005) costs the write path
-  if (!withSearch) (sqlite as SQLite.Database).exec('drop trigger if exists search_index_insert')
+  if (!withSearch) (sqlite as SQLite.Database).exec('drop trigger if exists search_pending_insert')
   const store = createEventStore(createSqliteBackend(db, sqlite as SQLite.Database), config, Fastify().log)
   const ids = Array.from({ length: AGENTS }, (_, a) => `bench-${String(a).padStart(2, '0')}`)
   for (const id of ids) await store.loadAgent(id, true)

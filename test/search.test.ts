@@ -2,10 +2,13 @@
 import { test } from 'tap'
 import fc from 'fast-check'
 import type { FastifyInstance } from 'fastify'
-import type { Kysely } from 'kysely'
-import { build, collect, sync, assistantText, resultLine, line, uuid, postgresUrl, postgresSchema, tempDatabasePath, history, type TestContext } from './helper.js'
+import { type Kysely, sql } from 'kysely'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { build, collect, sync, assistantText, resultLine, line, uuid, postgresUrl, postgresSchema, tempDatabasePath, history, fixturesDir, type TestContext } from './helper.js'
 import { createSearch } from '../plugins/search.js'
 import * as searchMigration from '../db/migrations/0005_search.js'
+import * as batchedMigration from '../db/migrations/0007_search_batched.js'
 
 const databases: Array<{ name: string, skip: string | false, env: (t: TestContext) => Promise<Record<string, string>> }> = [
   { name: 'sqlite', skip: false, env: async () => ({}) },
@@ -266,9 +269,11 @@ for (const database of databases) {
     await a.send([assistantText('hazelnut before the index existed'), toolUse('Grep', { pattern: 'hazelnut' })])
     // the database as it was before search (no index, events in place), then the migration as an upgrade runs it
     const db = app.db as unknown as Kysely<any>
+    await batchedMigration.down(db)
     await searchMigration.down(db)
     t.equal((await search(app, { q: 'hazelnut' })).statusCode, 500, 'no index any more')
     await searchMigration.up(db)
+    await batchedMigration.up(db)
     await app.close()
 
     app = await build(t, { env, databasePath })
@@ -277,6 +282,29 @@ for (const database of databases) {
     const b = await agent(t, app, 'agent-1')
     await b.send([assistantText('hazelnut after')])
     t.equal((await hits(app, { q: 'hazelnut' })).length, 3, 'and keeps it in step afterwards')
+  })
+
+  test(`${database.name}: what every write path stores is found at once: lines, operator prompts, imported transcripts`, { skip: database.skip }, async (t) => {
+    const app = await build(t, { env: await database.env(t) })
+    const a = await agent(t, app, 'agent-1')
+    await a.send([assistantText('walnut from a line')])
+    const prompt = await app.inject({ method: 'POST', url: '/agents/agent-1/messages', payload: { content: 'walnut from an operator' } })
+    t.equal(prompt.statusCode, 202)
+    const transcript = readFileSync(join(fixturesDir(), 'claude-code-2.1.331-transcripts', 'projects', '-home-dev-project',
+      'b139aeb6-4ad3-4307-96b6-942c85cc1885.jsonl'), 'utf8')
+    const imported = await app.inject({
+      method: 'POST',
+      url: '/agents/imported/import?file=b139aeb6-4ad3-4307-96b6-942c85cc1885.jsonl',
+      headers: { 'content-type': 'application/x-ndjson' },
+      payload: transcript
+    })
+    t.equal(imported.statusCode, 200, imported.body)
+    t.same((await hits(app, { q: 'walnut' })).map(h => h.event_type).sort(), ['output', 'prompt_sent'])
+    t.same((await hits(app, { q: 'mock model answering' })).map(h => h.agent_id), ['imported'], 'an import is indexed by its own transaction')
+    if (app.dbDialect === 'sqlite') {
+      const pending = await sql<{ n: number }>`select count(*) as n from search_pending`.execute(app.db)
+      t.equal(Number(pending.rows[0].n), 0, 'nothing is left waiting for a later write')
+    }
   })
 
   test(`${database.name}: invalid syntax is 400 bad_query, never a 500`, { skip: database.skip }, async (t) => {

@@ -1,9 +1,10 @@
 // The embedded database's commit: the statements Kysely compiles (so the SQL stays the one PostgreSQL runs),
 // prepared once and run synchronously in one BEGIN IMMEDIATE transaction per batch.
-import type { Kysely } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import type SQLite from 'better-sqlite3'
 import type { Database } from '../../db/schema.js'
-import { type CommitBatch, createKyselyBackend, eventValues, type StoreBackend, upsertSession } from './backend.js'
+import { CLEAR_PENDING, INDEX_PENDING } from '../search/sqlite-index.js'
+import { type CommitBatch, createKyselyBackend, eventValues, inTransaction, type StoreBackend, upsertSession } from './backend.js'
 
 export function createSqliteBackend (db: Kysely<Database>, sqlite: SQLite.Database): StoreBackend {
   const prepare = (query: { compile: () => { sql: string } }) => sqlite.prepare(query.compile().sql)
@@ -27,6 +28,9 @@ export function createSqliteBackend (db: Kysely<Database>, sqlite: SQLite.Databa
     last_seq: 0, current_session: 0, cost_baseline_usd: null, info: null, last_seen_at: null, last_connected_at: null
   }).where('agent_key', '=', 0))
 
+  const indexPending = sqlite.prepare(INDEX_PENDING)
+  const clearPending = sqlite.prepare(CLEAR_PENDING)
+
   const write = sqlite.transaction((batch: CommitBatch): number[] => {
     const ids = new Array<number>(batch.rows.length)
     for (let i = 0; i < batch.rows.length; i++) {
@@ -40,6 +44,10 @@ export function createSqliteBackend (db: Kysely<Database>, sqlite: SQLite.Databa
     for (const { key, update: u } of batch.agents) {
       update.run(u.last_seq, u.current_session, u.cost_baseline_usd, u.info, u.last_seen_at, u.last_connected_at, key)
     }
+    if (batch.rows.length > 0) {
+      indexPending.run()
+      clearPending.run()
+    }
     return ids
   })
 
@@ -48,6 +56,14 @@ export function createSqliteBackend (db: Kysely<Database>, sqlite: SQLite.Databa
     async commit (batch) {
       // IMMEDIATE takes the write lock first, so a busy database fails the batch before any work
       return write.immediate(batch)
+    },
+    async transaction (fn) {
+      return await inTransaction(db, async (trx) => {
+        const result = await fn(trx)
+        await sql.raw(INDEX_PENDING).execute(trx)
+        await sql.raw(CLEAR_PENDING).execute(trx)
+        return result
+      })
     }
   }
 }
