@@ -8,6 +8,8 @@ export interface Proxy {
   wsUrl: string
   /** Which backend (index) each accepted connection went to, in order. */
   picks: number[]
+  /** While on, new connections are closed at once (those already open carry on): a peer that cannot be reached. */
+  refuseNew: (on: boolean) => void
   close: () => Promise<void>
 }
 
@@ -15,7 +17,9 @@ export async function startProxy (backends: Array<{ host: string, port: number }
   let next = 0
   const picks: number[] = []
   const sockets = new Set<net.Socket>()
+  let refusing = false
   const server = net.createServer((client) => {
+    if (refusing) { client.destroy(); return }
     sockets.add(client)
     client.on('close', () => sockets.delete(client))
     client.on('error', () => {})
@@ -52,6 +56,7 @@ export async function startProxy (backends: Array<{ host: string, port: number }
     url,
     wsUrl: url.replace(/^http/, 'ws'),
     picks,
+    refuseNew (on: boolean) { refusing = on },
     async close () {
       for (const s of sockets) s.destroy()
       await new Promise<void>((resolve) => server.close(() => resolve()))
