@@ -11,7 +11,7 @@ declare module 'fastify' {
 }
 
 export default fp(async function approvals (fastify) {
-  const { config, events, agents } = fastify
+  const { config, events, agents, cluster } = fastify
   const log = fastify.log.child({ component: 'approvals' })
   const notifier = config.approvalWebhookUrl === null
     ? null
@@ -25,6 +25,7 @@ export default fp(async function approvals (fastify) {
       currentSession: (agentId) => events.getAgent(agentId)?.currentSession ?? null
     },
     send: (agentId, message) => agents.sendLine(agentId, message),
+    owns: cluster === null ? undefined : cluster.owns,
     policy: config.toolPolicy,
     timeoutMs: config.approvalTimeoutMs,
     fallback: config.approvalFallback,
@@ -35,6 +36,11 @@ export default fp(async function approvals (fastify) {
     log
   })
   await desk.start()
+  // several instances: an agent's requests wait, time out and remember rules on whichever instance owns it now
+  cluster?.onOwnership(async (agentId, owned) => {
+    if (owned) await desk.adopt(agentId)
+    else desk.letGo(agentId)
+  })
   agents.onChange((agentId, state) => { if (state === 'connected') desk.connected(agentId) })
   // a turn that ended (interrupted, or the CLI replaced) no longer waits for anything it asked before
   events.onCommit((stored) => {
@@ -45,4 +51,4 @@ export default fp(async function approvals (fastify) {
     desk.close()
     await notifier?.close()
   })
-}, { name: 'approvals', dependencies: ['config', 'db', 'event-store', 'agent-hub'] })
+}, { name: 'approvals', dependencies: ['config', 'db', 'cluster', 'event-store', 'agent-hub'] })

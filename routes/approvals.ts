@@ -9,7 +9,7 @@ import {
 } from '../src/schemas/approvals.js'
 import { createRedactor } from '../src/redact.js'
 import { agentNotFound, errorCode, httpError } from '../src/errors.js'
-import { FORWARD_MARGIN_MS } from '../src/cluster/forward.js'
+import { FORWARD_MARGIN_MS, forwarded } from '../src/cluster/forward.js'
 import type { CommandResult } from '../src/cluster/cluster.js'
 
 /** Who decided: the token's name, its position when it has none, or "anonymous" without access control. */
@@ -20,7 +20,7 @@ export function decider (request: FastifyRequest): string {
 }
 
 const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { approvals, events } = fastify
+  const { approvals, events, cluster } = fastify
   const redact = createRedactor(fastify.config.redactPatterns)
   const redacted = (input: unknown): unknown => redact === null
     ? input
@@ -29,14 +29,14 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/approvals', {
     schema: {
       summary: 'Tool calls waiting for a person',
-      description: 'The can_use_tool requests the policy asked about and nobody has decided yet, oldest first, across agents or for one (`agent`).',
+      description: 'The can_use_tool requests the policy asked about and nobody has decided yet, oldest first, across agents or for one (`agent`); with several instances, those of agents on every instance.',
       tags: ['approvals'],
       querystring: ApprovalQuery,
       response: { 200: { ...ApprovalList, description: 'The pending requests' } }
     }
   }, async function (request) {
     return {
-      approvals: approvals.pending(request.query.agent).map(a => ({
+      approvals: (await approvals.pending(request.query.agent)).map(a => ({
         agent_id: a.agentId,
         request_id: a.requestId,
         tool_name: a.toolName,
@@ -67,7 +67,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async function (request, reply) {
     const { agentId, requestId } = request.params
     // several instances: the request waits on the instance that holds the agent's socket, so it decides there
-    const remote = await fastify.cluster?.route(agentId, 'approval', { requestId, body: request.body, by: decider(request) }, FORWARD_MARGIN_MS) ?? null
+    const remote = await cluster?.route(agentId, 'approval', { requestId, body: request.body, by: decider(request) }, FORWARD_MARGIN_MS) ?? null
     const result = remote ?? await decide(agentId, requestId, request.body, decider(request))
     if (result.status >= 400 && result.status !== 409) {
       const err = result.body as { message: string, code: string }
@@ -78,6 +78,11 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   async function decide (agentId: string, requestId: string, body: Static<typeof DecisionBody>, by: string): Promise<CommandResult> {
+    if (cluster !== null && !cluster.owns(agentId) && await approvals.stored(agentId, requestId)) {
+      // nobody alive owns the agent (else the decision was forwarded there): this instance takes it, and with it
+      // the request, so the decision is written by the agent's one writer
+      await cluster.acquire(agentId)
+    }
     const outcome = await approvals.decide(agentId, requestId, {
       behavior: body.behavior,
       message: body.message,
@@ -104,7 +109,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     return { status: 200, body: outcome.result }
   }
 
-  fastify.cluster?.serveCommand('approval', async (agentId, forwarded) => {
+  cluster?.serveCommand('approval', async (agentId, forwarded) => {
     const { requestId, body, by } = forwarded as { requestId: string, body: Static<typeof DecisionBody>, by: string }
     return await decide(agentId, requestId, body, by)
   })
@@ -112,15 +117,16 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/agents/:agentId/rules', {
     schema: {
       summary: 'Remembered rules of an agent',
-      description: 'The allow/deny rules operators asked to remember while deciding, in force for the agent now.',
+      description: 'The allow/deny rules operators asked to remember while deciding, in force for the agent now (stored: whichever instance owns the agent next applies them).',
       tags: ['approvals'],
       params: AgentParams,
       response: { 200: { ...RuleList, description: 'The rules' }, 404: errorResponse('No agent with this id', ['agent_not_found']) }
     }
   }, async function (request) {
     const { agentId } = request.params
-    if (await events.loadAgent(agentId, false) === null) throw agentNotFound(agentId)
-    return { rules: approvals.rules(agentId) }
+    const state = await events.loadAgent(agentId, false)
+    if (state === null) throw agentNotFound(agentId)
+    return { rules: await approvals.rules(agentId, state.currentSession) }
   })
 
   fastify.delete('/agents/:agentId/rules/:ruleId', {
@@ -129,14 +135,26 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       description: 'Removes the rule; the calls it decided are asked about again. Answers the removed rule.',
       tags: ['approvals'],
       params: RuleParams,
-      response: { 200: { ...RememberedRule, description: 'The deleted rule' }, 404: errorResponse('No such rule for this agent', ['rule_not_found']) }
+      response: {
+        200: { ...RememberedRule, description: 'The deleted rule' },
+        404: errorResponse('No such rule for this agent', ['rule_not_found']),
+        503: errorResponse('The instance that owns the agent did not answer', ['owner_unavailable'])
+      }
     }
   }, async function (request) {
     const { agentId, ruleId } = request.params
+    // several instances: the owner applies the agent's rules from its memory, so it forgets the rule itself
+    const remote = await forwarded(cluster, agentId, 'forget-rule', { ruleId }, FORWARD_MARGIN_MS)
+    return (remote?.body ?? await forgetRule(agentId, ruleId)) as Static<typeof RememberedRule>
+  })
+
+  async function forgetRule (agentId: string, ruleId: string) {
     const rule = await approvals.deleteRule(agentId, ruleId)
     if (rule === null) throw httpError(404, `no remembered rule ${JSON.stringify(ruleId)} for agent ${JSON.stringify(agentId)}`, 'rule_not_found')
     return rule
-  })
+  }
+
+  cluster?.serveCommand('forget-rule', async (agentId, body) => ({ status: 200, body: await forgetRule(agentId, (body as { ruleId: string }).ruleId) }))
 }
 
 export default plugin

@@ -89,6 +89,12 @@ export interface DeskDeps {
   }
   /** Sends one line to the agent's socket; false when it is not connected. */
   send: (agentId: string, message: unknown) => boolean
+  /**
+   * Several instances: whether this instance owns (writes) the agent. The desk then holds only its own agents'
+   * requests and rules in memory (taken with `adopt` from the database, given up with `letGo`) and reads the
+   * others' from the database. Absent: one instance, which holds every agent.
+   */
+  owns?: (agentId: string) => boolean
   policy: Policy
   timeoutMs: number
   fallback: Behavior
@@ -344,15 +350,44 @@ export function createDesk (deps: DeskDeps) {
     return rule
   }
 
+  /** Takes what the database holds open for the agent (or for all): waiting requests get their timers. */
+  function load (rows: ApprovalRow[]): void {
+    for (const row of rows) {
+      if (open.has(key(row.agent_id, row.request_id))) continue
+      const a = fromRow(row)
+      open.set(key(a.agentId, a.requestId), a)
+      if (a.status === 'pending') armTimer(a)
+    }
+  }
+
+  const elsewhere = (agentId: string): boolean => deps.owns !== undefined && !deps.owns(agentId)
+
   return {
-    /** Loads what a previous run left open: waiting requests get their timers, undelivered decisions wait for the agent. */
+    /**
+     * Loads what a previous run left open: waiting requests get their timers, undelivered decisions wait for the
+     * agent. Several instances: nothing yet, each agent's are taken when this instance takes the agent.
+     */
     async start (): Promise<void> {
+      if (deps.owns !== undefined) return
       remembered = (await store.rules()).map(ruleFromRow)
-      for (const row of await store.open()) {
-        const a = fromRow(row)
-        open.set(key(a.agentId, a.requestId), a)
-        if (a.status === 'pending') armTimer(a)
+      load(await store.open())
+    },
+
+    /** This instance now owns the agent: its open requests and remembered rules, as the previous owner left them. */
+    async adopt (agentId: string): Promise<void> {
+      const rules = (await store.rules(agentId)).map(ruleFromRow)
+      remembered = [...remembered.filter(r => r.agent_id !== agentId), ...rules]
+      load(await store.open(agentId))
+    },
+
+    /** Another instance owns the agent now: its timers stop here and what memory held of it goes. */
+    letGo (agentId: string): void {
+      for (const [k, a] of open) {
+        if (a.agentId !== agentId) continue
+        if (a.timer !== null) { clearTimeout(a.timer); a.timer = null }
+        open.delete(k)
       }
+      remembered = remembered.filter(r => r.agent_id !== agentId)
     },
 
     /**
@@ -418,6 +453,11 @@ export function createDesk (deps: DeskDeps) {
       return null
     },
 
+    /** Whether the database has this request (in any state). */
+    async stored (agentId: string, requestId: string): Promise<boolean> {
+      return open.has(key(agentId, requestId)) || await store.get(agentId, requestId) !== undefined
+    },
+
     /** The CLI stopped waiting (control_cancel_request). */
     cancel (agentId: string, requestId: string, reason: string): void {
       const a = open.get(key(agentId, requestId))
@@ -454,23 +494,31 @@ export function createDesk (deps: DeskDeps) {
       return { kind: 'decided', result }
     },
 
-    /** Requests waiting for a person, oldest first. */
-    pending (agentId?: string): Approval[] {
-      return [...open.values()]
-        .filter(a => a.status === 'pending' && (agentId === undefined || a.agentId === agentId))
-        .sort((x, y) => x.requestedAt.localeCompare(y.requestedAt))
+    /** Requests waiting for a person, oldest first: this instance's, and (several instances) the other owners' from the database. */
+    async pending (agentId?: string): Promise<Approval[]> {
+      const here = [...open.values()].filter(a => a.status === 'pending' && (agentId === undefined || a.agentId === agentId))
+      if (deps.owns !== undefined) {
+        const held = new Set(here.map(a => key(a.agentId, a.requestId)))
+        for (const row of await store.pending(agentId)) {
+          if (elsewhere(row.agent_id) && !held.has(key(row.agent_id, row.request_id))) here.push(fromRow(row))
+        }
+      }
+      return here.sort((x, y) => x.requestedAt.localeCompare(y.requestedAt))
     },
 
-    rules (agentId: string): RememberedRule[] {
-      const session = events.currentSession(agentId)
-      return remembered.filter(r => r.agent_id === agentId && (r.scope === 'agent' || r.session_number === session))
+    /** The agent's rules in force in `session` (its current one): from memory on its owner, else from the database. */
+    async rules (agentId: string, session: number): Promise<RememberedRule[]> {
+      const all = elsewhere(agentId) ? (await store.rules(agentId)).map(ruleFromRow) : remembered
+      return all.filter(r => r.agent_id === agentId && (r.scope === 'agent' || r.session_number === session))
     },
 
     async deleteRule (agentId: string, id: string): Promise<RememberedRule | null> {
-      const rule = remembered.find(r => r.agent_id === agentId && r.id === id)
+      const rule = elsewhere(agentId)
+        ? (await store.rules(agentId)).map(ruleFromRow).find(r => r.id === id)
+        : remembered.find(r => r.agent_id === agentId && r.id === id)
       if (rule === undefined) return null
       await store.deleteRule(id)
-      remembered = remembered.filter(r => r !== rule)
+      remembered = remembered.filter(r => r.id !== id)
       return rule
     },
 

@@ -5,10 +5,18 @@ import type { ApprovalRow, ApprovalRuleRow, Database } from '../../db/schema.js'
 export function createApprovalStore (db: Kysely<Database>) {
   return {
     /** Requests still waiting, and decisions the agent has not received yet: what a restart must pick up. */
-    async open (): Promise<ApprovalRow[]> {
-      return await db.selectFrom('approvals').selectAll()
+    async open (agentId?: string): Promise<ApprovalRow[]> {
+      let q = db.selectFrom('approvals').selectAll()
         .where(eb => eb.or([eb('status', '=', 'pending'), eb.and([eb('status', '=', 'decided'), eb('delivered', '=', 0)])]))
-        .orderBy('requested_at').execute()
+      if (agentId !== undefined) q = q.where('agent_id', '=', agentId)
+      return await q.orderBy('requested_at').execute()
+    },
+
+    /** Requests still waiting for a person, oldest first. */
+    async pending (agentId?: string): Promise<ApprovalRow[]> {
+      let q = db.selectFrom('approvals').selectAll().where('status', '=', 'pending')
+      if (agentId !== undefined) q = q.where('agent_id', '=', agentId)
+      return await q.orderBy('requested_at').execute()
     },
 
     async get (agentId: string, requestId: string): Promise<ApprovalRow | undefined> {
@@ -28,8 +36,10 @@ export function createApprovalStore (db: Kysely<Database>) {
         .where('agent_id', '=', agentId).where('request_id', '=', requestId).execute()
     },
 
-    async rules (): Promise<ApprovalRuleRow[]> {
-      return await db.selectFrom('approval_rules').selectAll().orderBy('created_at').orderBy('id').execute()
+    async rules (agentId?: string): Promise<ApprovalRuleRow[]> {
+      let q = db.selectFrom('approval_rules').selectAll()
+      if (agentId !== undefined) q = q.where('agent_id', '=', agentId)
+      return await q.orderBy('created_at').orderBy('id').execute()
     },
 
     async addRule (rule: ApprovalRuleRow): Promise<void> {

@@ -31,8 +31,8 @@ export type CommandExecutor = (agentId: string, body: unknown) => Promise<Comman
 /** ranges null: notices may have been missed (the connection was down), so anything may be new. */
 export type CommitNoticeListener = (ranges: CommitRange[] | null, local: boolean, order: CommitOrder | null) => void
 export type PresenceListener = (agentId: string, state: 'connected' | 'disconnected', instance: string) => void
-/** This instance took an agent (its state just read afresh) or let it go. */
-export type OwnershipListener = (agentId: string, owned: boolean) => void
+/** This instance took an agent (its state just read afresh) or let it go; a taking waits for what it returns. */
+export type OwnershipListener = (agentId: string, owned: boolean) => void | Promise<void>
 
 export class OwnershipLostError extends Error {
   constructor (agents: string[]) {
@@ -73,9 +73,9 @@ export function createCluster ({ db, config, log }: ClusterOptions) {
   const commitListeners = new Set<CommitNoticeListener>()
   const presenceListeners = new Set<PresenceListener>()
   const ownershipListeners = new Set<OwnershipListener>()
-  function ownership (agentId: string, owned: boolean): void {
+  async function ownership (agentId: string, owned: boolean): Promise<void> {
     for (const l of ownershipListeners) {
-      try { l(agentId, owned) } catch (err) { log.error({ err }, 'ownership listener failed') }
+      try { await l(agentId, owned) } catch (err) { log.error({ err, agentId, owned }, 'ownership listener failed') }
     }
   }
   /** Where every connected agent is, across instances (this one included). */
@@ -223,10 +223,11 @@ export function createCluster ({ db, config, log }: ClusterOptions) {
         .executeTakeFirstOrThrow()
       owned.set(agentId, row.owner_epoch)
       await deps().events.reload(agentId)
-      ownership(agentId, true)
+      // before the agent's socket opens here: e.g. its waiting approvals and remembered rules are in place
+      await ownership(agentId, true)
     } catch (err) {
       owned.delete(agentId)
-      ownership(agentId, false)
+      ownership(agentId, false).catch(() => {})
       await unlock(agentId).catch(() => {})
       throw err
     }
@@ -249,7 +250,7 @@ export function createCluster ({ db, config, log }: ClusterOptions) {
       if (conn !== undefined) await closeSocket(conn.socket, 4001, 'replaced by a newer connection')
       await events.flush()
       owned.delete(agentId)
-      ownership(agentId, false)
+      await ownership(agentId, false)
       await events.forget(agentId)
       await unlock(agentId)
       stats.released++
@@ -275,12 +276,16 @@ export function createCluster ({ db, config, log }: ClusterOptions) {
 
   /** The fence said another instance took the agent: drop what is queued here and send the agent back. */
   function lose (agentId: string): void {
-    if (!owned.has(agentId)) return
+    const { events, hub } = deps()
+    if (!owned.has(agentId)) {
+      // never ours (a write for an agent nobody took here): drop it, or the writer would retry it for ever
+      events.forget(agentId).catch(() => {})
+      return
+    }
     owned.delete(agentId)
-    ownership(agentId, false)
+    ownership(agentId, false).catch(() => {})
     stats.fenced++
     log.warn({ agentId }, 'agent owned by another instance now; dropping its queued writes here')
-    const { events, hub } = deps()
     events.forget(agentId).catch(() => {})
     unlock(agentId).catch(() => {})
     // 1001: the CLI reconnects, and is served by whoever owns the agent now

@@ -1,6 +1,8 @@
-// Several real agentlog processes on one PostgreSQL schema (created and dropped per test), and a proxy in front.
+// Several real agentlog processes on one PostgreSQL schema (created and dropped per test), a proxy in front, and what their tests share.
 import { randomUUID } from 'node:crypto'
-import { startServer, type ServerProcess } from './server-process.js'
+import type WebSocket from 'ws'
+import { seqProblem, startServer, type ServerProcess } from './server-process.js'
+import type { SseClient } from './live-client.js'
 import { startProxy, type Proxy } from './tcp-proxy.js'
 import { postgresUrl, tempDatabasePath, type TestContext } from '../helper.js'
 
@@ -76,4 +78,42 @@ export async function startInstances (t: TestContext & { teardown: (fn: () => un
       return rows.length
     }
   }
+}
+
+/** Lines the server sent to an agent socket (prompts, /clear), parsed. */
+export function received (ws: WebSocket): any[] {
+  const lines: any[] = []
+  ws.on('message', (data) => {
+    for (const text of data.toString().split('\n')) if (text.trim() !== '') lines.push(JSON.parse(text))
+  })
+  return lines
+}
+
+export function closeOf (ws: WebSocket): Promise<number> {
+  return new Promise(resolve => ws.once('close', (code) => resolve(code)))
+}
+
+export async function within<T> (what: string, p: Promise<T>, ms = 20000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([p, new Promise<never>((resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)
+    })])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** A can_use_tool request for Bash, as the CLI sends it. */
+export function askBash (requestId: string, command: string): string {
+  return JSON.stringify({
+    type: 'control_request', request_id: requestId, request: { subtype: 'can_use_tool', tool_name: 'Bash', input: { command }, tool_use_id: `toolu_${requestId}` }
+  }) + '\n'
+}
+
+/** The follower's events are exactly seq 1..n, each once, in order. */
+export function followerProblem (s: SseClient, n: number): string | null {
+  const seqs = s.events().map(e => e.seq)
+  if (seqs.length !== n) return `expected ${n} events, got ${seqs.length}`
+  return seqProblem(seqs.map(seq => ({ seq })))
 }
