@@ -16,6 +16,7 @@ import { parseLine } from '../src/protocol/ndjson.js'
 import { createEventStore } from '../src/store/event-store.js'
 import { createSqliteBackend } from '../src/store/sqlite-backend.js'
 import { seedDatabase } from './seed.js'
+import { bareAppend } from './bare-append.js'
 import { envInt, lineSource, round } from './common.js'
 
 const AGENTS = 16
@@ -50,30 +51,6 @@ function parseAll (lines: string[][]): number {
   let n = 0
   for (const agent of lines) for (const l of agent) if (parseLine(l).ok) n++
   return n / ((performance.now() - started) / 1000)
-}
-
-/** better-sqlite3 alone: the same number of rows, already built, into (agent, seq)-keyed table, batches of 2000. */
-function bareAppend (dir: string, rows: number, seeded: number): number {
-  const db = new SQLite(join(dir, 'bare.db'))
-  db.pragma('journal_mode = WAL')
-  db.pragma('synchronous = NORMAL')
-  db.exec(`create table bare (id integer primary key, agent integer not null, seq integer not null, session integer not null,
-    type text not null, content text, metadata text, created_at text not null, line_uuid text)`)
-  db.exec('create unique index bare_agent_seq on bare (agent, seq)')
-  const insert = db.prepare('insert into bare (agent, seq, session, type, content, metadata, created_at, line_uuid) values (?, ?, 0, ?, ?, ?, ?, ?)')
-  const content = 'x'.repeat(300)
-  const meta = JSON.stringify({ uuid: randomUUID(), message_id: 'msg_1', model: 'claude-sonnet-4-6' })
-  const fill = db.transaction((from: number, to: number, base: number) => {
-    for (let i = from; i < to; i++) insert.run(i % AGENTS, base + Math.floor(i / AGENTS), 'output', content, meta, '2026-01-01T00:00:00.000Z', randomUUID())
-  })
-  // the same history depth as the store run
-  for (let i = 0; i < seeded; i += 50000) fill(i, Math.min(seeded, i + 50000), 1)
-  const base = Math.ceil(seeded / AGENTS) + 1
-  const started = performance.now()
-  for (let i = 0; i < rows; i += 2000) fill(i, Math.min(rows, i + 2000), base)
-  const rate = rows / ((performance.now() - started) / 1000)
-  db.close()
-  return rate
 }
 
 async function storeIngest (path: string, lines: string[][], withSearch = true): Promise<{ linesPerS: number, eventsPerS: number, events: number }> {
@@ -126,7 +103,7 @@ async function main (): Promise<void> {
     const long = await storeIngest(longPath, makeLines())
     log(`store into agents holding ${SEED} events: ${Math.round(long.eventsPerS)} events/s`)
 
-    const bare = bareAppend(dir, long.events, SEED)
+    const bare = bareAppend(dir, long.events, SEED, AGENTS)
     log(`bare append (same rows, same history depth): ${Math.round(bare)} rows/s`)
 
     const limit = Math.min(bare, parse * (long.events / LINES))
