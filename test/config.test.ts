@@ -15,6 +15,8 @@ test('defaults', async (t) => {
   t.match(c, { approvalTimeoutMs: 15 * 60 * 1000, approvalFallback: 'deny', approvalWebhookUrl: null, publicUrl: 'http://127.0.0.1:7700' })
   t.equal(loadConfig({ PORT: ' 8080 ', LOG_LEVEL: 'debug' }).port, 8080)
   t.equal(loadConfig({ EVENTS_MAX_PER_AGENT: '0' }).eventsMaxPerAgent, 0, '0 = unlimited')
+  t.match(c, { dedupeWindowLines: 5000, writeTimeoutMs: 10000 })
+  t.equal(loadConfig({ DEDUPE_WINDOW_LINES: '0' }).dedupeWindowLines, 0, '0 = no window (see test/dedupe-window.test.ts)')
   t.equal(loadConfig({ PORT: '' }).port, 7700, 'empty means default')
 })
 
@@ -70,6 +72,12 @@ test('bad values name the variable', async (t) => {
     ['LOG_LEVEL', 'loud'],
     ['LOG_LEVEL', 'INFO '],
     ['CLEAR_CONTEXT_WAIT_MS', 'soon'],
+    ['DEDUPE_WINDOW_LINES', '-1'],
+    ['DEDUPE_WINDOW_LINES', '1000001'],
+    ['DEDUPE_WINDOW_LINES', 'all'],
+    ['WRITE_TIMEOUT_MS', '0'],
+    ['WRITE_TIMEOUT_MS', '-300'],
+    ['WRITE_TIMEOUT_MS', '600001'],
     ['DATABASE_URL', 'mysql://x']
   ]) {
     let error: unknown

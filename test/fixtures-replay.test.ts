@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { WebSocket } from 'ws'
 import { parseFrame, parseLine } from '../src/protocol/ndjson.js'
+import { loadConfig } from '../src/config.js'
 import { build, collect, sync, walk, sessionsOf, listen, connect, closed, fixturesDir, fixtureLines, transcript, type TranscriptRecord, disconnected } from './helper.js'
 
 const RECORDINGS = ['claude-code-2.1.112', 'claude-code-2.1.120', 'claude-code-2.1.112-stdio', 'claude-code-2.1.331-stdio']
@@ -261,4 +262,41 @@ test('claude-code-2.1.331-stdio --resume: a new process on the same agent adds i
   // counter (0.003672 → 0.004952): only that growth is the resumed turn's cost
   const totals = (c: Connection[]): number[] => expectedFrom(c.flatMap(x => x.frames)).results.map(r => r.total)
   await checkCost(t, app, 'agent-1', counterGrowth([...totals(first), ...totals(resumed)]))
+})
+
+/** How far back the deepest re-send reaches: the most distinct lines (by uuid) taken in since the re-sent line's first copy. */
+function replayDepth (frames: Sent[]): number {
+  const firstAt = new Map<string, number>()
+  let depth = 0
+  for (const m of frames.flatMap(f => f.messages)) {
+    if (typeof m.uuid !== 'string') continue
+    const at = firstAt.get(m.uuid)
+    if (at === undefined) firstAt.set(m.uuid, firstAt.size)
+    else depth = Math.max(depth, firstAt.size - at)
+  }
+  return depth
+}
+
+test('claude-code-2.1.120: its deepest replay fits the default DEDUPE_WINDOW_LINES; a window that deep drops it all, a smaller one does not', async (t) => {
+  const recording = 'claude-code-2.1.120'
+  const conns = connectionsOf(transcript(recording))
+  const frames = conns.flatMap(c => c.frames)
+  const depth = replayDepth(frames)
+  const defaults = loadConfig({})
+  t.ok(depth > 10, `2.1.120 re-sends lines from ${depth} lines back`)
+  t.ok(depth * 10 <= defaults.dedupeWindowLines, `the default window (${defaults.dedupeWindowLines}) is over ten times that`)
+  for (const other of RECORDINGS.filter(r => r !== recording)) {
+    t.equal(replayDepth(connectionsOf(transcript(other)).flatMap(c => c.frames)), 0, `${other} re-sends nothing`)
+  }
+  const expected = expectedFrom(frames)
+
+  const exact = await build(t, { env: { DEDUPE_WINDOW_LINES: String(depth) } })
+  await replay(t, exact, await listen(exact), 'agent-1', conns)
+  checkLog(t, await walk(exact, 'agent-1'), expected.events)
+
+  const small = await build(t, { env: { DEDUPE_WINDOW_LINES: '10' } })
+  await replay(t, small, await listen(small), 'agent-1', conns)
+  const stored = (await walk(small, 'agent-1')).filter(e => e.metadata?.uuid !== undefined)
+  const copies = stored.length - expected.events.filter(e => e.uuid !== null).length
+  t.ok(copies > 0, `with a window of 10 the replays store ${copies} events a second time`)
 })
