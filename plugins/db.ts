@@ -2,6 +2,7 @@
 import fp from 'fastify-plugin'
 import type { Kysely } from 'kysely'
 import type SQLite from 'better-sqlite3'
+import pg from 'pg'
 import { openDatabase, type Dialect } from '../db/connect.js'
 import { migrateToLatest } from '../db/migrate.js'
 import { startCheckpointer } from '../db/checkpointer.js'
@@ -16,9 +17,47 @@ declare module 'fastify' {
   }
 }
 
+/** How long closing waits for the pool's running queries before cancelling them, and then for the pool to end. */
+const CLOSE_GRACE_MS = 1000
+
+/** Whether the promise settles within `ms`. */
+async function within (p: Promise<boolean>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), ms) })
+  const settled = await Promise.race([p.catch(() => true), late])
+  clearTimeout(timer)
+  return settled
+}
+
+/** Cancels the running queries of this process's pool (its sessions carry `applicationName`) from a connection of its own. */
+async function cancelQueries (url: string, applicationName: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: CLOSE_GRACE_MS, query_timeout: CLOSE_GRACE_MS, application_name: 'agentlog-close' })
+  client.on('error', () => {})
+  await client.connect()
+  try {
+    await client.query("select pg_cancel_backend(pid) from pg_stat_activity where application_name = $1 and state <> 'idle'", [applicationName])
+  } finally {
+    await client.end()
+  }
+}
+
 export default fp(async function db (fastify) {
-  const { db, dialect, sqlite } = openDatabase({ ...fastify.config, applicationName: `agentlog-pool ${fastify.config.instanceId}` })
-  fastify.addHook('onClose', async () => { await db.destroy() })
+  const applicationName = `agentlog-pool ${fastify.config.instanceId}`
+  const { db, dialect, sqlite } = openDatabase({ ...fastify.config, applicationName })
+  fastify.addHook('onClose', async () => {
+    if (dialect === 'sqlite') {
+      await db.destroy()
+      return
+    }
+    // the pool ends once its queries have; one stuck on a lock (the writer during an outage, which shutdown gave up
+    // on after WRITE_TIMEOUT_MS) is cancelled rather than waited for, and an unreachable server is not waited for
+    const destroyed = db.destroy().then(() => true)
+    if (await within(destroyed, CLOSE_GRACE_MS)) return
+    fastify.log.warn('database queries still running at close: cancelling them')
+    await cancelQueries(fastify.config.databaseUrl as string, applicationName)
+      .catch((err: unknown) => fastify.log.warn({ err }, 'could not cancel the running queries'))
+    if (!await within(destroyed, CLOSE_GRACE_MS)) fastify.log.error('the database pool did not end; closing without it')
+  })
   if (sqlite !== null) {
     // checkpoints run in a worker; the connection's own auto-checkpoint stays as a (rarely reached) safety net
     sqlite.pragma('wal_autocheckpoint = 100000')

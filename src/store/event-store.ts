@@ -86,7 +86,8 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
   }
 
   function schedule (): void {
-    if (scheduled || writing || retryTimer !== null) return
+    // after close() nothing more is written: the database is being (or has been) closed
+    if (closed || scheduled || writing || retryTimer !== null) return
     scheduled = true
     setImmediate(runWriter)
   }
@@ -408,6 +409,8 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
     onPressure: queue.onPressure,
     get queueDepth () { return queue.length },
     get isFull () { return queue.isFull },
+    /** How long the oldest queued item (the head of the batch being written) has waited, in ms. */
+    get oldestWaitMs () { return queue.oldestWaitMs },
     stats
   }
 }
