@@ -17,16 +17,20 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/health/ready', {
     schema: {
       summary: 'Readiness',
-      description: '503 while the database cannot be written, the write queue is over QUEUE_MAX or the event loop is ' +
-        'stalled (READY_MAX_EVENT_LOOP_DELAY_MS); `last_error` says which. Never needs a token.',
+      description: '503 while the database cannot be written, a write has waited longer than WRITE_TIMEOUT_MS (the ' +
+        'writer is stuck, e.g. on a lock), the write queue is over QUEUE_MAX or the event loop is stalled ' +
+        '(READY_MAX_EVENT_LOOP_DELAY_MS); `last_error` says which. Never needs a token.',
       tags: ['health'],
       response: { 200: Health, 503: { ...Health, description: 'Not ready: `last_error` says why' } }
     }
   }, async function (request, reply) {
-    const { events, agents } = fastify
+    const { events, agents, config } = fastify
     // the event-loop delay is sampled by @fastify/under-pressure (READY_MAX_EVENT_LOOP_DELAY_MS; see plugins/metrics.ts)
     const overloaded = fastify.isUnderPressure()
-    const ready = events.stats.healthy && !events.isFull && !overloaded
+    // a commit that neither succeeds nor fails (PostgreSQL waiting on a lock) makes every wait on it time out
+    const waited = events.oldestWaitMs
+    const stuck = waited > config.writeTimeoutMs
+    const ready = events.stats.healthy && !stuck && !events.isFull && !overloaded
     reply.code(ready ? 200 : 503)
     return {
       status: ready ? 'ok' : 'unavailable',
@@ -36,7 +40,9 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
         ? null
         : !events.stats.healthy
             ? events.stats.lastError
-            : overloaded ? 'event loop delay over READY_MAX_EVENT_LOOP_DELAY_MS' : 'write queue over QUEUE_MAX: agent sockets paused'
+            : stuck
+              ? `a write has waited ${waited} ms, over WRITE_TIMEOUT_MS: the storage is stuck or overloaded`
+              : overloaded ? 'event loop delay over READY_MAX_EVENT_LOOP_DELAY_MS' : 'write queue over QUEUE_MAX: agent sockets paused'
     }
   })
 }

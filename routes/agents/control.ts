@@ -16,7 +16,7 @@ const responses = {
   202: { ...ControlResult, description: 'Sent, but the agent did not confirm within CONTROL_WAIT_MS: it may still act on it' },
   409: errorResponse('The agent is not connected', ['agent_not_connected']),
   422: errorResponse('The agent answered the command with an error', ['agent_refused']),
-  503: errorResponse('The server is shutting down, or the instance that owns the agent did not answer', ['shutting_down', 'agent_busy', 'owner_unavailable'])
+  503: errorResponse('The server is shutting down, the event log did not commit within WRITE_TIMEOUT_MS, or the instance that owns the agent did not answer', ['shutting_down', 'write_timeout', 'agent_busy', 'owner_unavailable'])
 }
 const how = 'Sends a control_request to the connected agent, waits for its control_response, and stores an ' +
   '`operator_command` event (who asked, the outcome) either way.'

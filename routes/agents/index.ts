@@ -10,7 +10,7 @@ import { agentNotConnected, agentNotFound } from '../../src/errors.js'
 import { FORWARD_MARGIN_MS, forwarded } from '../../src/cluster/forward.js'
 
 const unknownAgent = errorResponse('No agent with this id', ['agent_not_found'])
-const unreachable = errorResponse('The server is shutting down, or the instance that owns the agent did not answer', ['shutting_down', 'agent_busy', 'owner_unavailable'])
+const unreachable = errorResponse('The server is shutting down, the event log did not commit within WRITE_TIMEOUT_MS, or the instance that owns the agent did not answer', ['shutting_down', 'write_timeout', 'agent_busy', 'owner_unavailable'])
 const NoBody = Type.Object({}, { additionalProperties: false, description: 'nothing: the command takes no options' })
 
 const plugin: FastifyPluginAsyncTypebox = async (fastify) => {

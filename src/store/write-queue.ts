@@ -19,6 +19,8 @@ export type Queued =
 
 export function createWriteQueue (max: number) {
   const items: Queued[] = []
+  /** When each item was queued (performance.now(), so a wall-clock step changes nothing), in step with `items`. */
+  const queuedAt: number[] = []
   const pressureListeners = new Set<(full: boolean) => void>()
   let full = false
 
@@ -30,6 +32,7 @@ export function createWriteQueue (max: number) {
   return {
     push (item: Queued): void {
       items.push(item)
+      queuedAt.push(performance.now())
       if (!full && items.length >= max) signal(true)
     },
     /**
@@ -51,22 +54,30 @@ export function createWriteQueue (max: number) {
     },
     remove (n: number): void {
       items.splice(0, n)
+      queuedAt.splice(0, n)
       if (full && items.length < max / 2) signal(false)
     },
     /** Takes every queued item of these agents out (another instance writes them now) and returns them. */
     drop (agentIds: Set<string>): Queued[] {
       const gone: Queued[] = []
       let kept = 0
-      for (const q of items) {
+      for (let i = 0; i < items.length; i++) {
+        const q = items[i]
         const agentId = q.kind === 'input' ? q.input.agentId : q.item.agentId
         if (agentIds.has(agentId)) gone.push(q)
-        else items[kept++] = q
+        else {
+          queuedAt[kept] = queuedAt[i]
+          items[kept++] = q
+        }
       }
       items.length = kept
+      queuedAt.length = kept
       return gone
     },
     get length (): number { return items.length },
     get isFull (): boolean { return full },
+    /** How long the oldest item (the head of the batch being written) has waited, in ms; 0 when empty. */
+    get oldestWaitMs (): number { return items.length === 0 ? 0 : Math.round(performance.now() - queuedAt[0]) },
     onPressure (listener: (full: boolean) => void): () => void {
       pressureListeners.add(listener)
       return () => { pressureListeners.delete(listener) }
