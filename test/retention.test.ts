@@ -50,7 +50,9 @@ test('EVENTS_MAX_PER_AGENT=100: after 350 events exactly the newest 100 remain, 
 })
 
 test('a session\'s cost and token totals survive retention deleting all of its events', async (t) => {
-  const app = await build(t, { env: { EVENTS_MAX_PER_AGENT: '20', BATCH_MAX: '10', CLEAR_CONTEXT_WAIT_MS: '0' } })
+  const databasePath = tempDatabasePath(t)
+  const env = { EVENTS_MAX_PER_AGENT: '20', BATCH_MAX: '10', CLEAR_CONTEXT_WAIT_MS: '0' }
+  let app = await build(t, { databasePath, env })
   const ws = await app.injectWS('/ws/agent-1')
   t.teardown(() => ws.terminate())
   const inbox = collect(ws)
@@ -63,8 +65,17 @@ test('a session\'s cost and token totals survive retention deleting all of its e
   const s = await sessionsOf(app, 'agent-1')
   t.match(s.sessions[0], { session_number: 0, event_count: 0, first_seq: null, cost_usd: 0.75, input_tokens: 200, output_tokens: 40 },
     'the events are gone, the totals stay')
+  t.match(s.sessions[0], { cache_read_tokens: 6, cache_creation_tokens: 8 }, 'cache tokens too')
   const listed = (await app.inject({ method: 'GET', url: '/agents' })).json().agents[0]
   t.match(listed, { cost_usd: 0.75, input_tokens: 200, event_count: 20 })
+
+  // and after a restart, when nothing of session 0 is left in the log to rebuild them from
+  ws.terminate()
+  await app.close()
+  app = await build(t, { databasePath, env })
+  const again = await sessionsOf(app, 'agent-1')
+  t.same(again.sessions[0], s.sessions[0], 'session 0 after a restart: the same totals')
+  t.match((await app.inject({ method: 'GET', url: '/agents' })).json().agents[0], { cost_usd: 0.75, input_tokens: 200, output_tokens: 40 })
 })
 
 test('EVENTS_MAX_PER_AGENT=0 keeps everything', async (t) => {
