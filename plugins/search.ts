@@ -50,7 +50,12 @@ export interface SearchHit {
   score: number
 }
 
-interface Candidate { id: number, score: number }
+interface Candidate {
+  id: number
+  score: number
+  /** SQLite: the excerpt, taken with the score in the same pass over the index (PostgreSQL builds it in details()). */
+  marked?: string | null
+}
 
 interface HitRow {
   id: string | number
@@ -92,19 +97,25 @@ export function createSearch (db: Kysely<Database>, dialect: Dialect, sqlite: SQ
   /** The matches with hi >= id >= lo, newest first, at most `limit`, with their relevance (higher is better). */
   async function candidates (match: string, where: RawBuilder<unknown> | null, hi: number, lo: number, limit: number): Promise<Candidate[]> {
     // the events table is joined only for filters: without them the index alone answers
-    const rows = postgres
-      ? await sql<{ id: string | number, score: number }>`
+    if (postgres) {
+      const rows = await sql<{ id: string | number, score: number }>`
           select s.id, ts_rank(s.document, to_tsquery('simple', ${match}), 1) as score
           from search_documents s${where === null ? sql`` : sql` join conversation_events e on e.id = s.id`}
           where s.document @@ to_tsquery('simple', ${match}) and s.id <= ${hi} and s.id >= ${lo}${where ?? sql``}
           order by s.id desc limit ${limit}`.execute(db)
-      // the FTS table drives the join, walking its matches newest first
-      : await sql<{ id: number, score: number }>`
-          select f.rowid as id, ${sql.raw(RELEVANCE_FN)}(highlight(search_index, 0, ${MARK_START}, '')) as score
+      return rows.rows.map(r => ({ id: Number(r.id), score: Number(r.score) }))
+    }
+    // the FTS table drives the join, walking its matches newest first. The snippet is taken here, for every
+    // candidate, rather than for the page's events afterwards: FTS5 cannot look a match up by rowid cheaply (an
+    // IN list of rowids is checked against every match of the query, a prefix is expanded again for each
+    // lookup), and a snippet costs little next to the highlight() the score already reads
+    const rows = await sql<{ id: number, score: number, marked: string | null }>`
+          select f.rowid as id, ${sql.raw(RELEVANCE_FN)}(highlight(search_index, 0, ${MARK_START}, '')) as score,
+            snippet(search_index, 0, ${MARK_START}, ${MARK_END}, '…', 24) as marked
           from search_index f${where === null ? sql`` : sql` cross join conversation_events e on e.id = f.rowid`}
           where search_index match ${match} and f.rowid <= ${hi} and f.rowid >= ${lo}${where ?? sql``}
           order by f.rowid desc limit ${limit}`.execute(db)
-    return rows.rows.map(r => ({ id: Number(r.id), score: Number(r.score) }))
+    return rows.rows.map(r => ({ id: Number(r.id), score: Number(r.score), marked: r.marked }))
   }
 
   async function details (match: string, ids: number[]) {
@@ -134,12 +145,12 @@ export function createSearch (db: Kysely<Database>, dialect: Dialect, sqlite: SQ
         marked: remark(r.marked ?? '', r.original ?? '', r.before ?? '', r.after ?? '') ?? r.head
       }]))
     }
-    const rows = await sql<HitRow>`
-          select e.id, (select a.agent_id from agents a where a.agent_key = e.agent_key) as agent_id, e.session_number, e.seq, e.event_type, e.created_at,
-            snippet(search_index, 0, ${MARK_START}, ${MARK_END}, '…', 24) as marked
-          from search_index f cross join conversation_events e on e.id = f.rowid
-          where search_index match ${match} and f.rowid in (${sql.join(ids)})`.execute(db)
-    return new Map(rows.rows.map(r => [Number(r.id), r]))
+    // the excerpts came with the candidates: only where each event is remains to be read
+    const rows = await sql<Omit<HitRow, 'marked'>>`
+          select e.id, (select a.agent_id from agents a where a.agent_key = e.agent_key) as agent_id, e.session_number, e.seq, e.event_type, e.created_at
+          from conversation_events e
+          where e.id in (${sql.join(ids)})`.execute(db)
+    return new Map(rows.rows.map(r => [Number(r.id), { ...r, marked: null }]))
   }
 
   async function run<T> (fn: () => Promise<T>): Promise<T> {
@@ -215,7 +226,7 @@ export function createSearch (db: Kysely<Database>, dialect: Dialect, sqlite: SQ
         const row = found.get(c.id)
         // deleted by retention between the two reads
         if (row === undefined) continue
-        const { snippet, highlights } = unmark(row.marked ?? '')
+        const { snippet, highlights } = unmark(c.marked ?? row.marked ?? '')
         hits.push({
           agent_id: row.agent_id,
           session_number: row.session_number,
