@@ -123,6 +123,8 @@ export function createSearch (db: Kysely<Database>, dialect: Dialect, sqlite: SQ
     if (postgres) {
       const rows = await
       // ts_headline marks the words as the index saw them; the original characters at the same place replace them
+      // (offset 0 keeps the planner from pulling the subqueries up, which would copy ts_headline() and the text's
+      // functions into every expression that uses them: each ran up to five times a row)
       sql<HitRow & { original: string | null, before: string | null, after: string | null, head: string | null }>`
           select h.id, h.agent_id, h.session_number, h.seq, h.event_type, h.created_at, h.marked,
             case when p.at > 0 then substr(h.txt, p.at, char_length(p.plain)) end as original,
@@ -137,8 +139,9 @@ export function createSearch (db: Kysely<Database>, dialect: Dialect, sqlite: SQ
             cross join lateral (select search_text(e.event_type, e.content, e.metadata) as txt) s
             cross join lateral (select s.txt, search_words(s.txt) as words) t
             where e.id in (${sql.join(ids)})
+            offset 0
           ) h
-          cross join lateral (select replace(replace(h.marked, ${MARK_START}, ''), ${MARK_END}, '') as plain) q
+          cross join lateral (select replace(replace(h.marked, ${MARK_START}, ''), ${MARK_END}, '') as plain offset 0) q
           cross join lateral (select strpos(h.words, q.plain) as at, q.plain) p`.execute(db)
       return new Map(rows.rows.map(r => [Number(r.id), {
         ...r,
