@@ -113,9 +113,12 @@ export function createSearch (db: Kysely<Database>, dialect: Dialect, sqlite: SQ
           select f.rowid as id, ${sql.raw(RELEVANCE_FN)}(highlight(search_index, 0, ${MARK_START}, '')) as score,
             snippet(search_index, 0, ${MARK_START}, ${MARK_END}, '…', 24) as marked
           from search_index f${where === null ? sql`` : sql` cross join conversation_events e on e.id = f.rowid`}
-          where search_index match ${match} and f.rowid <= ${hi} and f.rowid >= ${lo}${where ?? sql``}
+          where search_index match ${match} and f.rowid <= ${hi}${where ?? sql``}
           order by f.rowid desc limit ${limit}`.execute(db)
-    return rows.rows.map(r => ({ id: Number(r.id), score: Number(r.score), marked: r.marked }))
+    // the lower bound is applied here: FTS5 walking newest first does not stop at a rowid lower bound it reaches
+    // before the limit (a window thinned by retention) but reads on through every older match of the query. The
+    // limit alone is enough: a window's events only ever leave it, so what is left of it is within its first rows
+    return rows.rows.filter(r => r.id >= lo).map(r => ({ id: Number(r.id), score: Number(r.score), marked: r.marked }))
   }
 
   async function details (match: string, ids: number[]) {
