@@ -3,6 +3,7 @@
 import fp from 'fastify-plugin'
 import underPressure from '@fastify/under-pressure'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { countSetAside } from '../src/store/set-aside.js'
 
 declare module 'fastify' {
   interface FastifyInstance { metrics: Registry }
@@ -72,9 +73,27 @@ export default fp(async function metrics (fastify) {
   })
   new Counter({ // eslint-disable-line no-new
     name: 'agentlog_write_errors_total',
-    help: 'Batches that failed to commit (each is retried)',
+    help: 'Writes that failed to commit (retried, or narrowed down to the item the database refuses)',
     registers,
     collect () { this.reset(); this.inc(events.stats.writeErrors) }
+  })
+  new Counter({ // eslint-disable-line no-new
+    name: 'agentlog_lines_set_aside_total',
+    help: 'Agent lines the database refused on their own while it took other writes, set aside (GET /set-aside)',
+    registers,
+    collect () { this.reset(); this.inc(events.stats.linesSetAside) }
+  })
+  new Gauge({ // eslint-disable-line no-new
+    name: 'agentlog_set_aside_lines',
+    help: 'Lines in the set_aside_lines table now (every instance\'s, until an operator removes them)',
+    registers,
+    async collect () { this.set(await countSetAside(fastify.db)) }
+  })
+  new Counter({ // eslint-disable-line no-new
+    name: 'agentlog_writes_refused_total',
+    help: 'Prompts, server events and clears the database refused on their own; their callers got 500 event_refused',
+    registers,
+    collect () { this.reset(); this.inc(events.stats.itemsRefused) }
   })
   new Gauge({ // eslint-disable-line no-new
     name: 'agentlog_writer_healthy',

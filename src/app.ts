@@ -17,6 +17,7 @@ import securityPlugin from '../plugins/security.js'
 import metricsPlugin from '../plugins/metrics.js'
 import approvalsPlugin from '../plugins/approvals.js'
 import approvalRoutes from '../routes/approvals.js'
+import setAsideRoutes from '../routes/set-aside.js'
 import transcriptsPlugin from '../plugins/transcripts.js'
 import metricsRoutes from '../routes/metrics.js'
 import wsRoutes from '../routes/ws.js'
@@ -112,6 +113,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(searchRoutes)
   await fastify.register(metricsRoutes)
   await fastify.register(approvalRoutes)
+  await fastify.register(setAsideRoutes)
   await fastify.register(whoamiRoutes)
   await fastify.register(viewerRoutes)
 }

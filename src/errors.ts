@@ -33,6 +33,7 @@ export const ERROR_CODES = {
   upgrade_required: { status: 426, meaning: 'a plain GET on a WebSocket route' },
   uri_too_long: { status: 414, meaning: 'a path parameter longer than the router takes (256 characters)' },
   rate_limited: { status: 429, meaning: 'too many operator requests in the window (see Retry-After)' },
+  event_refused: { status: 500, meaning: 'the database refused the events this request makes while it took other writes (the server log has its error); nothing of it was stored' },
   internal: { status: 500, meaning: 'a fault in the server; the details are in the server log, never in the response' },
   write_timeout: { status: 503, meaning: 'the event log did not commit in time: the storage is failing or overloaded' },
   not_implemented: { status: 501, meaning: 'another instance asked for a command this instance does not know (mixed versions)' },

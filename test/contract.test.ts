@@ -42,6 +42,8 @@ test('every REST answer of the main cases matches the document', async (t) => {
     ['POST', '/agents/:agentId/clear-context', { url: '/agents/nobody/clear-context' }, 404],
     ['GET', '/health/live', { url: '/health/live' }, 200],
     ['GET', '/metrics', { url: '/metrics' }, 200],
+    ['GET', '/set-aside', { url: '/set-aside?agent=agent-1' }, 200],
+    ['GET', '/set-aside', { url: '/set-aside?limit=0' }, 400],
     ['GET', '/openapi.json', { url: '/openapi.json' }, 200],
     ['GET', '/agents/:agentId/events/stream', { url: '/agents/nobody/events/stream' }, 404],
     ['GET', '/agents/:agentId/events/ws', { url: '/agents/agent-1/events/ws' }, 426]

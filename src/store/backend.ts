@@ -65,6 +65,11 @@ export interface StoreBackend {
   /** Deletes an agent's events below `beforeSeq`. */
   prune: (agentKey: number, beforeSeq: number) => Promise<void>
   setAside: (entry: SetAside) => Promise<void>
+  /**
+   * Runs the batch's statements and rolls them back: whether the storage takes this write at all (the writer
+   * passes a copy with its text replaced, to tell a refused item from a storage that refuses everything).
+   */
+  probe: (batch: CommitBatch) => Promise<void>
   /** Runs queries of the caller's own in one transaction (exclusive writes). */
   transaction: <T>(fn: (trx: Transaction<Database>) => Promise<T>) => Promise<T>
 }
@@ -112,6 +117,18 @@ export async function inTransaction<T> (db: Kysely<Database>, fn: (trx: Transact
   } catch (err) {
     await trx.rollback().execute().catch(() => {})
     throw err
+  }
+}
+
+/** Thrown inside a probe's transaction to roll it back once every statement has run. */
+export const ROLL_BACK = new Error('probe rolled back')
+
+/** Runs a probe, which passes when it ends in ROLL_BACK; any other error is the storage's answer. */
+export async function rolledBack (run: () => unknown): Promise<void> {
+  try {
+    await run()
+  } catch (err) {
+    if (err !== ROLL_BACK) throw err
   }
 }
 
@@ -166,24 +183,38 @@ export function createKyselyBackend (db: Kysely<Database>, hooks: WriteHooks | n
     }
   }
 
+  async function write (trx: Transaction<Database>, batch: CommitBatch): Promise<number[]> {
+    const ids: number[] = []
+    for (let i = 0; i < batch.rows.length; i += INSERT_CHUNK) {
+      const chunk = batch.rows.slice(i, i + INSERT_CHUNK)
+      const inserted = await trx.insertInto('conversation_events').values(chunk.map(eventValues))
+        .returning(['id', 'agent_key', 'seq']).execute()
+      const byKey = new Map(inserted.map(r => [`${r.agent_key}:${r.seq}`, Number(r.id)]))
+      for (const r of chunk) ids.push(byKey.get(`${r.agent_key}:${r.seq}`) as number)
+    }
+    for (const d of batch.sessions) await upsertSession(trx, d).execute()
+    for (const a of batch.agents) {
+      await trx.updateTable('agents').set(a.update).where('agent_key', '=', a.key).execute()
+    }
+    return ids
+  }
+
   async function commit (batch: CommitBatch): Promise<number[]> {
     return await inTransaction(db, async (trx) => {
       if (hooks !== null) await hooks.begin(trx, batch.agentIds)
-      const ids: number[] = []
-      for (let i = 0; i < batch.rows.length; i += INSERT_CHUNK) {
-        const chunk = batch.rows.slice(i, i + INSERT_CHUNK)
-        const inserted = await trx.insertInto('conversation_events').values(chunk.map(eventValues))
-          .returning(['id', 'agent_key', 'seq']).execute()
-        const byKey = new Map(inserted.map(r => [`${r.agent_key}:${r.seq}`, Number(r.id)]))
-        for (const r of chunk) ids.push(byKey.get(`${r.agent_key}:${r.seq}`) as number)
-      }
-      for (const d of batch.sessions) await upsertSession(trx, d).execute()
-      for (const a of batch.agents) {
-        await trx.updateTable('agents').set(a.update).where('agent_key', '=', a.key).execute()
-      }
+      const ids = await write(trx, batch)
       if (hooks !== null && batch.rows.length > 0) await hooks.beforeCommit(trx, batch.rows.map((r, i) => toStored(r, ids[i])))
       return ids
     })
+  }
+
+  async function probe (batch: CommitBatch): Promise<void> {
+    await rolledBack(() => inTransaction(db, async (trx) => {
+      // the same fence as a commit: a batch refused for an agent another instance owns now is not the items' fault
+      if (hooks !== null) await hooks.begin(trx, batch.agentIds)
+      await write(trx, batch)
+      throw ROLL_BACK
+    }))
   }
 
   async function prune (agentKey: number, beforeSeq: number): Promise<void> {
@@ -196,5 +227,5 @@ export function createKyselyBackend (db: Kysely<Database>, hooks: WriteHooks | n
     }).execute()
   }
 
-  return { loadAgent, commit, prune, setAside, transaction: async (fn) => await inTransaction(db, fn) }
+  return { loadAgent, commit, prune, setAside, probe, transaction: async (fn) => await inTransaction(db, fn) }
 }

@@ -11,8 +11,9 @@ import type { EventDraft } from '../protocol/messages.js'
 import { createRedactor } from '../redact.js'
 import { httpError } from '../errors.js'
 import type { Config } from '../config.js'
-import { toStored, type StoreBackend, type WriteHooks } from './backend.js'
+import { toStored, type CommitBatch, type StoreBackend, type WriteHooks } from './backend.js'
 import { createAgents } from './agents.js'
+import { fresh, failed, nextSize, passed, probeOf } from './isolate.js'
 import { planBatch, type Planned } from './plan.js'
 import { createRetention } from './retention.js'
 import type { ExclusiveAgent, ExclusiveItem, ExclusiveResult, ExclusiveRun } from './exclusive.js'
@@ -40,6 +41,11 @@ function writeTimeout (ms: number): Error {
   return httpError(503, `the event log did not commit within ${ms} ms; the storage is failing or overloaded`, 'write_timeout')
 }
 
+/** An item the database refuses on its own while it takes other writes (see isolate.ts): nothing of it is stored. */
+function refused (err: Error): Error {
+  return httpError(500, `the database refused to store this request's events (${err.message}); nothing of it was stored`, 'event_refused')
+}
+
 export function createEventStore (backend: StoreBackend, config: Config, log: FastifyBaseLogger, seams: StoreSeams = {}, hooks: WriteHooks | null = null) {
   const agents = createAgents(backend, config.dedupeWindowLines, hooks)
   const queue = createWriteQueue(config.queueMax)
@@ -58,12 +64,19 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
   let closed = false
   let retryDelay = 0
   let retryTimer: NodeJS.Timeout | null = null
+  /** How the writer is getting past a failed batch (isolate.ts), and the head item its failures were counted for. */
+  let isolation = fresh(config.batchMax)
+  let isolatedHead: Queued | undefined
   const stats = {
     linesQueued: 0,
     duplicateLines: 0,
     batches: 0,
     eventsWritten: 0,
     writeErrors: 0,
+    /** Agent lines the database refused on their own, kept in set_aside_lines. */
+    linesSetAside: 0,
+    /** Prompts, server events and clears the database refused on their own; their callers got an error. */
+    itemsRefused: 0,
     lastError: null as string | null,
     healthy: true
   }
@@ -159,7 +172,21 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
     agents.mustGet(agentId)
     if (closed) return Promise.reject(httpError(503, 'the event store is closed', 'shutting_down'))
     return new Promise<T>((resolve, reject) => {
-      queue.push({ kind: 'exclusive', item: { agentId, run: run as ExclusiveRun<unknown>, resolve: resolve as (value: unknown) => void, reject } })
+      const queued: Queued = {
+        kind: 'exclusive',
+        item: {
+          agentId,
+          run: run as ExclusiveRun<unknown>,
+          resolve: (value) => { clearTimeout(timer); resolve(value as T) },
+          reject: (err) => { clearTimeout(timer); reject(err) }
+        }
+      }
+      // still queued at the deadline (the writer is failing or far behind): taken out and failed, so a 503 means
+      // nothing of it was written; one already running finishes (a transaction cannot be abandoned half-way)
+      const timer = setTimeout(() => {
+        if (queue.cancel(queued)) reject(writeTimeout(config.writeTimeoutMs))
+      }, config.writeTimeoutMs)
+      queue.push(queued)
       schedule()
     })
   }
@@ -275,21 +302,31 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
           await runExclusive(head.item)
           continue
         }
-        const batch = queue.peek(config.batchMax)
+        if (head !== isolatedHead) {
+          // the failures were counted for an item that is gone (its agent was handed over): judge afresh
+          if (isolation.failures > 0) isolation = fresh(config.batchMax)
+          isolatedHead = head
+        }
+        const batch = queue.peek(nextSize(isolation, config.batchMax))
         const started = performance.now()
+        let commit: CommitBatch | null = null
         try {
           if ((seams.commitDelayMs ?? 0) > 0) await new Promise(resolve => setTimeout(resolve, seams.commitDelayMs))
-          await writeBatch(batch)
+          const planned = planWrite(batch)
+          commit = planned.commit
+          await writeBatch(batch, planned)
         } catch (err) {
           stats.writeErrors++
-          stats.healthy = false
           stats.lastError = (err as Error).message
+          if (await afterFailure(batch, commit, err as Error)) continue
+          stats.healthy = false
           retryDelay = Math.min(retryDelay === 0 ? 50 : retryDelay * 2, 5000)
           log.error({ err, batch: batch.length, queue: queue.length, retryInMs: retryDelay }, 'event batch failed to commit; will retry')
           retryTimer = setTimeout(() => { retryTimer = null; schedule() }, retryDelay)
           return
         }
         queue.remove(batch.length)
+        isolation = passed(isolation, batch.length, config.batchMax)
         for (const l of batchListeners) l(batch.length, (performance.now() - started) / 1000)
         if (!stats.healthy) log.info({ queue: queue.length, writeErrors: stats.writeErrors }, 'event batch committed: writes recovered')
         retryDelay = 0
@@ -311,24 +348,94 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
     }
   }
 
-  async function writeBatch (batch: Array<Extract<Queued, { kind: 'input' }>>): Promise<void> {
+  /** What a batch becomes (pure, from the committed state) and the write the backend takes for it. */
+  function planWrite (batch: Array<Extract<Queued, { kind: 'input' }>>): { plan: Planned, commit: CommitBatch } {
     const plan: Planned = planBatch(batch.map(q => q.input), id => agents.mustGet(id).committed, rules, id => agents.mustGet(id).recent)
-    const ids = await backend.commit({
-      agentIds: [...plan.agents.keys()],
-      rows: plan.rows,
-      sessions: plan.sessions,
-      agents: [...plan.agents.values()].map(st => ({
-        key: st.key,
-        update: {
-          last_seq: st.lastSeq,
-          current_session: st.currentSession,
-          cost_baseline_usd: st.costBaseline,
-          info: st.info === null ? null : JSON.stringify(st.info),
-          last_seen_at: st.lastSeenAt,
-          last_connected_at: st.lastConnectedAt
-        }
-      }))
-    })
+    return {
+      plan,
+      commit: {
+        agentIds: [...plan.agents.keys()],
+        rows: plan.rows,
+        sessions: plan.sessions,
+        agents: [...plan.agents.values()].map(st => ({
+          key: st.key,
+          update: {
+            last_seq: st.lastSeq,
+            current_session: st.currentSession,
+            cost_baseline_usd: st.costBaseline,
+            info: st.info === null ? null : JSON.stringify(st.info),
+            last_seen_at: st.lastSeenAt,
+            last_connected_at: st.lastConnectedAt
+          }
+        }))
+      }
+    }
+  }
+
+  /**
+   * A batch failed: probes the storage with the same write minus its text, and decides (isolate.ts) whether to
+   * back off (false: the storage refuses everything) or go on at once with fewer items, having set aside the head
+   * item when it is the one refused (true).
+   */
+  async function afterFailure (batch: Array<Extract<Queued, { kind: 'input' }>>, commit: CommitBatch | null, err: Error): Promise<boolean> {
+    // a batch that could not even be planned failed before the storage: that is the items' doing
+    let probePassed = commit === null
+    if (commit !== null) {
+      try {
+        await backend.probe(probeOf(commit))
+        probePassed = true
+      } catch (probeErr) {
+        log.debug({ err: probeErr }, 'the probe write failed too: the storage refuses writes')
+      }
+    }
+    const decided = failed(isolation, batch.length, probePassed, config.batchMax)
+    isolation = decided.state
+    if (decided.then === 'back_off') return false
+    if (decided.then === 'retry') {
+      log.warn({ err, batch: batch.length, next: isolation.size, failures: isolation.failures },
+        'event batch refused while the storage takes writes; trying fewer items to find the one refused')
+      return true
+    }
+    try {
+      await setAside(batch[0], err)
+    } catch (setAsideErr) {
+      // the storage did not take the set-aside row either: nothing is set aside, the writer backs off
+      log.error({ err: setAsideErr }, 'could not set the refused item aside')
+      isolation = failed(isolation, 1, false, config.batchMax).state
+      return false
+    }
+    queue.remove(1)
+    isolation = passed(isolation, 1, config.batchMax)
+    return true
+  }
+
+  /** Takes a refused item out of the queue: a line is kept in set_aside_lines, anything else fails its caller. */
+  async function setAside (q: Extract<Queued, { kind: 'input' }>, err: Error): Promise<void> {
+    const input = q.input
+    const state = agents.mustGet(input.agentId)
+    const afterSeq = state.committed.lastSeq
+    if (input.kind === 'line') {
+      // the line as received (masked like events), escaped JSON: it keeps whatever the event columns could not
+      const json = JSON.stringify(input.message)
+      const line = rules.redact === null ? json : rules.redact({ event_type: 'output', content: json, metadata: null }).content ?? json
+      await backend.setAside({ agentKey: state.key, afterSeq, sessionNumber: input.session, line, error: err.message, createdAt: now() })
+      stats.linesSetAside++
+      log.error({ err, agentId: input.agentId, afterSeq, sessionNumber: input.session },
+        'agent line set aside: the database refuses it while it takes other writes (GET /set-aside lists it)')
+      return
+    }
+    stats.itemsRefused++
+    log.error({ err, agentId: input.agentId, afterSeq, kind: input.kind },
+      'queued item dropped: the database refuses it while it takes other writes')
+    q.waiter?.reject(refused(err))
+    if (input.kind === 'clear' && input.turn !== null) {
+      clearWaiters.get(input.turn.id)?.('no_answer')
+      clearWaiters.delete(input.turn.id)
+    }
+  }
+
+  async function writeBatch (batch: Array<Extract<Queued, { kind: 'input' }>>, { plan, commit }: { plan: Planned, commit: CommitBatch }): Promise<void> {
+    const ids = await backend.commit(commit)
     stats.duplicateLines += plan.duplicates
 
     // committed: make it visible

@@ -4,7 +4,7 @@ import { type Kysely, sql } from 'kysely'
 import type SQLite from 'better-sqlite3'
 import type { Database } from '../../db/schema.js'
 import { CLEAR_PENDING, INDEX_PENDING } from '../search/sqlite-index.js'
-import { type CommitBatch, createKyselyBackend, eventValues, inTransaction, type StoreBackend, upsertSession } from './backend.js'
+import { type CommitBatch, createKyselyBackend, eventValues, inTransaction, ROLL_BACK, rolledBack, type StoreBackend, upsertSession } from './backend.js'
 
 export function createSqliteBackend (db: Kysely<Database>, sqlite: SQLite.Database): StoreBackend {
   const prepare = (query: { compile: () => { sql: string } }) => sqlite.prepare(query.compile().sql)
@@ -31,7 +31,7 @@ export function createSqliteBackend (db: Kysely<Database>, sqlite: SQLite.Databa
   const indexPending = sqlite.prepare(INDEX_PENDING)
   const clearPending = sqlite.prepare(CLEAR_PENDING)
 
-  const write = sqlite.transaction((batch: CommitBatch): number[] => {
+  const statements = (batch: CommitBatch): number[] => {
     const ids = new Array<number>(batch.rows.length)
     for (let i = 0; i < batch.rows.length; i++) {
       const v = eventValues(batch.rows[i])
@@ -49,6 +49,11 @@ export function createSqliteBackend (db: Kysely<Database>, sqlite: SQLite.Databa
       clearPending.run()
     }
     return ids
+  }
+  const write = sqlite.transaction(statements)
+  const probe = sqlite.transaction((batch: CommitBatch) => {
+    statements(batch)
+    throw ROLL_BACK
   })
 
   return {
@@ -64,6 +69,9 @@ export function createSqliteBackend (db: Kysely<Database>, sqlite: SQLite.Databa
         await sql.raw(CLEAR_PENDING).execute(trx)
         return result
       })
+    },
+    async probe (batch) {
+      await rolledBack(() => probe.immediate(batch))
     }
   }
 }

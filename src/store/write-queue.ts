@@ -57,6 +57,14 @@ export function createWriteQueue (max: number) {
       queuedAt.splice(0, n)
       if (full && items.length < max / 2) signal(false)
     },
+    /** Takes one item out if it is still queued (a wait on it ran out); whether it was. */
+    cancel (item: Queued): boolean {
+      const i = items.indexOf(item)
+      if (i === -1) return false
+      items.splice(i, 1)
+      if (full && items.length < max / 2) signal(false)
+      return true
+    },
     /** Takes every queued item of these agents out (another instance writes them now) and returns them. */
     drop (agentIds: Set<string>): Queued[] {
       const gone: Queued[] = []
