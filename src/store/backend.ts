@@ -66,8 +66,9 @@ export interface StoreBackend {
   prune: (agentKey: number, beforeSeq: number) => Promise<void>
   setAside: (entry: SetAside) => Promise<void>
   /**
-   * Runs the batch's statements and rolls them back: whether the storage takes this write at all (the writer
-   * passes a copy with its text replaced, to tell a refused item from a storage that refuses everything).
+   * Runs the batch's statements leaving nothing behind (PostgreSQL rolls them back; SQLite commits and undoes
+   * the rows, see sqlite-backend.ts): whether the storage takes this write at all. The writer passes a copy with
+   * its text replaced, to tell an item refused for what it holds from a storage that refuses everything.
    */
   probe: (batch: CommitBatch) => Promise<void>
   /** Runs queries of the caller's own in one transaction (exclusive writes). */
@@ -121,10 +122,10 @@ export async function inTransaction<T> (db: Kysely<Database>, fn: (trx: Transact
 }
 
 /** Thrown inside a probe's transaction to roll it back once every statement has run. */
-export const ROLL_BACK = new Error('probe rolled back')
+const ROLL_BACK = new Error('probe rolled back')
 
 /** Runs a probe, which passes when it ends in ROLL_BACK; any other error is the storage's answer. */
-export async function rolledBack (run: () => unknown): Promise<void> {
+async function rolledBack (run: () => unknown): Promise<void> {
   try {
     await run()
   } catch (err) {

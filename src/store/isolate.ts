@@ -1,7 +1,7 @@
 // How the writer gets past a batch that fails to commit, as pure decisions over sizes and outcomes.
 //
 // A failed batch is followed by a probe: the same write with its text replaced by filler of the same size,
-// rolled back. A probe that fails too means the storage itself refuses writes (locked, full, read-only, gone):
+// leaving nothing behind. A probe that fails too means the storage itself refuses writes (locked, full, read-only, gone):
 // the writer backs off and tries the same batch again, nothing is set aside. A probe that passes means something
 // in the batch is refused for what it holds: the writer halves the batch from the head until the good items
 // commit, and an item that fails alone twice, each time with the probe passing, is poison: set aside (lines) or

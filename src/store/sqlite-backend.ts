@@ -4,7 +4,7 @@ import { type Kysely, sql } from 'kysely'
 import type SQLite from 'better-sqlite3'
 import type { Database } from '../../db/schema.js'
 import { CLEAR_PENDING, INDEX_PENDING } from '../search/sqlite-index.js'
-import { type CommitBatch, createKyselyBackend, eventValues, inTransaction, ROLL_BACK, rolledBack, type StoreBackend, upsertSession } from './backend.js'
+import { type CommitBatch, createKyselyBackend, eventValues, inTransaction, type StoreBackend, upsertSession } from './backend.js'
 
 export function createSqliteBackend (db: Kysely<Database>, sqlite: SQLite.Database): StoreBackend {
   const prepare = (query: { compile: () => { sql: string } }) => sqlite.prepare(query.compile().sql)
@@ -51,9 +51,25 @@ export function createSqliteBackend (db: Kysely<Database>, sqlite: SQLite.Databa
     return ids
   }
   const write = sqlite.transaction(statements)
+
+  // SQLite meets a full disk only when a commit writes the WAL (a rolled-back write may never leave the page
+  // cache), so its probe commits: the rows inserted then deleted in the same transaction, the id sequence put
+  // back, the sessions and agents left alone. The rows take a type the search index skips, so it sees nothing.
+  const sequence = sqlite.prepare("select seq from sqlite_sequence where name = 'conversation_events'").pluck()
+  const setSequence = sqlite.prepare("update sqlite_sequence set seq = ? where name = 'conversation_events'")
+  const dropSequence = sqlite.prepare("delete from sqlite_sequence where name = 'conversation_events'")
+  const remove = sqlite.prepare('delete from conversation_events where id = ?')
   const probe = sqlite.transaction((batch: CommitBatch) => {
-    statements(batch)
-    throw ROLL_BACK
+    const before = sequence.get() as number | undefined
+    const ids: Array<number | bigint> = []
+    for (const r of batch.rows) {
+      const v = eventValues({ ...r, event_type: 'activity_changed' })
+      ids.push(insert.run(v.agent_key, v.session_number, v.seq, v.event_type, v.content, v.metadata, v.created_at, v.line_uuid).lastInsertRowid)
+    }
+    for (const id of ids) remove.run(id)
+    // no row yet (nothing was ever stored): the probe's insert made it
+    if (before === undefined) dropSequence.run()
+    else setSequence.run(before)
   })
 
   return {
@@ -71,7 +87,7 @@ export function createSqliteBackend (db: Kysely<Database>, sqlite: SQLite.Databa
       })
     },
     async probe (batch) {
-      await rolledBack(() => probe.immediate(batch))
+      probe.immediate(batch)
     }
   }
 }
