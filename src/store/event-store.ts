@@ -318,7 +318,8 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
         } catch (err) {
           stats.writeErrors++
           stats.lastError = (err as Error).message
-          if (await afterFailure(batch, commit, err as Error)) continue
+          // once the store is closed nothing more is written (the database is being closed): no narrowing either
+          if (!closed && await afterFailure(batch, commit, err as Error)) continue
           stats.healthy = false
           retryDelay = Math.min(retryDelay === 0 ? 50 : retryDelay * 2, 5000)
           log.error({ err, batch: batch.length, queue: queue.length, retryInMs: retryDelay }, 'event batch failed to commit; will retry')

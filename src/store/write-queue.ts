@@ -62,6 +62,7 @@ export function createWriteQueue (max: number) {
       const i = items.indexOf(item)
       if (i === -1) return false
       items.splice(i, 1)
+      queuedAt.splice(i, 1)
       if (full && items.length < max / 2) signal(false)
       return true
     },
