@@ -129,6 +129,14 @@ t.test('accessible: no WCAG 2.1 AA violation on any view, in light and dark mode
     reached.push(await focusOf())
   }
   t.ok(reached.includes('a.agent-card'), `Tab reaches the agent (${reached.join(' → ')})`)
+  // the list is drawn anew when the agent's state changes: the card keeps the focus through it
+  await page.locator('a.agent-card').evaluate(el => { el.setAttribute('data-drawn-before', '') })
+  const prompted = await fetch(`${http}/agents/a11y-agent/messages`, {
+    method: 'POST', headers: { authorization: 'Bearer o-3', 'content-type': 'application/json' }, body: JSON.stringify({ content: 'go on' })
+  })
+  t.equal(prompted.status, 202)
+  await page.locator('a.agent-card:not([data-drawn-before])').waitFor()
+  t.equal(await focusOf(), 'a.agent-card', 'the focus stays on the card when the list is drawn again')
   await page.keyboard.press('Enter')
   await page.locator('.approval').waitFor()
   const onPage: string[] = []

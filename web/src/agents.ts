@@ -17,6 +17,10 @@ export function agentsView (main: HTMLElement): View {
   main.append(h('h1', {}, 'Agents'), status, list)
 
   function draw (): void {
+    // the list is drawn anew: a card that had the keyboard focus gets it back, or Enter would open nothing
+    const focused = document.activeElement instanceof HTMLElement && list.contains(document.activeElement)
+      ? document.activeElement.closest('a.agent-card')?.getAttribute('data-agent') ?? null
+      : null
     clear(list)
     status.textContent = agents.length === 0 ? 'No agent has connected yet.' : `${agents.filter(a => a.connected).length} of ${agents.length} connected`
     const now = Date.now()
@@ -33,6 +37,7 @@ export function agentsView (main: HTMLElement): View {
             h('span', {}, `${a.event_count.toLocaleString('en-US')} event${a.event_count === 1 ? '' : 's'}`),
             h('span', { class: 'cost' }, formatCost(a.cost_usd))))))
     }
+    if (focused !== null) list.querySelector<HTMLElement>(`a.agent-card[data-agent="${CSS.escape(focused)}"]`)?.focus()
   }
 
   async function load (): Promise<void> {
