@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { test } from 'tap'
 import { build, listen, tempDatabasePath, walk } from './helper.js'
 import {
-  clearContext, duplicates, offlineSetup, sessions, startSdkUrlClaude, turn, untilHistory, waitConnected
+  agentSummary, clearContext, duplicates, offlineSetup, sessions, startSdkUrlClaude, turn, untilHistory, waitConnected, waitFor
 } from './support/claude-cli.js'
 
 const ROUND = 1e-9
@@ -60,8 +60,12 @@ test('Claude Code over --sdk-url: prompts, tools, a denied tool, clear-context a
   await app.close()
   app = await build(t, { env, databasePath })
   await app.listen({ host: '127.0.0.1', port })
-  const back = await waitConnected(app, agentId, 30000)
-  t.not(back.last_connected_at, connectedBefore, 'a new connection')
+  // the socket is counted as connected at once; the connection's time once its connect event is committed
+  const back = await waitFor(`agent ${agentId} connected again`, async () => {
+    const agent = await agentSummary(app, agentId)
+    return agent?.connected === true && agent.last_connected_at !== connectedBefore ? agent : undefined
+  }, 30000)
+  t.ok(back.last_connected_at > connectedBefore, 'a new connection')
 
   const again = await turn(app, agentId, 'After restart')
   t.same(again.map(e => e.event_type), ['prompt_sent', 'activity_changed', 'output', 'result', 'activity_changed'])

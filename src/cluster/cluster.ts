@@ -459,6 +459,10 @@ export function createCluster ({ db, config, log }: ClusterOptions) {
     closed = true
     if (sweepTimer !== null) clearInterval(sweepTimer)
     owned.clear()
+    // its agents are no longer connected here: said now, not left to the others' view of which instances live
+    // (PostgreSQL can list a closed instance's session for a moment after it ended)
+    await db.updateTable('agents').set({ connected_instance: null }).where('connected_instance', '=', instanceId).execute()
+      .catch((err: unknown) => log.warn({ err }, 'could not clear this instance\'s connected agents on shutdown'))
     await link.close()
   }
 
