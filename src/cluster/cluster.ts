@@ -49,6 +49,8 @@ const ACQUIRE_RETRY_MS = 200
 const SWEEP_MS = 2000
 /** How long a closing agent socket may take before it is cut. */
 const CLOSE_WAIT_MS = 2000
+/** How long shutdown waits to mark this instance's agents disconnected (their rows may be locked by an outage). */
+const CLOSE_CLEAR_MS = 1000
 const APP_PREFIX = 'agentlog '
 
 export interface ClusterOptions {
@@ -461,8 +463,19 @@ export function createCluster ({ db, config, log }: ClusterOptions) {
     owned.clear()
     // its agents are no longer connected here: said now, not left to the others' view of which instances live
     // (PostgreSQL can list a closed instance's session for a moment after it ended)
-    await db.updateTable('agents').set({ connected_instance: null }).where('connected_instance', '=', instanceId).execute()
+    // never waited on past a second: during a storage outage the rows are locked (the next start-up's sweep clears
+    // them through the dead-instance rule instead)
+    const cleared = db.transaction().execute(async (trx) => {
+      await sql.raw(`set local lock_timeout = ${CLOSE_CLEAR_MS}`).execute(trx)
+      await trx.updateTable('agents').set({ connected_instance: null }).where('connected_instance', '=', instanceId).execute()
+    })
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<void>((resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${CLOSE_CLEAR_MS} ms`)), CLOSE_CLEAR_MS + 250)
+    })
+    await Promise.race([cleared, late])
       .catch((err: unknown) => log.warn({ err }, 'could not clear this instance\'s connected agents on shutdown'))
+      .finally(() => clearTimeout(timer))
     await link.close()
   }
 
