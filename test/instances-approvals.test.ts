@@ -3,7 +3,7 @@
 import tap, { test } from 'tap'
 import { postgresUrl } from './helper.js'
 import { askBash, closeOf, received, startInstances, within } from './support/instances.js'
-import { allEvents, getJson, openAgent, sendFrame, seqProblem, waitFor } from './support/server-process.js'
+import { agentSocket, allEvents, getJson, openAgent, opened, sendFrame, seqProblem, waitFor } from './support/server-process.js'
 
 const skip = postgresUrl === '' ? 'DATABASE_URL is not set' : false
 // each test starts two or three servers: over a minute apiece on a loaded 2-core machine
@@ -15,9 +15,10 @@ test('approvals across instances: listed everywhere, decided anywhere, remembere
   const post = (url: string, body: unknown) => getJson(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
   const answer = (inbox: any[], requestId: string) => waitFor(`the answer to ${requestId}`, () => inbox.find(m => m.type === 'control_response' && m.response?.request_id === requestId))
   const listed = async (url: string) => (await getJson(`${url}/approvals`)).body.approvals.map((x: any) => x.request_id)
-  const wsA = await openAgent(a.wsUrl, 'asker')
+  const wsA = agentSocket(a.wsUrl, 'asker')
   t.teardown(() => wsA.terminate())
   const inboxA = received(wsA)
+  await opened(wsA)
   const closedA = closeOf(wsA)
 
   // a request waiting on a is listed by b (from the database) and decided through b, remembered for the agent
@@ -41,9 +42,10 @@ test('approvals across instances: listed everywhere, decided anywhere, remembere
   await waitFor('b to list ask-3', async () => (await listed(b.url)).includes('ask-3') ? true : undefined)
 
   // the agent moves to b
-  const wsB = await openAgent(b.wsUrl, 'asker', 'req-1')
+  const wsB = agentSocket(b.wsUrl, 'asker', 'req-1')
   t.teardown(() => wsB.terminate())
   const inboxB = received(wsB)
+  await opened(wsB)
   t.equal(await within('a to close the first socket', closedA), 4001)
   // b applies the rules remembered on a: the same calls are answered at once, by the rules
   await sendFrame(wsB, askBash('ask-4', 'ls'))
@@ -96,9 +98,11 @@ test('a request left waiting by an owner that died is decided on a survivor, whi
   t.equal(decided.status, 200)
   t.equal(decided.body.delivered, false, 'the agent is not connected anywhere')
   t.same((await getJson(`${b.url}/approvals`)).body.approvals, [])
-  const wsB = await openAgent(b.wsUrl, 'orphan', 'req-1')
+  // the decision is sent as the connection is accepted: the inbox listens from before the handshake
+  const wsB = agentSocket(b.wsUrl, 'orphan', 'req-1')
   t.teardown(() => wsB.terminate())
   const inbox = received(wsB)
+  await opened(wsB)
   const got = await waitFor('the answer on reconnect', () => inbox.find(m => m.type === 'control_response' && m.response?.request_id === 'ask-1'))
   t.equal(got.response.response.behavior, 'allow')
   const events = await allEvents(b.url, 'orphan')

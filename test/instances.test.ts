@@ -5,7 +5,7 @@ import tap, { test } from 'tap'
 import { postgresUrl } from './helper.js'
 import { closeOf, followerProblem, received, startInstances, within } from './support/instances.js'
 import { sse } from './support/live-client.js'
-import { allEvents, getJson, openAgent, roundTrip, sendFrame, seqProblem, textLine, waitFor } from './support/server-process.js'
+import { agentSocket, allEvents, getJson, openAgent, opened, roundTrip, sendFrame, seqProblem, textLine, waitFor } from './support/server-process.js'
 
 const skip = postgresUrl === '' ? 'DATABASE_URL is not set' : false
 // each test starts two or three servers: over a minute apiece on a loaded 2-core machine
@@ -14,9 +14,10 @@ tap.setTimeout(8 * 60 * 1000)
 test('followers on every instance, GET /agents with each agent\'s instance, commands carried to the owner', { skip }, async (t) => {
   const { servers, ids } = await startInstances(t, 3, { CLEAR_CONTEXT_WAIT_MS: '300', TOOL_POLICY: 'ask:Bash' })
   const [a, b, c] = servers
-  const ws = await openAgent(a.wsUrl, 'agent-x')
+  const ws = agentSocket(a.wsUrl, 'agent-x')
   t.teardown(() => ws.terminate())
   const inbox = received(ws)
+  await opened(ws)
   const follower = await sse(t, `${b.url}/agents/agent-x/events/stream`)
   const global = await sse(t, `${c.url}/stream`)
 

@@ -187,15 +187,26 @@ export async function allEvents (baseUrl: string, agentId: string): Promise<any[
 }
 
 /** Opens an agent socket; `lastRequestId` makes it look like a reconnecting CLI (header x-last-request-id). */
-export async function openAgent (wsUrl: string, agentId: string, lastRequestId?: string): Promise<WebSocket> {
+/**
+ * An agent's socket, not yet open: a listener attached now sees every line, including those the server sends as it
+ * accepts the connection (they can arrive with the upgrade, before an 'open' handler's continuation runs).
+ */
+export function agentSocket (wsUrl: string, agentId: string, lastRequestId?: string): WebSocket {
   const headers: Record<string, string> = {}
   if (lastRequestId !== undefined) headers['x-last-request-id'] = lastRequestId
-  const ws = new WebSocket(`${wsUrl}/ws/${agentId}`, { headers })
+  return new WebSocket(`${wsUrl}/ws/${agentId}`, { headers })
+}
+
+export async function opened (ws: WebSocket): Promise<WebSocket> {
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => { ws.off('error', reject); resolve() })
     ws.once('error', reject)
   })
   return ws
+}
+
+export async function openAgent (wsUrl: string, agentId: string, lastRequestId?: string): Promise<WebSocket> {
+  return await opened(agentSocket(wsUrl, agentId, lastRequestId))
 }
 
 /**
