@@ -4,6 +4,7 @@ import { test } from 'tap'
 import fc from 'fast-check'
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import { build } from './helper.js'
+import { lazyValidator } from '../plugins/validation.js'
 import { isErrorCode } from '../src/errors.js'
 import { checkQuery, queryRules } from '../src/strict-input.js'
 import { HistoryQuery } from '../src/schemas/events.js'
@@ -148,4 +149,24 @@ test('checkQuery (unit): the first problem, in words', async (t) => {
   t.match(checkQuery(rules, 'Limit=5'), { code: 'unknown_parameter', message: /did you mean "limit"/ })
   t.equal(checkQuery(queryRules(undefined, ['token']), 'token=x'), null, 'a name taken besides the schema')
   t.match(checkQuery(queryRules(undefined), 'x=1'), { message: /this route takes no query parameters/ })
+})
+
+test('validators are compiled on first use, once, and report the errors of their last call', async (t) => {
+  let compiles = 0
+  const validate = lazyValidator(() => {
+    compiles++
+    const check = (data: unknown): boolean => {
+      const ok = typeof data === 'number'
+      check.errors = ok ? null : [{ keyword: 'type', instancePath: '', schemaPath: '#/type', params: { type: 'number' }, message: 'must be number' }]
+      return ok
+    }
+    check.errors = null as Array<{ keyword: string, instancePath: string, schemaPath: string, params: Record<string, unknown>, message: string }> | null
+    return check
+  })
+  t.equal(compiles, 0, 'nothing compiled before the first request')
+  t.equal(validate('x'), false)
+  t.match(validate.errors, [{ message: 'must be number' }])
+  t.equal(validate(1), true)
+  t.equal(validate.errors, null, 'a passing call clears the errors')
+  t.equal(compiles, 1, 'compiled once')
 })
