@@ -548,7 +548,9 @@ try {
   console.log(`\nagentlog bench: ${results.cpus} x ${String(results.cpu_model)}, node ${process.version}, ${results.date}`)
   for (const l of table) console.log(l)
   if (results.live !== undefined) console.log('\nlive:', JSON.stringify(results.live, null, 2))
-  const out = join(ROOT, 'bench', 'results.json')
+  // a full run is bench/results.json; a partial one (BENCH_ONLY) goes beside it and leaves the full run's figures alone
+  const partial = process.env.BENCH_ONLY !== undefined
+  const out = join(ROOT, 'bench', partial ? `results.${[...cfg.only].join('+')}.json` : 'results.json')
   writeFileSync(out, JSON.stringify(results, null, 2) + '\n')
   console.log(`\nwrote ${out}`)
 } finally {
