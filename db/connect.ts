@@ -35,16 +35,16 @@ export function openDatabase (options: DatabaseOptions): DatabaseHandle {
   if (options.databaseUrl !== null) {
     const schema = options.databaseSchema ?? null
     if (schema !== null && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error('invalid schema name')
-    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10, application_name: options.applicationName })
+    const pool = new pg.Pool({
+      connectionString: options.databaseUrl,
+      max: 10,
+      application_name: options.applicationName,
+      // set as the session starts (no query of its own); the schema itself is created by the migration step
+      ...(schema !== null ? { options: `-c search_path=${schema}` } : {})
+    })
     // an idle connection the server ended (restart, pg_terminate_backend) is dropped and replaced on demand;
     // without a listener its error would end the process
     pool.on('error', () => {})
-    if (schema !== null) {
-      // queued before any other query of the connection; the schema itself is created by the migration step
-      pool.on('connect', (client) => {
-        client.query(`set search_path to ${schema}`).catch(() => {})
-      })
-    }
     return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), dialect: 'postgres', sqlite: null }
   }
   mkdirSync(dirname(options.databasePath), { recursive: true })
