@@ -121,13 +121,19 @@ export function startConnector (t: TestContext, setup: OfflineSetup, opts: { ser
 
 // ---- agentlog's REST API ----
 
+/**
+ * How long the real CLI may take to connect or to finish a turn before a test gives up: a few seconds usually,
+ * over 20 s when a loaded 2-core machine starts several CLIs and servers at once.
+ */
+const CLI_WAIT_MS = 60000
+
 export async function agentSummary (app: FastifyInstance, agentId: string): Promise<any | undefined> {
   const res = await app.inject({ method: 'GET', url: '/agents' })
   if (res.statusCode !== 200) throw new Error(`GET /agents ${res.statusCode}: ${res.body}`)
   return res.json().agents.find((a: any) => a.agent_id === agentId)
 }
 
-export async function waitConnected (app: FastifyInstance, agentId: string, timeoutMs = 20000): Promise<any> {
+export async function waitConnected (app: FastifyInstance, agentId: string, timeoutMs = CLI_WAIT_MS): Promise<any> {
   return await waitFor(`agent ${agentId} to be connected`, async () => {
     const agent = await agentSummary(app, agentId)
     return agent?.connected === true ? agent : undefined
@@ -153,7 +159,7 @@ export async function sessions (app: FastifyInstance, agentId: string): Promise<
 }
 
 /** Polls the history until `pred` holds over all of it; returns it. */
-export async function untilHistory (app: FastifyInstance, agentId: string, what: string, pred: (events: any[]) => boolean, timeoutMs = 20000): Promise<any[]> {
+export async function untilHistory (app: FastifyInstance, agentId: string, what: string, pred: (events: any[]) => boolean, timeoutMs = CLI_WAIT_MS): Promise<any[]> {
   let last: any[] = []
   try {
     return await waitFor(what, async () => {
@@ -167,13 +173,13 @@ export async function untilHistory (app: FastifyInstance, agentId: string, what:
 }
 
 /** Waits for the turn started by a prompt event (seq) to end with its result. */
-export async function untilResultAfter (app: FastifyInstance, agentId: string, promptSeq: number, timeoutMs = 20000): Promise<any[]> {
+export async function untilResultAfter (app: FastifyInstance, agentId: string, promptSeq: number, timeoutMs = CLI_WAIT_MS): Promise<any[]> {
   return await untilHistory(app, agentId, `the result of the turn after seq ${promptSeq}`,
     events => events.some(e => e.seq > promptSeq && e.event_type === 'result'), timeoutMs)
 }
 
 /** A prompt through the REST API, then its turn's events (prompt_sent … result, activity_changed) once stored. */
-export async function turn (app: FastifyInstance, agentId: string, content: string, timeoutMs = 20000): Promise<any[]> {
+export async function turn (app: FastifyInstance, agentId: string, content: string, timeoutMs = CLI_WAIT_MS): Promise<any[]> {
   const accepted = await sendPrompt(app, agentId, content)
   const promptSeq = accepted.events[0].seq as number
   const events = await untilResultAfter(app, agentId, promptSeq, timeoutMs)
