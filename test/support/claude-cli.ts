@@ -14,6 +14,13 @@ import { waitFor } from './server-process.js'
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const TS_LOADER = new URL('node_modules/@tapjs/typescript/dist/esm/import.mjs', new URL('../../', import.meta.url)).href
 
+/**
+ * How long the real CLI (or `agentlog connect` through the TypeScript loader) may take to connect, finish a turn,
+ * print or exit before a test gives up: a few seconds usually, over 20 s when a loaded 2-core machine starts
+ * several CLIs and servers at once.
+ */
+const CLI_WAIT_MS = 60000
+
 /** Claude Code 2.1.112 (npm, plain JavaScript): accepts a loopback --sdk-url and speaks stdio stream-json. */
 export const CLAUDE_CLI = join(ROOT, 'node_modules', '@anthropic-ai', 'claude-code', 'cli.js')
 export const CONNECT_MAIN = join(ROOT, 'src', 'cli', 'main.ts')
@@ -57,7 +64,7 @@ export function spawnChild (t: TestContext, name: string, command: string, args:
     stderr: () => err,
     exit: () => status,
     exited,
-    async waitExit (timeoutMs = 20000) {
+    async waitExit (timeoutMs = CLI_WAIT_MS) {
       let timer: NodeJS.Timeout | undefined
       try {
         return await Promise.race([
@@ -70,7 +77,7 @@ export function spawnChild (t: TestContext, name: string, command: string, args:
         clearTimeout(timer)
       }
     },
-    async waitStderr (pattern, timeoutMs = 20000) {
+    async waitStderr (pattern, timeoutMs = CLI_WAIT_MS) {
       await waitFor(`${name} to log ${String(pattern)}`, () => {
         if (pattern.test(err)) return true
         if (status !== null) throw new Error(`${name} exited (${JSON.stringify(status)}) without logging it; stderr:\n${err.slice(-3000)}`)
@@ -120,12 +127,6 @@ export function startConnector (t: TestContext, setup: OfflineSetup, opts: { ser
 }
 
 // ---- agentlog's REST API ----
-
-/**
- * How long the real CLI may take to connect or to finish a turn before a test gives up: a few seconds usually,
- * over 20 s when a loaded 2-core machine starts several CLIs and servers at once.
- */
-const CLI_WAIT_MS = 60000
 
 export async function agentSummary (app: FastifyInstance, agentId: string): Promise<any | undefined> {
   const res = await app.inject({ method: 'GET', url: '/agents' })
