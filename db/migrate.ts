@@ -2,7 +2,7 @@
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { FileMigrationProvider, type Kysely, Migrator } from 'kysely'
+import { FileMigrationProvider, type Kysely, type MigrationResult, Migrator } from 'kysely'
 
 const migrationFolder = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations')
 
@@ -16,9 +16,9 @@ export async function migrateToLatest (db: Kysely<any>, schema: string | null = 
     ...(schema !== null ? { migrationTableSchema: schema } : {})
   })
   let { error, results } = await migrator.migrateToLatest()
-  // Kysely's introspector scans every schema of the database; one dropped by someone else during that scan
-  // (PostgreSQL 3F000 naming another schema) fails the check, not our migration: looking again succeeds.
-  for (let attempt = 1; attempt < 5 && error !== undefined && isOtherSchemaGone(error, schema); attempt++) {
+  // Kysely's introspector scans every schema of the database before it migrates; another schema dropped or
+  // altered during that scan fails the check, not our migration: looking again succeeds
+  for (let attempt = 1; attempt < 5 && error !== undefined && isOtherSchemaChanging(error, results, schema); attempt++) {
     ({ error, results } = await migrator.migrateToLatest())
   }
   if (error !== undefined) {
@@ -28,9 +28,14 @@ export async function migrateToLatest (db: Kysely<any>, schema: string | null = 
   return (results ?? []).map(r => r.migrationName)
 }
 
-function isOtherSchemaGone (error: unknown, schema: string | null): boolean {
+/**
+ * Whether a failure came from another schema changing while Kysely scanned the catalog: a schema gone (3F000,
+ * naming another schema), or a table or column gone mid-scan (42P01, 42703) before any migration of ours ran.
+ */
+function isOtherSchemaChanging (error: unknown, results: readonly MigrationResult[] | undefined, schema: string | null): boolean {
   const err = error as { code?: unknown, message?: unknown }
-  return err?.code === '3F000' && typeof err.message === 'string' && (schema === null || !err.message.includes(`"${schema}"`))
+  if (err?.code === '3F000') return typeof err.message === 'string' && (schema === null || !err.message.includes(`"${schema}"`))
+  return (err?.code === '42P01' || err?.code === '42703') && (results === undefined || results.every(r => r.status !== 'Error'))
 }
 
 async function main (): Promise<void> {
