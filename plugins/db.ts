@@ -6,6 +6,7 @@ import pg from 'pg'
 import { openDatabase, type Dialect } from '../db/connect.js'
 import { migrateToLatest } from '../db/migrate.js'
 import { startCheckpointer } from '../db/checkpointer.js'
+import { within } from '../src/within.js'
 import type { Database } from '../db/schema.js'
 
 declare module 'fastify' {
@@ -19,15 +20,6 @@ declare module 'fastify' {
 
 /** How long closing waits for the pool's running queries before cancelling them, and then for the pool to end. */
 const CLOSE_GRACE_MS = 1000
-
-/** Whether the promise settles within `ms`. */
-async function within (p: Promise<boolean>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), ms) })
-  const settled = await Promise.race([p.catch(() => true), late])
-  clearTimeout(timer)
-  return settled
-}
 
 /** Cancels the running queries of this process's pool (its sessions carry `applicationName`) from a connection of its own. */
 async function cancelQueries (url: string, applicationName: string): Promise<void> {
@@ -51,7 +43,7 @@ export default fp(async function db (fastify) {
     }
     // the pool ends once its queries have; one stuck on a lock (the writer during an outage, which shutdown gave up
     // on after WRITE_TIMEOUT_MS) is cancelled rather than waited for, and an unreachable server is not waited for
-    const destroyed = db.destroy().then(() => true)
+    const destroyed = db.destroy().catch(() => {})
     if (await within(destroyed, CLOSE_GRACE_MS)) return
     fastify.log.warn('database queries still running at close: cancelling them')
     await cancelQueries(fastify.config.databaseUrl as string, applicationName)

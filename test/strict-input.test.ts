@@ -2,6 +2,7 @@
 // parameter (stream sockets refuse before the upgrade); bodies are never coerced; poisoning keys are refused.
 import { test } from 'tap'
 import fc from 'fast-check'
+import type { ErrorObject } from 'ajv'
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import { build } from './helper.js'
 import { lazyValidator } from '../plugins/validation.js'
@@ -160,7 +161,7 @@ test('validators are compiled on first use, once, and report the errors of their
       check.errors = ok ? null : [{ keyword: 'type', instancePath: '', schemaPath: '#/type', params: { type: 'number' }, message: 'must be number' }]
       return ok
     }
-    check.errors = null as Array<{ keyword: string, instancePath: string, schemaPath: string, params: Record<string, unknown>, message: string }> | null
+    check.errors = null as ErrorObject[] | null
     return check
   })
   t.equal(compiles, 0, 'nothing compiled before the first request')

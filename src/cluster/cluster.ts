@@ -17,6 +17,7 @@ import type { Config } from '../config.js'
 import type { EventStore, WriteHooks } from '../../plugins/event-store.js'
 import type { AgentHub } from '../../plugins/agent-hub.js'
 import { httpError } from '../errors.js'
+import { within } from '../within.js'
 import { createLink } from './link.js'
 import { type CommitOrder, type CommitRange, commitNotices, decodeNotice, encodeNotice, isFor, type Notice } from './notices.js'
 
@@ -462,20 +463,15 @@ export function createCluster ({ db, config, log }: ClusterOptions) {
     if (sweepTimer !== null) clearInterval(sweepTimer)
     owned.clear()
     // its agents are no longer connected here: said now, not left to the others' view of which instances live
-    // (PostgreSQL can list a closed instance's session for a moment after it ended)
-    // never waited on past a second: during a storage outage the rows are locked (the next start-up's sweep clears
-    // them through the dead-instance rule instead)
+    // (PostgreSQL can list a closed instance's session for a moment after it ended). Never waited on past about
+    // a second: during a storage outage the rows are locked, and the other instances' sweep clears them later.
     const cleared = db.transaction().execute(async (trx) => {
       await sql.raw(`set local lock_timeout = ${CLOSE_CLEAR_MS}`).execute(trx)
       await trx.updateTable('agents').set({ connected_instance: null }).where('connected_instance', '=', instanceId).execute()
-    })
-    let timer: NodeJS.Timeout | undefined
-    const late = new Promise<void>((resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${CLOSE_CLEAR_MS} ms`)), CLOSE_CLEAR_MS + 250)
-    })
-    await Promise.race([cleared, late])
-      .catch((err: unknown) => log.warn({ err }, 'could not clear this instance\'s connected agents on shutdown'))
-      .finally(() => clearTimeout(timer))
+    }).catch((err: unknown) => { log.warn({ err }, 'could not clear this instance\'s connected agents on shutdown') })
+    if (!await within(cleared, CLOSE_CLEAR_MS + 250)) {
+      log.warn(`could not clear this instance's connected agents on shutdown: no answer within ${CLOSE_CLEAR_MS} ms`)
+    }
     await link.close()
   }
 

@@ -10,6 +10,7 @@ import type { AgentMessage } from '../protocol/ndjson.js'
 import type { EventDraft } from '../protocol/messages.js'
 import { createRedactor } from '../redact.js'
 import { httpError } from '../errors.js'
+import { within } from '../within.js'
 import type { Config } from '../config.js'
 import { toStored, type CommitBatch, type StoreBackend, type WriteHooks } from './backend.js'
 import { createAgents } from './agents.js'
@@ -477,13 +478,7 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
       retryTimer = null
       schedule()
     }
-    let timer: NodeJS.Timeout | undefined
-    const gaveUp = await Promise.race([
-      flush().then(() => false),
-      new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), deadlineMs) })
-    ])
-    clearTimeout(timer)
-    if (gaveUp) {
+    if (!await within(flush(), deadlineMs)) {
       log.error({ queue: queue.length, lastError: stats.lastError }, 'shutting down with uncommitted events: the storage did not accept them in time')
       if (retryTimer !== null) clearTimeout(retryTimer)
       retryTimer = null

@@ -186,10 +186,10 @@ export async function allEvents (baseUrl: string, agentId: string): Promise<any[
   throw new Error('history did not end')
 }
 
-/** Opens an agent socket; `lastRequestId` makes it look like a reconnecting CLI (header x-last-request-id). */
 /**
  * An agent's socket, not yet open: a listener attached now sees every line, including those the server sends as it
  * accepts the connection (they can arrive with the upgrade, before an 'open' handler's continuation runs).
+ * `lastRequestId` makes it look like a reconnecting CLI (header x-last-request-id).
  */
 export function agentSocket (wsUrl: string, agentId: string, lastRequestId?: string): WebSocket {
   const headers: Record<string, string> = {}
@@ -197,6 +197,7 @@ export function agentSocket (wsUrl: string, agentId: string, lastRequestId?: str
   return new WebSocket(`${wsUrl}/ws/${agentId}`, { headers })
 }
 
+/** Resolves once the socket is open. */
 export async function opened (ws: WebSocket): Promise<WebSocket> {
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => { ws.off('error', reject); resolve() })
@@ -205,6 +206,7 @@ export async function opened (ws: WebSocket): Promise<WebSocket> {
   return ws
 }
 
+/** Opens an agent socket (see agentSocket). */
 export async function openAgent (wsUrl: string, agentId: string, lastRequestId?: string): Promise<WebSocket> {
   return await opened(agentSocket(wsUrl, agentId, lastRequestId))
 }
