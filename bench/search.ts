@@ -12,7 +12,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { Kysely, SqliteDialect, sql } from 'kysely'
 import { migrateToLatest } from '../db/migrate.js'
-import { CLEAR_PENDING, INDEX_PENDING } from '../src/search/sqlite-index.js'
+import { indexAll } from '../src/search/sqlite-index.js'
 import { openDatabase } from '../db/connect.js'
 import app, { serverOptions } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
@@ -87,9 +87,8 @@ export async function seedSqlite (path: string, events: number, log: (msg: strin
       else if (type === 'tool_use') insert.run(agent, 0, Math.floor(n / AGENTS) + 1, type, 'Bash', JSON.stringify({ id: `toolu_${n}`, name: 'Bash', input: { command: text(n), description: 'Run it' } }), at)
       else insert.run(agent, 0, Math.floor(n / AGENTS) + 1, type, text(n), '{"uuid":"x"}', at)
     }
-    // the full-text index takes each transaction's events at its end, as the writer does
-    db.exec(INDEX_PENDING)
-    db.exec(CLEAR_PENDING)
+    // the full-text index catches up after each slice, as the writer thread does
+    indexAll(db)
   })
   for (let n = 0; n < events; n += 10_000) {
     batch(n, Math.min(events, n + 10_000))

@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url'
 import SQLite from 'better-sqlite3'
 import { Kysely, SqliteDialect } from 'kysely'
 import { migrateToLatest } from '../db/migrate.js'
-import { CLEAR_PENDING, INDEX_PENDING } from '../src/search/sqlite-index.js'
+import { indexAll } from '../src/search/sqlite-index.js'
 import { envInt, envStr, mb, round } from './common.js'
 
 export interface SeedAgent {
@@ -118,8 +118,8 @@ export async function seedDatabase (path: string, agents: SeedAgent[], log: (msg
     if (c.turnPos === 0) c.turns++
   }
 
-  // the full-text index takes each transaction's events at its end, as the writer does
-  const indexPending = (): void => { db.exec(INDEX_PENDING); db.exec(CLEAR_PENDING) }
+  // the full-text index catches up after each transaction, as the writer thread does
+  const indexPending = (): void => { indexAll(db) }
   let live = cursors.filter(c => c.remaining > 0)
   let nextReport = 1_000_000
   db.exec('begin')

@@ -2,9 +2,10 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SQLite from 'better-sqlite3'
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely'
+import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
 import type { Database } from './schema.js'
+import { GatedSqliteDialect, type WriteGate } from './sqlite-dialect.js'
 
 export interface DatabaseOptions {
   databasePath: string
@@ -23,8 +24,10 @@ export type Dialect = 'sqlite' | 'postgres'
 export interface DatabaseHandle {
   db: Kysely<Database>
   dialect: Dialect
-  /** The embedded database's own handle (null on PostgreSQL): the event writer runs prepared statements on it. */
+  /** The embedded database's main connection (null on PostgreSQL): reads, and writes under the writer thread's hold. */
   sqlite: SQLite.Database | null
+  /** SQLite: from now on, every write of the main connection is taken under this gate (see db/sqlite-dialect.ts). */
+  setWriteGate: (gate: WriteGate | null) => void
 }
 
 // int8 (bigint, count(*), sum of bigint) arrives as a string by default; our values fit a double.
@@ -45,14 +48,20 @@ export function openDatabase (options: DatabaseOptions): DatabaseHandle {
     // an idle connection the server ended (restart, pg_terminate_backend) is dropped and replaced on demand;
     // without a listener its error would end the process
     pool.on('error', () => {})
-    return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), dialect: 'postgres', sqlite: null }
+    return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), dialect: 'postgres', sqlite: null, setWriteGate: () => {} }
   }
   mkdirSync(dirname(options.databasePath), { recursive: true })
   const sqlite = new SQLite(options.databasePath)
   sqlite.pragma('journal_mode = WAL')
   sqlite.pragma(`synchronous = ${options.sqliteSynchronous ?? 'NORMAL'}`)
   sqlite.pragma(`busy_timeout = ${options.sqliteBusyTimeoutMs ?? 5000}`)
-  // the dedupe keys are random uuids: a larger page cache keeps their index in memory (32 MiB)
+  // reads of the history and search come through here: a page cache of 32 MiB
   sqlite.pragma('cache_size = -32768')
-  return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }), dialect: 'sqlite', sqlite }
+  let gate: WriteGate | null = null
+  return {
+    db: new Kysely<Database>({ dialect: new GatedSqliteDialect(sqlite, () => gate) }),
+    dialect: 'sqlite',
+    sqlite,
+    setWriteGate: (next) => { gate = next }
+  }
 }

@@ -7,15 +7,24 @@ import { openDatabase, type Dialect } from '../db/connect.js'
 import { migrateToLatest } from '../db/migrate.js'
 import { startCheckpointer } from '../db/checkpointer.js'
 import { within } from '../src/within.js'
+import { createSqliteWriter, type SqliteWriter } from '../src/store/sqlite-writer/client.js'
+import type { WriterSeams } from '../src/store/sqlite-writer/protocol.js'
 import type { Database } from '../db/schema.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     db: Kysely<Database>
     dbDialect: Dialect
-    /** The embedded SQLite handle, null on PostgreSQL. */
+    /** The embedded SQLite main connection (reads; writes under the writer's hold), null on PostgreSQL. */
     sqlite: SQLite.Database | null
+    /** The SQLite writer thread (src/store/sqlite-writer/), null on PostgreSQL. */
+    sqliteWriter: SqliteWriter | null
   }
+}
+
+export interface DbOptions {
+  /** Tests and benchmarks: seams of the SQLite writer thread. */
+  writerSeams?: WriterSeams
 }
 
 /** How long closing waits for the pool's running queries before cancelling them, and then for the pool to end. */
@@ -33,11 +42,15 @@ async function cancelQueries (url: string, applicationName: string): Promise<voi
   }
 }
 
-export default fp(async function db (fastify) {
+export default fp<DbOptions>(async function db (fastify, opts) {
   const applicationName = `agentlog-pool ${fastify.config.instanceId}`
-  const { db, dialect, sqlite } = openDatabase({ ...fastify.config, applicationName })
+  const { db, dialect, sqlite, setWriteGate } = openDatabase({ ...fastify.config, applicationName })
+  let writer: SqliteWriter | null = null
   fastify.addHook('onClose', async () => {
     if (dialect === 'sqlite') {
+      // the event store has flushed (its own onClose ran first): the thread ends, then the main connection
+      await writer?.stop()
+      setWriteGate(null)
       await db.destroy()
       return
     }
@@ -60,6 +73,19 @@ export default fp(async function db (fastify) {
   }
   const applied = await migrateToLatest(db, fastify.config.databaseUrl !== null ? fastify.config.databaseSchema : null)
   if (applied.length > 0) fastify.log.info({ applied }, 'database migrated')
+  if (sqlite !== null) {
+    // from here on the writer thread writes the log; the main connection writes only while it holds it
+    writer = createSqliteWriter({
+      databasePath: fastify.config.databasePath,
+      busyTimeoutMs: fastify.config.sqliteBusyTimeoutMs,
+      synchronous: fastify.config.sqliteSynchronous,
+      reader: sqlite,
+      onWarn: (message) => fastify.log.warn(message),
+      seams: { commitDelayMs: fastify.config.benchCommitDelayMs, ...opts.writerSeams }
+    })
+    setWriteGate(writer)
+  }
+  fastify.decorate('sqliteWriter', writer)
   fastify.decorate('db', db)
   fastify.decorate('dbDialect', dialect)
   fastify.decorate('sqlite', sqlite)

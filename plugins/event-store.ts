@@ -16,8 +16,10 @@ declare module 'fastify' {
 export default fp(async function eventStore (fastify) {
   // several instances on PostgreSQL fence and announce each write transaction (src/cluster/)
   const hooks = fastify.cluster?.writeHooks ?? null
-  const backend = fastify.sqlite === null ? createKyselyBackend(fastify.db, hooks) : createSqliteBackend(fastify.db, fastify.sqlite)
-  const store = createEventStore(backend, fastify.config, fastify.log, { commitDelayMs: fastify.config.benchCommitDelayMs }, hooks)
+  const writer = fastify.sqliteWriter
+  const backend = writer === null ? createKyselyBackend(fastify.db, hooks) : createSqliteBackend(fastify.db, writer)
+  // SQLite: the writer thread waits inside each transaction itself (its seams)
+  const store = createEventStore(backend, fastify.config, fastify.log, { commitDelayMs: writer === null ? fastify.config.benchCommitDelayMs : 0 }, hooks)
   fastify.decorate('events', store)
   fastify.addHook('onClose', async () => { await store.close() })
 }, { name: 'event-store', dependencies: ['config', 'db', 'cluster'] })

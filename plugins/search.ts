@@ -170,7 +170,18 @@ export function createSearch (db: Kysely<Database>, dialect: Dialect, sqlite: SQ
     }
   }
 
-  async function search (p: SearchParams): Promise<{ hits: SearchHit[], next_cursor: string | null }> {
+  /**
+   * The newest event id the index covers, read before the query runs (so the answer covers at least that much).
+   * SQLite indexes after the commit (migration 0008); PostgreSQL indexes with it.
+   */
+  async function indexedThrough (): Promise<number> {
+    const row = postgres
+      ? await sql<{ n: number | null }>`select max(id) as n from conversation_events`.execute(db)
+      : await sql<{ n: number | null }>`select indexed_through as n from search_state`.execute(db)
+    return Number(row.rows[0]?.n ?? 0)
+  }
+
+  async function search (p: SearchParams): Promise<{ hits: SearchHit[], next_cursor: string | null, indexed_through: number }> {
     let tree
     try {
       tree = parseQuery(p.q)
@@ -191,6 +202,7 @@ export function createSearch (db: Kysely<Database>, dialect: Dialect, sqlite: SQ
       if (cursor === null) throw httpError(400, 'cursor: not a cursor of this query and these filters', 'bad_cursor')
     }
 
+    const through = await indexedThrough()
     return run(async () => {
       let window: Candidate[]
       let hi: number
@@ -244,11 +256,11 @@ export function createSearch (db: Kysely<Database>, dialect: Dialect, sqlite: SQ
           score: c.score
         })
       }
-      return { hits, next_cursor: next === null ? null : encodeCursor(next) }
+      return { hits, next_cursor: next === null ? null : encodeCursor(next), indexed_through: through }
     })
   }
 
-  return { search }
+  return { search, indexedThrough }
 }
 
 export type Search = ReturnType<typeof createSearch>

@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyHttpOptions, FastifyReply } from 'fastify'
 import websocket from '@fastify/websocket'
 import { SerializerSelector } from '@fastify/fast-json-stringify-compiler'
 import type { Config } from './config.js'
+import type { WriterSeams } from './store/sqlite-writer/protocol.js'
 import configPlugin from '../plugins/config.js'
 import dbPlugin from '../plugins/db.js'
 import clusterPlugin from '../plugins/cluster.js'
@@ -36,6 +37,8 @@ import openapiPlugin from '../plugins/openapi.js'
 
 export interface AppOptions {
   config: Config
+  /** Tests and benchmarks: seams of the engines (never part of the configuration). */
+  seams?: { writer?: WriterSeams }
 }
 
 /**
@@ -85,7 +88,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(errorsPlugin)
   await fastify.register(validationPlugin)
 
-  await fastify.register(dbPlugin)
+  await fastify.register(dbPlugin, { writerSeams: opts.seams?.writer })
   await fastify.register(clusterPlugin)
   await fastify.register(agentHubPlugin)
   await fastify.register(agentControlPlugin)

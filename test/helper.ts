@@ -8,7 +8,8 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { WebSocket } from 'ws'
-import app, { serverOptions } from '../src/app.js'
+import { sql } from 'kysely'
+import app, { serverOptions, type AppOptions } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 import { databaseEnv, freshSchema, ownDatabase, postgresUrl } from './support/database.js'
 
@@ -22,6 +23,8 @@ export interface BuildOptions {
   databasePath?: string
   /** Stay on SQLite even in the PostgreSQL run (tests of the embedded file itself). */
   sqlite?: boolean
+  /** Seams of the engines (see AppOptions in src/app.ts). */
+  seams?: AppOptions['seams']
 }
 
 export function tempDatabasePath (t: TestContext): string {
@@ -40,7 +43,7 @@ export async function build (t: TestContext, opts: BuildOptions = {}): Promise<F
   // the same router limit as src/server.ts: agent ids may be 128 characters
   const server = Fastify(serverOptions(config)).withTypeProvider<TypeBoxTypeProvider>()
   // fastify-plugin lifts the app's decorators (events, agents, injectWS) to the instance the test holds
-  await server.register(fp(app), { config })
+  await server.register(fp(app), { config, seams: opts.seams })
   await server.ready()
   let closed = false
   const close = server.close.bind(server)
@@ -51,6 +54,29 @@ export async function build (t: TestContext, opts: BuildOptions = {}): Promise<F
   }) as typeof server.close
   t.teardown(() => server.close())
   return server as unknown as FastifyInstance
+}
+
+/**
+ * Waits until full-text search covers every event committed so far: on SQLite the index follows the commits by
+ * design (within about a second; src/store/sqlite-writer/), on PostgreSQL it commits with them.
+ */
+export async function searchable (app: FastifyInstance, timeoutMs = 5000): Promise<void> {
+  await app.events.flush()
+  const row = await sql<{ n: number | null }>`select max(id) as n from conversation_events`.execute(app.db)
+  const newest = Number(row.rows[0]?.n ?? 0)
+  const writer = app.sqliteWriter
+  if (writer === null || await app.textSearch.indexedThrough() >= newest || writer.indexedThrough >= newest) return
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { off(); reject(new Error(`the search index did not reach event ${newest} within ${timeoutMs} ms`)) }, timeoutMs)
+    const off = writer.onIndexed((through) => {
+      if (through < newest) return
+      clearTimeout(timer)
+      off()
+      resolve()
+    })
+    // it may have been said between the read above and now
+    if (writer.indexedThrough >= newest) { clearTimeout(timer); off(); resolve() }
+  })
 }
 
 /** Collects what the server sends to an agent socket, line by line. */

@@ -29,5 +29,8 @@ export const SearchHit = Type.Object({
 
 export const SearchResult = Type.Object({
   hits: Type.Array(SearchHit),
-  next_cursor: Type.Union([Type.String(), Type.Null()])
+  next_cursor: Type.Union([Type.String(), Type.Null()]),
+  indexed_through: Type.Integer({
+    description: 'the newest event id the search covers: every event up to it could be found; newer ones are indexed within about a second of their commit'
+  })
 })
