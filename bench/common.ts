@@ -95,7 +95,7 @@ export interface Child {
 /** Forks dist/bench/<entry>.js, waits for `{ type: 'ready', port }`. */
 export async function startChild (entry: string, env: Record<string, string> = {}, execArgv: string[] = []): Promise<Child> {
   const child = fork(join(BENCH_DIR, entry), [], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...(process.env.BENCH_NODE_OPTIONS !== undefined ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}), ...env },
     execArgv,
     stdio: ['ignore', 'pipe', 'pipe', 'ipc']
   })

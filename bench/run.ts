@@ -68,12 +68,17 @@ async function waitCommitted (child: Child, target: number, timeoutMs = 180000):
 
 function appEnv (databasePath: string, extra: Record<string, string> = {}): Record<string, string> {
   // no retention: every line sent must still be in the table when the run is checked
-  return { DATABASE_PATH: databasePath, LOG_LEVEL: cfg.logLevel, EVENTS_MAX_PER_AGENT: '0', ...extra }
+  // BENCH_APP_ENV (JSON) adds settings of the app's own, to try one without editing the bench
+  const own = JSON.parse(envStr('BENCH_APP_ENV', '{}')) as Record<string, string>
+  return { DATABASE_PATH: databasePath, LOG_LEVEL: cfg.logLevel, EVENTS_MAX_PER_AGENT: '0', ...own, ...extra }
 }
 
 // ---- ingest: events/s committed, flat out ----
 
-interface IngestRun { eventsPerSec: number, sent: number, stored: number, drainMs: number, maxRssMb: number, perAgentMinMax: [number, number] }
+/** How busy each thread was during the measured window (0..1), and the cores the load generator (this process) used. */
+interface Threads { main_busy: number, writer_busy: number | null, process_cpu: number, generator_cpu: number, writer_ms_per_s?: Record<string, number> }
+
+interface IngestRun { eventsPerSec: number, sent: number, stored: number, drainMs: number, maxRssMb: number, perAgentMinMax: [number, number], threads?: Threads }
 
 async function ingestOnce (name: string, entry: string, env: Record<string, string>, execArgv: string[] = [], history = 0): Promise<IngestRun> {
   const child = await startChild(entry, env, execArgv)
@@ -82,8 +87,12 @@ async function ingestOnce (name: string, entry: string, env: Record<string, stri
     const start = Date.now()
     await sleep(cfg.warmupSeconds * 1000)
     const a = await child.request<Stats>('stats')
+    const startThreads = await child.request<{ writer_stats: any }>('threadsStart').catch(() => null)
+    const genCpu = process.cpuUsage()
     await sleep(Math.max(1, cfg.seconds - cfg.warmupSeconds) * 1000)
     const b = await child.request<Stats>('stats')
+    const threads = startThreads === null ? null : await child.request<any>('threads').catch(() => null)
+    const gen = process.cpuUsage(genCpu)
     const sent = await agents.stop()
     const stopped = Date.now()
     const perAgent = agents.perAgent()
@@ -93,9 +102,24 @@ async function ingestOnce (name: string, entry: string, env: Record<string, stri
     const stored = Number(await child.request('storedEvents')) - history
     await agents.close()
     const eventsPerSec = (b.committed - a.committed) / ((b.t - a.t) / 1000)
-    log(`  ${name}: ${round(eventsPerSec)} events/s (sent ${sent} in ${round((stopped - start) / 1000, 1)} s, stored ${stored}, drained in ${drainMs} ms, max RSS ${mb(last.maxRss)} MB)`)
+    const windowS = (b.t - a.t) / 1000
+    let t: Threads | undefined
+    if (threads !== null) {
+      t = {
+        main_busy: round(threads.main_busy, 3),
+        writer_busy: threads.writer_busy === null ? null : round(threads.writer_busy, 3),
+        process_cpu: round(threads.process_cpu, 3),
+        generator_cpu: round((gen.user + gen.system) / 1e6 / windowS, 3)
+      }
+      if (threads.writer_stats !== null && startThreads?.writer_stats != null) {
+        const d = (k: string): number => round((threads.writer_stats.busyMs[k] - startThreads.writer_stats.busyMs[k]) / windowS, 0)
+        t.writer_ms_per_s = { commit: d('commit'), index: d('index'), merge: d('merge'), other: d('other') }
+      }
+    }
+    const busy = t === undefined ? '' : `; busy: main ${t.main_busy}, writer ${String(t.writer_busy)}${t.writer_ms_per_s === undefined ? '' : ` (ms/s commit ${t.writer_ms_per_s.commit}, index ${t.writer_ms_per_s.index}, merge ${t.writer_ms_per_s.merge})`}, process ${t.process_cpu} cores, load generator ${t.generator_cpu} cores`
+    log(`  ${name}: ${round(eventsPerSec)} events/s (sent ${sent} in ${round((stopped - start) / 1000, 1)} s, stored ${stored}, drained in ${drainMs} ms, max RSS ${mb(last.maxRss)} MB${busy})`)
     if (stored !== sent) throw new Error(`${name}: sent ${sent} lines but ${stored} events are stored`)
-    return { eventsPerSec: round(eventsPerSec), sent, stored, drainMs, maxRssMb: mb(last.maxRss), perAgentMinMax: [Math.min(...perAgent), Math.max(...perAgent)] }
+    return { eventsPerSec: round(eventsPerSec), sent, stored, drainMs, maxRssMb: mb(last.maxRss), perAgentMinMax: [Math.min(...perAgent), Math.max(...perAgent)], ...(t === undefined ? {} : { threads: t }) }
   } finally {
     await child.stop()
   }
@@ -195,14 +219,14 @@ async function latency (): Promise<void> {
     const a = await child.request<Stats>('stats')
     await sleep(cfg.latencySeconds * 1000)
     const b = await child.request<Stats>('stats')
-    const lat = await child.request<ReturnType<typeof summarize> & { batches: number, meanBatch: number, maxBatchMs: number }>('latencyStop')
+    const lat = await child.request<ReturnType<typeof summarize> & { batches: number, meanBatch: number, maxBatchMs: number, writer_slowest_ms: Record<string, number> | null, gc: { pauses: number, max_ms: number, over_10ms: number, total_ms: number } }>('latencyStop')
     const sent = await agents.stop()
     await waitCommitted(child, sent)
     const stored = Number(await child.request('storedEvents'))
     await agents.close()
     const achieved = round((b.committed - a.committed) / ((b.t - a.t) / 1000))
     results.commit_latency = { target_rate: rate, achieved_events_per_sec: achieved, ms: lat, sent, stored }
-    log(`  p50 ${lat.p50} ms, p99 ${lat.p99} ms, max ${lat.max} ms over ${lat.n} events at ${achieved} events/s; ${lat.batches} batches of ${lat.meanBatch} items on average, slowest ${lat.maxBatchMs} ms`)
+    log(`  p50 ${lat.p50} ms, p99 ${lat.p99} ms, max ${lat.max} ms over ${lat.n} events at ${achieved} events/s; ${lat.batches} batches of ${lat.meanBatch} items on average, slowest ${lat.maxBatchMs} ms; main-thread GC: ${lat.gc.pauses} pauses, ${lat.gc.over_10ms} over 10 ms, longest ${lat.gc.max_ms} ms, ${lat.gc.total_ms} ms in all; writer thread's slowest: ${JSON.stringify(lat.writer_slowest_ms)}`)
     if (stored !== sent) throw new Error(`latency: sent ${sent} lines but ${stored} events are stored`)
   } finally {
     await child.stop()

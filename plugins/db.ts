@@ -66,7 +66,7 @@ export default fp<DbOptions>(async function db (fastify, opts) {
   if (sqlite !== null) {
     // checkpoints run in a worker; the connection's own auto-checkpoint stays as a (rarely reached) safety net
     sqlite.pragma('wal_autocheckpoint = 100000')
-    const checkpointer = startCheckpointer(fastify.config.databasePath, 200, (message) => {
+    const checkpointer = startCheckpointer(fastify.config.databasePath, 50, (message) => {
       fastify.log.warn({ message }, 'WAL checkpoint failed; the writer checkpoints by itself past 100,000 pages')
     })
     fastify.addHook('onClose', async () => { await checkpointer.stop() })

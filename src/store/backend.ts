@@ -73,6 +73,12 @@ export interface StoreBackend {
   probe: (batch: CommitBatch) => Promise<void>
   /** Runs queries of the caller's own in one transaction (exclusive writes). */
   transaction: <T>(fn: (trx: Transaction<Database>) => Promise<T>) => Promise<T>
+  /**
+   * Takes a batch while it commits the previous one, in order, and refuses the batches sent after one that failed
+   * until reset() (the SQLite writer thread). Without it, one batch is written at a time.
+   */
+  pipelined?: boolean
+  reset?: () => void
 }
 
 const INSERT_CHUNK = 500

@@ -15,10 +15,10 @@ import type { Config } from '../config.js'
 import { toStored, type CommitBatch, type StoreBackend, type WriteHooks } from './backend.js'
 import { createAgents } from './agents.js'
 import { fresh, failed, nextSize, passed, probeOf } from './isolate.js'
-import { planBatch, type Planned } from './plan.js'
+import { planBatch, type Planned, type SeenLines } from './plan.js'
 import { createRetention } from './retention.js'
 import type { ExclusiveAgent, ExclusiveItem, ExclusiveResult, ExclusiveRun } from './exclusive.js'
-import type { ClearOutcome, ClearTurn, Input, StoredEvent } from './types.js'
+import type { AgentLog, ClearOutcome, ClearTurn, Input, StoredEvent } from './types.js'
 import { createWriteQueue, type Queued, type Waiter } from './write-queue.js'
 
 export type { AgentState } from './agents.js'
@@ -26,6 +26,8 @@ export type { ClearOutcome, StoredEvent } from './types.js'
 export type { ExclusiveAgent, ExclusiveResult, ExclusiveRun } from './exclusive.js'
 
 export type CommitListener = (events: StoredEvent[]) => void
+
+type InputItem = Extract<Queued, { kind: 'input' }>
 
 /** After each committed batch: how many queue items it held and how long its commit took. */
 export type BatchListener = (items: number, seconds: number) => void
@@ -106,7 +108,18 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
     setImmediate(runWriter)
   }
 
-  const now = (): string => new Date().toISOString()
+  // one receive time per millisecond: lines arriving in the same one share the string (toISOString per line was
+  // a few percent of ingest)
+  let nowMs = 0
+  let nowIso = ''
+  const now = (): string => {
+    const ms = Date.now()
+    if (ms !== nowMs) {
+      nowMs = ms
+      nowIso = new Date(ms).toISOString()
+    }
+    return nowIso
+  }
 
   /** A stream-json line from a connected agent; its session is the one current at this instant. */
   function ingest (agentId: string, message: AgentMessage): void {
@@ -288,61 +301,92 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
   }
 
   // ---- the writer ----
+  //
+  // Batches are planned in queue order from the state the batches before them leave. A pipelined backend (the SQLite
+  // writer thread) takes the next batch while it commits the previous one, so the main thread plans batch n+1 while
+  // batch n commits; a batch fails together with every batch planned on top of it, which are planned again.
+
+  /** A batch planned and handed to the backend, not acknowledged yet. */
+  interface InFlight {
+    batch: InputItem[]
+    plan: Planned
+    commit: CommitBatch
+    started: number
+    result: Promise<number[]>
+  }
+  const inflight: InFlight[] = []
+  /** Queue items held by the batches in flight (they stay in the queue until committed). */
+  let inflightItems = 0
+  /** Per agent, its state after the batches in flight: what the next batch is planned from. */
+  const ahead = new Map<string, AgentLog>()
+  /** Per agent, the line uuids of the batches in flight: re-sends of those are duplicates too. */
+  const aheadUuids = new Map<string, Set<string>>()
+  const depth = backend.pipelined === true ? 2 : 1
+  let retaining: Promise<void> | null = null
 
   async function runWriter (): Promise<void> {
     scheduled = false
     if (writing) return
     writing = true
     try {
-      while (queue.length > 0) {
-        applyForget()
-        if (queue.length === 0) break
-        const head = queue.head()
-        if (head?.kind === 'exclusive') {
-          queue.remove(1)
-          await runExclusive(head.item)
-          continue
+      for (;;) {
+        if (inflight.length === 0) {
+          applyForget()
+          const head = queue.head()
+          if (head === undefined) break
+          if (head.kind === 'exclusive') {
+            queue.remove(1)
+            await runExclusive(head.item)
+            continue
+          }
+          if (head !== isolatedHead) {
+            // the failures were counted for an item that is gone (its agent was handed over): judge afresh
+            if (isolation.failures > 0) isolation = fresh(config.batchMax)
+            isolatedHead = head
+          }
         }
-        if (head !== isolatedHead) {
-          // the failures were counted for an item that is gone (its agent was handed over): judge afresh
-          if (isolation.failures > 0) isolation = fresh(config.batchMax)
-          isolatedHead = head
-        }
-        const batch = queue.peek(nextSize(isolation, config.batchMax))
-        const started = performance.now()
-        let commit: CommitBatch | null = null
-        try {
-          if ((seams.commitDelayMs ?? 0) > 0) await new Promise(resolve => setTimeout(resolve, seams.commitDelayMs))
-          const planned = planWrite(batch)
-          commit = planned.commit
-          await writeBatch(batch, planned)
-        } catch (err) {
-          stats.writeErrors++
-          stats.lastError = (err as Error).message
-          // once the store is closed nothing more is written (the database is being closed): no narrowing either
-          if (!closed && await afterFailure(batch, commit, err as Error)) continue
-          stats.healthy = false
-          retryDelay = Math.min(retryDelay === 0 ? 50 : retryDelay * 2, 5000)
-          log.error({ err, batch: batch.length, queue: queue.length, retryInMs: retryDelay }, 'event batch failed to commit; will retry')
-          retryTimer = setTimeout(() => { retryTimer = null; schedule() }, retryDelay)
+        const planError = fill()
+        const f = inflight[0]
+        if (f === undefined) {
+          // the head batch could not even be planned: that is its items' doing
+          if (planError === null) break
+          if (await failedHead(queue.peek(nextSize(isolation, config.batchMax)), null, planError)) continue
           return
         }
-        queue.remove(batch.length)
-        isolation = passed(isolation, batch.length, config.batchMax)
-        for (const l of batchListeners) l(batch.length, (performance.now() - started) / 1000)
+        let ids: number[]
+        try {
+          ids = await f.result
+        } catch (err) {
+          // the batches planned on top of it are refused with it (the backend does not write them): planned again
+          await Promise.allSettled(inflight.slice(1).map(x => x.result))
+          inflight.length = 0
+          inflightItems = 0
+          ahead.clear()
+          aheadUuids.clear()
+          backend.reset?.()
+          if (await failedHead(f.batch, f.commit, err as Error)) continue
+          return
+        }
+        inflight.shift()
+        inflightItems -= f.batch.length
+        committedBatch(f, ids)
+        queue.remove(f.batch.length)
+        isolation = passed(isolation, f.batch.length, config.batchMax)
+        for (const l of batchListeners) l(f.batch.length, (performance.now() - f.started) / 1000)
         if (!stats.healthy) log.info({ queue: queue.length, writeErrors: stats.writeErrors }, 'event batch committed: writes recovered')
         retryDelay = 0
         stats.healthy = true
-        // one bounded retention step between batches keeps ingest moving
-        await retention.step().catch((err: unknown) => log.warn({ err }, 'retention pass failed; will try again after the next batch'))
+        // bounded retention steps run beside ingest, one at a time
+        if (retaining === null && retention.pending) retainStep()
       }
       // finish retention while nothing waits to be written (new lines go first; the next batch resumes it)
-      while (retention.pending && queue.length === 0) {
+      if (retaining !== null) await retaining
+      while (retention.pending && queue.length === 0 && !closed) {
         await retention.step().catch((err: unknown) => log.warn({ err }, 'retention pass failed'))
       }
     } finally {
       writing = false
-      applyForget()
+      if (inflight.length === 0) applyForget()
       if (queue.length > 0 && retryTimer === null) schedule()
       else if (queue.length === 0) {
         for (const w of idleWaiters.splice(0)) w()
@@ -350,9 +394,67 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
     }
   }
 
-  /** What a batch becomes (pure, from the committed state) and the write the backend takes for it. */
-  function planWrite (batch: Array<Extract<Queued, { kind: 'input' }>>): { plan: Planned, commit: CommitBatch } {
-    const plan: Planned = planBatch(batch.map(q => q.input), id => agents.mustGet(id).committed, rules, id => agents.mustGet(id).recent)
+  function retainStep (): void {
+    retaining = retention.step()
+      .then(() => {}, (err: unknown) => log.warn({ err }, 'retention pass failed; will try again after the next batch'))
+      .finally(() => { retaining = null })
+  }
+
+  /**
+   * Plans batches and hands them to the backend until `depth` are in flight; returns the error of a head batch
+   * that could not be planned (a later one is planned again once it is the head).
+   */
+  function fill (): Error | null {
+    // once the store is closed nothing more is written (the database is being closed)
+    while (inflight.length < depth && !closed) {
+      // while isolating a refused item, one batch at a time
+      if (inflight.length > 0 && isolation.narrowed > 0) return null
+      const next = queue.at(inflightItems)
+      if (next === undefined || next.kind === 'exclusive') return null
+      const batch = queue.peekFrom(inflightItems, inflight.length === 0 ? nextSize(isolation, config.batchMax) : config.batchMax)
+      let planned: { plan: Planned, commit: CommitBatch }
+      try {
+        planned = planWrite(batch)
+      } catch (err) {
+        return inflight.length === 0 ? err as Error : null
+      }
+      for (const [agentId, st] of planned.plan.agents) ahead.set(agentId, st)
+      for (const [agentId, uuids] of planned.plan.lineUuids) {
+        let set = aheadUuids.get(agentId)
+        if (set === undefined) { set = new Set(); aheadUuids.set(agentId, set) }
+        for (const u of uuids) set.add(u)
+      }
+      const delay = seams.commitDelayMs ?? 0
+      const result = delay > 0
+        ? new Promise(resolve => setTimeout(resolve, delay)).then(async () => await backend.commit(planned.commit))
+        : backend.commit(planned.commit)
+      // awaited in order by runWriter; a rejection is handled there
+      result.catch(() => {})
+      inflight.push({ batch, ...planned, started: performance.now(), result })
+      inflightItems += batch.length
+    }
+    return null
+  }
+
+  /**
+   * The head batch failed (to plan, or to commit): isolation decides (afterFailure) whether to go on at once with
+   * fewer items (true) or to back off and try again later (false).
+   */
+  async function failedHead (batch: InputItem[], commit: CommitBatch | null, err: Error): Promise<boolean> {
+    stats.writeErrors++
+    stats.lastError = err.message
+    // once the store is closed nothing more is written (the database is being closed): no narrowing either
+    if (!closed && await afterFailure(batch, commit, err)) return true
+    stats.healthy = false
+    retryDelay = Math.min(retryDelay === 0 ? 50 : retryDelay * 2, 5000)
+    log.error({ err, batch: batch.length, queue: queue.length, retryInMs: retryDelay }, 'event batch failed to commit; will retry')
+    retryTimer = setTimeout(() => { retryTimer = null; schedule() }, retryDelay)
+    return false
+  }
+
+  /** What a batch becomes (pure, from the state the batches before it leave) and the write the backend takes for it. */
+  function planWrite (batch: InputItem[]): { plan: Planned, commit: CommitBatch } {
+    const plan: Planned = planBatch(batch.map(q => q.input), id => ahead.get(id) ?? agents.mustGet(id).committed, rules, seenOf)
     return {
       plan,
       commit: {
@@ -379,7 +481,7 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
    * back off (false: the storage refuses everything) or go on at once with fewer items, having set aside the head
    * item when it is the one refused (true).
    */
-  async function afterFailure (batch: Array<Extract<Queued, { kind: 'input' }>>, commit: CommitBatch | null, err: Error): Promise<boolean> {
+  async function afterFailure (batch: InputItem[], commit: CommitBatch | null, err: Error): Promise<boolean> {
     // a batch that could not even be planned failed before the storage: that is the items' doing
     let probePassed = commit === null
     if (commit !== null) {
@@ -436,15 +538,28 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
     }
   }
 
-  async function writeBatch (batch: Array<Extract<Queued, { kind: 'input' }>>, { plan, commit }: { plan: Planned, commit: CommitBatch }): Promise<void> {
-    const ids = await backend.commit(commit)
-    stats.duplicateLines += plan.duplicates
+  /** The lines an agent sent that are stored already, or on their way in a batch in flight. */
+  function seenOf (agentId: string): SeenLines {
+    const recent = agents.mustGet(agentId).recent
+    const pending = aheadUuids.get(agentId)
+    return pending === undefined ? recent : { has: (uuid) => recent.has(uuid) || pending.has(uuid) }
+  }
 
-    // committed: make it visible
+  /** A batch is committed: its state becomes the agents' committed state, then it is made visible. */
+  function committedBatch ({ batch, plan }: InFlight, ids: number[]): void {
+    stats.duplicateLines += plan.duplicates
     for (const [agentId, st] of plan.agents) {
       const state = agents.mustGet(agentId)
-      state.committed = st
-      for (const uuid of plan.lineUuids.get(agentId) ?? []) state.recent.add(uuid)
+      // retention may have moved the oldest seq on while the batch was in flight
+      const oldest = state.committed.oldestSeq
+      state.committed = oldest !== null && st.oldestSeq !== null && oldest > st.oldestSeq ? { ...st, oldestSeq: oldest } : st
+      if (ahead.get(agentId) === st) ahead.delete(agentId)
+      const pending = aheadUuids.get(agentId)
+      for (const uuid of plan.lineUuids.get(agentId) ?? []) {
+        state.recent.add(uuid)
+        pending?.delete(uuid)
+      }
+      if (pending?.size === 0) aheadUuids.delete(agentId)
       retention.check(agentId)
     }
     stats.batches++

@@ -52,7 +52,9 @@ export function planBatch (
   const agents = new Map<string, AgentLog>()
   const rows: PlannedRow[] = []
   const spans: Array<[number, number]> = []
-  const sessions = new Map<string, SessionDelta>()
+  /** Per agent, per session number: the batch's additions to the session's totals. */
+  const sessions = new Map<string, Map<number, SessionDelta>>()
+  const sessionList: SessionDelta[] = []
   const lineUuids = new Map<string, string[]>()
   const batchUuids = new Map<string, Set<string>>()
   const outcomes: Array<{ turnId: number, outcome: ClearOutcome }> = []
@@ -91,8 +93,9 @@ export function planBatch (
       lineUuid = null
       if (st.oldestSeq === null) st.oldestSeq = row.seq
       rows.push(row)
-      const key = `${input.agentId}\u0000${input.session}`
-      let s = sessions.get(key)
+      let ofAgent = sessions.get(input.agentId)
+      if (ofAgent === undefined) { ofAgent = new Map(); sessions.set(input.agentId, ofAgent) }
+      let s = ofAgent.get(input.session)
       if (s === undefined) {
         s = {
           agent_key: st.key,
@@ -107,7 +110,8 @@ export function planBatch (
           cache_read_tokens: 0,
           cache_creation_tokens: 0
         }
-        sessions.set(key, s)
+        ofAgent.set(input.session, s)
+        sessionList.push(s)
       }
       s.last_seq = row.seq
       s.ended_at = input.at
@@ -194,7 +198,7 @@ export function planBatch (
     }
     spans.push([start, rows.length])
   }
-  return { rows, spans, sessions: [...sessions.values()], agents, lineUuids, outcomes, duplicates }
+  return { rows, spans, sessions: sessionList, agents, lineUuids, outcomes, duplicates }
 }
 
 /** One stream-json line: its events, and what it says about the agent (session id, cost, which turn ended). */

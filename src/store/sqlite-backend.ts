@@ -9,6 +9,8 @@ import type { SqliteWriter } from './sqlite-writer/client.js'
 export function createSqliteBackend (db: Kysely<Database>, writer: SqliteWriter): StoreBackend {
   return {
     ...createKyselyBackend(db),
+    pipelined: true,
+    reset: () => { writer.reset() },
     commit: async (batch) => await writer.commit(batch),
     probe: async (batch) => { await writer.probe(batch) },
     prune: async (agentKey, beforeSeq) => { await writer.prune(agentKey, beforeSeq) }

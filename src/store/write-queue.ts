@@ -40,13 +40,21 @@ export function createWriteQueue (max: number) {
      * (a failed batch is tried again).
      */
     peek (n: number): Array<Extract<Queued, { kind: 'input' }>> {
+      return this.peekFrom(0, n)
+    },
+    /** The inputs from position `from` up to `n` of them, ending before the next exclusive write. */
+    peekFrom (from: number, n: number): Array<Extract<Queued, { kind: 'input' }>> {
       const out: Array<Extract<Queued, { kind: 'input' }>> = []
-      for (let i = 0; i < items.length && out.length < n; i++) {
+      for (let i = from; i < items.length && out.length < n; i++) {
         const q = items[i]
         if (q.kind !== 'input') break
         out.push(q)
       }
       return out
+    },
+    /** The item at a position (0: the head), if any. */
+    at (i: number): Queued | undefined {
+      return items[i]
     },
     /** The exclusive write at the head of the queue, if that is what comes next. */
     head (): Queued | undefined {

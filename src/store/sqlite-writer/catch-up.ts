@@ -1,16 +1,22 @@
 // When the full-text index catches up with the log, and by how much: a pure decision over the lag, the time and
-// whether commits are waiting. Events commit first; the index follows in its own transactions, in slices short
-// enough that a commit arriving meanwhile waits little, and large enough to keep FTS5's segments few.
+// what indexing has cost lately. Events commit first; the index follows in transactions of its own, each one a
+// new FTS5 segment, so it waits until enough is missing (or the oldest missing event has waited long enough) and
+// then indexes in slices short enough that a commit arriving meanwhile waits little.
 
-/** The index is brought up to date at least this often while commits keep coming. */
+/** Index once this many events are missing... */
+export const TRIGGER_EVENTS = 4096
+/** ...or once the oldest missing one was committed this long ago: searchable well within a second. */
 export const LAG_TARGET_MS = 250
-/** A slice taken while the writer has nothing else to do: short, so a commit arriving meanwhile waits little. */
-export const IDLE_SLICE_MS = 8
-/** A slice taken when the lag passed LAG_TARGET_MS: long, to catch up in few segments. */
-export const CATCH_UP_SLICE_MS = 40
-/** Bounds of a slice, in events, whatever the measured cost. */
+/** A slice: about this long, so a commit arriving meanwhile waits little. */
+export const SLICE_MS = 5
+/** A slice when the index is a second or more behind (the writer is saturated): longer, fewer segments. */
+export const LATE_SLICE_MS = 40
+export const LATE_MS = 1000
+/** Bounds of a slice, in event ids, whatever the measured cost. */
 export const MIN_SLICE = 256
 export const MAX_SLICE = 50000
+/** Merging waits until the writer has had nothing to do for this long. */
+export const IDLE_MS = 100
 
 export interface CatchUp {
   /** The newest event id the index holds. */
@@ -24,18 +30,21 @@ export interface CatchUp {
 }
 
 export const initialCatchUp = (indexedThrough: number, newest: number, now: number): CatchUp => ({
-  indexedThrough, newest, oldestMissingAt: newest > indexedThrough ? now : null, msPerEvent: 0.01
+  indexedThrough, newest, oldestMissingAt: newest > indexedThrough ? now - LAG_TARGET_MS : null, msPerEvent: 0.005
 })
 
-/** How many event ids to index now (0: not now). `waiting`: commits are queued behind this slice. */
-export function nextSlice (s: CatchUp, now: number, waiting: boolean): number {
+/**
+ * How many event ids to index now: 0 and when to look again (`at`, on the caller's clock; null: when something is
+ * committed), or a slice.
+ */
+export function nextSlice (s: CatchUp, now: number): { events: number, at: number | null } {
   const missing = s.newest - s.indexedThrough
-  if (missing <= 0) return 0
-  const late = s.oldestMissingAt !== null && now - s.oldestMissingAt >= LAG_TARGET_MS
-  if (waiting && !late) return 0
-  const budget = late ? CATCH_UP_SLICE_MS : IDLE_SLICE_MS
-  const rows = Math.round(budget / Math.max(s.msPerEvent, 1e-4))
-  return Math.min(missing, Math.max(MIN_SLICE, Math.min(MAX_SLICE, rows)))
+  if (missing <= 0 || s.oldestMissingAt === null) return { events: 0, at: null }
+  const age = now - s.oldestMissingAt
+  if (missing < TRIGGER_EVENTS && age < LAG_TARGET_MS) return { events: 0, at: s.oldestMissingAt + LAG_TARGET_MS }
+  const budget = age >= LATE_MS ? LATE_SLICE_MS : SLICE_MS
+  const fits = Math.round(budget / Math.max(s.msPerEvent, 1e-4))
+  return { events: Math.min(missing, Math.max(MIN_SLICE, Math.min(MAX_SLICE, fits))), at: null }
 }
 
 /** Events up to `newest` were committed at `now`. */
@@ -56,4 +65,10 @@ export function indexed (s: CatchUp, through: number, events: number, ms: number
     oldestMissingAt: through >= s.newest ? null : s.oldestMissingAt,
     msPerEvent
   }
+}
+
+/** Whether to take a merge step now: nothing else is waiting (the caller checks), and the index is not late. */
+export function mergeNow (s: CatchUp, lastWorkAt: number, now: number): boolean {
+  void lastWorkAt
+  return s.oldestMissingAt === null || now - s.oldestMissingAt < LAG_TARGET_MS
 }

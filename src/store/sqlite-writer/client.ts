@@ -62,6 +62,9 @@ export function createSqliteWriter (opts: SqliteWriterOptions) {
   /** The main thread holds the writer (see hold()): a new thread is held again before anything else. */
   let holding = false
   let indexedThrough = 0
+  /** Commits of a generation after one of them failed are refused (see reset()); the thread checks it too. */
+  let generation = 0
+  let failedGeneration = -1
 
   function start (): void {
     const w = new Worker(THREAD_URL, { workerData })
@@ -89,7 +92,10 @@ export function createSqliteWriter (opts: SqliteWriterOptions) {
           if (m.buffer !== undefined && spare.length < 4) spare.push(m.buffer)
           restarts = 0
           if (m.op === 'done') p.resolve(m)
-          else p.reject(Object.assign(new Error(m.message), { code: m.code ?? undefined }) as WriterError)
+          else {
+            if (p.request.op === 'commit') failedGeneration = Math.max(failedGeneration, p.request.generation)
+            p.reject(Object.assign(new Error(m.message), { code: m.code ?? undefined }) as WriterError)
+          }
           return
         }
         case 'indexed':
@@ -152,6 +158,12 @@ export function createSqliteWriter (opts: SqliteWriterOptions) {
 
   function post (p: Pending): void {
     if (worker === null || p.sentTo === worker) return
+    if (p.request.op === 'commit' && p.request.generation <= failedGeneration) {
+      // a new thread does not know what failed before it: refused here
+      pending.delete(p.request.id)
+      p.reject(new Error('not written: an earlier batch it was planned on failed'))
+      return
+    }
     p.sentTo = worker
     const r = p.request
     worker.postMessage(r, r.op === 'commit' || r.op === 'probe' ? [r.buffer] : [])
@@ -177,8 +189,12 @@ export function createSqliteWriter (opts: SqliteWriterOptions) {
   return {
     /** Commits the batch in one transaction; resolves with the ids of its rows, in order. */
     async commit (batch: CommitBatch): Promise<number[]> {
-      const reply = await call(id => ({ op: 'commit', id, buffer: encoded(batch) }), batch)
+      const reply = await call(id => ({ op: 'commit', id, buffer: encoded(batch), generation }), batch)
       return Array.from(reply.ids as Float64Array)
+    },
+    /** After a failed commit: the batches sent from now on are written again. */
+    reset (): void {
+      generation++
     },
     /** Runs the batch's statements leaving nothing behind: whether the storage takes this write at all. */
     async probe (batch: CommitBatch): Promise<void> {

@@ -20,7 +20,8 @@ export interface WriterSeams {
 }
 
 export type Request =
-  | { op: 'commit', id: number, buffer: ArrayBuffer }
+  /** `generation`: a commit after a failed one of the same generation is refused (it was planned on top of it). */
+  | { op: 'commit', id: number, buffer: ArrayBuffer, generation: number }
   | { op: 'probe', id: number, buffer: ArrayBuffer }
   | { op: 'prune', id: number, agentKey: number, beforeSeq: number }
   | { op: 'hold', id: number }
@@ -32,6 +33,8 @@ export type Request =
 export interface WriterStats {
   /** Milliseconds the thread spent on each kind of work since it started. */
   busyMs: { commit: number, index: number, merge: number, other: number }
+  /** The longest single piece of each kind of work since the previous stats request. */
+  slowestMs: { commit: number, index: number, merge: number, other: number }
   commits: number
   rowsCommitted: number
   rowsIndexed: number

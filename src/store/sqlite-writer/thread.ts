@@ -6,7 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads'
 import type SQLite from 'better-sqlite3'
 import { decodeBatch, type DecodedBatch } from '../batch-codec.js'
 import { INDEX_RANGE, INDEXED_THROUGH, MARK_INDEXED, NEWEST_EVENT_ID } from '../../search/sqlite-index.js'
-import { committed, indexed, initialCatchUp, nextSlice, type CatchUp } from './catch-up.js'
+import { committed, IDLE_MS, indexed, initialCatchUp, mergeNow, nextSlice, type CatchUp } from './catch-up.js'
 import type { Reply, Request, WriterOptions, WriterStats } from './protocol.js'
 
 const options = workerData as WriterOptions
@@ -23,6 +23,8 @@ db.pragma('cache_size = -65536')
 db.pragma('wal_autocheckpoint = 100000')
 // FTS5 merges its segments when this thread is idle instead of during each catch-up (see merge())
 db.exec("insert into search_index (search_index, rank) values ('automerge', 0)")
+// a level merged all at once (a crisis merge) stalls commits; it is left for very large levels only
+db.exec("insert into search_index (search_index, rank) values ('crisismerge', 64)")
 
 const text = 'cast(? as text)'
 const insert = db.prepare(`insert into conversation_events
@@ -42,12 +44,20 @@ const prune = db.prepare('delete from conversation_events where agent_key = ? an
 const newestId = db.prepare(NEWEST_EVENT_ID).pluck()
 const indexRange = db.prepare(INDEX_RANGE)
 const markIndexed = db.prepare(MARK_INDEXED)
-const mergeStep = db.prepare("insert into search_index (search_index, rank) values ('merge', 64)")
+const mergeStep = db.prepare("insert into search_index (search_index, rank) values ('merge', 32)")
 const totalChanges = db.prepare('select total_changes()').pluck()
 
-const stats: WriterStats = { busyMs: { commit: 0, index: 0, merge: 0, other: 0 }, commits: 0, rowsCommitted: 0, rowsIndexed: 0 }
+const stats: WriterStats = {
+  busyMs: { commit: 0, index: 0, merge: 0, other: 0 },
+  slowestMs: { commit: 0, index: 0, merge: 0, other: 0 },
+  commits: 0,
+  rowsCommitted: 0,
+  rowsIndexed: 0
+}
 const pause = new Int32Array(new SharedArrayBuffer(4))
 let commitCount = 0
+/** The generation of the last commit that failed: later commits of it were planned on top of it. */
+let failedGeneration = -1
 
 /** Seams: a slow disk, or the thread dying at a given point of a given commit. */
 function seam (at: 'in_transaction' | 'after_commit'): void {
@@ -108,6 +118,10 @@ let catchUp: CatchUp = initialCatchUp(
 let mergeDue = true
 let indexFailures = 0
 let indexRetryAt = 0
+/** When the thread last ran a job (merges wait until it has been idle for a while). */
+let lastWorkAt = 0
+let wake: NodeJS.Timeout | null = null
+let wakeTime = 0
 
 const jobs: Request[] = []
 let held = false
@@ -123,7 +137,9 @@ function timed<T> (area: keyof WriterStats['busyMs'], fn: () => T): T {
   try {
     return fn()
   } finally {
-    stats.busyMs[area] += performance.now() - started
+    const ms = performance.now() - started
+    stats.busyMs[area] += ms
+    if (ms > stats.slowestMs[area]) stats.slowestMs[area] = ms
   }
 }
 
@@ -137,6 +153,10 @@ function fail (id: number, err: unknown, buffer?: ArrayBuffer): void {
 function run (job: Request): void {
   switch (job.op) {
     case 'commit': {
+      if (job.generation <= failedGeneration) {
+        fail(job.id, new Error('not written: an earlier batch it was planned on failed'), job.buffer)
+        return
+      }
       let ids: Float64Array
       try {
         const batch = decodeBatch(job.buffer)
@@ -146,6 +166,7 @@ function run (job: Request): void {
         stats.rowsCommitted += batch.rows
         if (batch.rows > 0) catchUp = committed(catchUp, ids[batch.rows - 1], performance.now())
       } catch (err) {
+        failedGeneration = job.generation
         fail(job.id, err, job.buffer)
         return
       }
@@ -193,6 +214,7 @@ function run (job: Request): void {
       return
     case 'stats':
       send({ op: 'done', id: job.id, stats })
+      stats.slowestMs = { commit: 0, index: 0, merge: 0, other: 0 }
       return
     case 'stop':
       stopping = true
@@ -222,35 +244,51 @@ function merge (): boolean {
   return (totalChanges.get() as number) - before >= 2
 }
 
-/** Runs what is queued, then (with nothing queued) one slice of indexing or merging. */
+/** Runs what is queued, then (with nothing queued) one slice of indexing, or a merge step once idle. */
 function drain (): void {
   scheduled = false
+  if (jobs.length > 0 && !held) lastWorkAt = performance.now()
   while (jobs.length > 0 && !held && !stopping) run(jobs.shift() as Request)
   if (held || stopping) return
   const now = performance.now()
   if (now < indexRetryAt) {
-    setTimeout(schedule, indexRetryAt - now).unref()
+    wakeAt(indexRetryAt)
     return
   }
   try {
-    const slice = options.seams.searchIndex === false ? 0 : nextSlice(catchUp, now, false)
-    if (slice > 0) {
-      indexNext(slice)
-      indexFailures = 0
-      schedule()
-      return
+    if (options.seams.searchIndex !== false) {
+      const next = nextSlice(catchUp, now)
+      if (next.events > 0) {
+        indexNext(next.events)
+        indexFailures = 0
+        schedule()
+        return
+      }
+      if (next.at !== null) wakeAt(next.at)
     }
     if (mergeDue) {
-      mergeDue = merge()
-      if (mergeDue) schedule()
+      if (!mergeNow(catchUp, lastWorkAt, now)) wakeAt(lastWorkAt + IDLE_MS)
+      else {
+        mergeDue = merge()
+        if (mergeDue) schedule()
+      }
     }
   } catch (err) {
     // the log is committed; only the index waits: tried again with a growing pause, and said once per streak
     indexFailures++
     indexRetryAt = now + Math.min(5000, 50 * 2 ** Math.min(indexFailures, 7))
     if (indexFailures === 1) send({ op: 'warn', message: `full-text index catch-up failed: ${(err as Error).message}` })
-    schedule()
+    wakeAt(indexRetryAt)
   }
+}
+
+/** Looks again at `at` (performance.now() clock), unless an earlier look is set already. */
+function wakeAt (at: number): void {
+  if (wake !== null && wakeTime <= at) return
+  if (wake !== null) clearTimeout(wake)
+  wakeTime = at
+  wake = setTimeout(() => { wake = null; schedule() }, Math.max(0, at - performance.now()))
+  wake.unref()
 }
 
 function schedule (): void {
