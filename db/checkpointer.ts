@@ -9,8 +9,17 @@ const { parentPort, workerData } = require('node:worker_threads')
 const Database = require(workerData.driver)
 const db = new Database(workerData.path)
 db.pragma('busy_timeout = 0')
+// a failure is said once per streak (it repeats every interval while the disk is full)
+let failing = null
 const timer = setInterval(() => {
-  try { db.pragma('wal_checkpoint(PASSIVE)') } catch (err) { parentPort.postMessage(String(err && err.message)) }
+  try {
+    db.pragma('wal_checkpoint(PASSIVE)')
+    failing = null
+  } catch (err) {
+    const message = String(err && err.message)
+    if (message !== failing) parentPort.postMessage(message)
+    failing = message
+  }
 }, workerData.intervalMs)
 parentPort.on('message', () => { clearInterval(timer); db.close(); parentPort.close() })
 `

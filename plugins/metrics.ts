@@ -113,6 +113,26 @@ export default fp(async function metrics (fastify) {
     registers,
     collect () { this.set(config.queueMax) }
   })
+  // SQLite: the full-text index follows the commits (src/store/sqlite-writer/); PostgreSQL indexes with them
+  const writer = fastify.sqliteWriter
+  new Gauge({ // eslint-disable-line no-new
+    name: 'agentlog_search_index_lag_events',
+    help: 'Committed events full-text search does not cover yet (SQLite indexes them within about a second)',
+    registers,
+    async collect () { this.set(writer === null ? 0 : (await writer.stats()).indexLag.events) }
+  })
+  new Gauge({ // eslint-disable-line no-new
+    name: 'agentlog_search_index_lag_seconds',
+    help: 'How long ago the oldest event search does not cover yet was committed (0: search covers everything)',
+    registers,
+    async collect () { this.set(writer === null ? 0 : (await writer.stats()).indexLag.ms / 1000) }
+  })
+  new Counter({ // eslint-disable-line no-new
+    name: 'agentlog_writer_thread_restarts_total',
+    help: 'Times the SQLite writer thread died and was started again (its batch in flight written once)',
+    registers,
+    collect () { this.reset(); this.inc(writer?.restarts ?? 0) }
+  })
   new Gauge({ // eslint-disable-line no-new
     name: 'agentlog_connected_agents',
     help: 'Agent sockets open now',

@@ -252,6 +252,7 @@ for (const database of databases) {
     const app = await build(t, { env: await database.env(t) })
     const a = await agent(t, app, 'agent-1')
     await a.send(Array.from({ length: 20 }, (_, i) => assistantText(`${'almond '.repeat(1 + (i % 3))}number ${i}`)))
+    await searchable(app)
     const small = createSearch(app.db, app.dbDialect, app.sqlite, { window: 7 })
     const first = await small.search({ q: 'almond', limit: 3 })
     t.equal(first.hits.length, 3)

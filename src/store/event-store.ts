@@ -381,7 +381,8 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
       }
       // finish retention while nothing waits to be written (new lines go first; the next batch resumes it)
       if (retaining !== null) await retaining
-      while (retention.pending && queue.length === 0 && !closed) {
+      while (retention.pending && queue.length === 0) {
+        if (closed) break
         await retention.step().catch((err: unknown) => log.warn({ err }, 'retention pass failed'))
       }
     } finally {
@@ -405,8 +406,9 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
    * that could not be planned (a later one is planned again once it is the head).
    */
   function fill (): Error | null {
-    // once the store is closed nothing more is written (the database is being closed)
-    while (inflight.length < depth && !closed) {
+    while (inflight.length < depth) {
+      // once the store is closed nothing more is written (the database is being closed)
+      if (closed) return null
       // while isolating a refused item, one batch at a time
       if (inflight.length > 0 && isolation.narrowed > 0) return null
       const next = queue.at(inflightItems)

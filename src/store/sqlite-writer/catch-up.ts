@@ -15,8 +15,6 @@ export const LATE_MS = 1000
 /** Bounds of a slice, in event ids, whatever the measured cost. */
 export const MIN_SLICE = 256
 export const MAX_SLICE = 50000
-/** Merging waits until the writer has had nothing to do for this long. */
-export const IDLE_MS = 100
 
 export interface CatchUp {
   /** The newest event id the index holds. */
@@ -67,8 +65,10 @@ export function indexed (s: CatchUp, through: number, events: number, ms: number
   }
 }
 
-/** Whether to take a merge step now: nothing else is waiting (the caller checks), and the index is not late. */
-export function mergeNow (s: CatchUp, lastWorkAt: number, now: number): boolean {
-  void lastWorkAt
+/**
+ * Whether to take a bounded merge step now (the caller takes one only when nothing else is queued): not while the
+ * index is late, which catching up comes first for.
+ */
+export function mergeNow (s: CatchUp, now: number): boolean {
   return s.oldestMissingAt === null || now - s.oldestMissingAt < LAG_TARGET_MS
 }

@@ -17,6 +17,11 @@ export interface WriterSeams {
   crash?: { batch: number, at: 'in_transaction' | 'after_commit' }
   /** false: the full-text index is never caught up (benchmarks: what indexing costs). */
   searchIndex?: boolean
+  /**
+   * Storage faults set from the test's thread (shared memory, read before each write): [0] a page limit for the
+   * writer's connection (0: none; SQLITE_FULL past it), [1] 1: the connection refuses writes (SQLITE_READONLY).
+   */
+  faults?: Int32Array
 }
 
 export type Request =
@@ -38,6 +43,8 @@ export interface WriterStats {
   commits: number
   rowsCommitted: number
   rowsIndexed: number
+  /** Events committed that search does not cover yet, and how long ago the oldest of them was committed. */
+  indexLag: { events: number, ms: number }
 }
 
 export type Reply =

@@ -6,7 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads'
 import type SQLite from 'better-sqlite3'
 import { decodeBatch, type DecodedBatch } from '../batch-codec.js'
 import { INDEX_RANGE, INDEXED_THROUGH, MARK_INDEXED, NEWEST_EVENT_ID } from '../../search/sqlite-index.js'
-import { committed, IDLE_MS, indexed, initialCatchUp, mergeNow, nextSlice, type CatchUp } from './catch-up.js'
+import { committed, indexed, initialCatchUp, mergeNow, nextSlice, type CatchUp } from './catch-up.js'
 import type { Reply, Request, WriterOptions, WriterStats } from './protocol.js'
 
 const options = workerData as WriterOptions
@@ -52,12 +52,30 @@ const stats: WriterStats = {
   slowestMs: { commit: 0, index: 0, merge: 0, other: 0 },
   commits: 0,
   rowsCommitted: 0,
-  rowsIndexed: 0
+  rowsIndexed: 0,
+  indexLag: { events: 0, ms: 0 }
 }
 const pause = new Int32Array(new SharedArrayBuffer(4))
 let commitCount = 0
 /** The generation of the last commit that failed: later commits of it were planned on top of it. */
 let failedGeneration = -1
+
+const faultsApplied = [0, 0]
+/** Seams: storage faults a test turns on and off (see WriterSeams.faults). */
+function applyFaults (): void {
+  const faults = options.seams.faults
+  if (faults === undefined) return
+  const limit = Atomics.load(faults, 0)
+  if (limit !== faultsApplied[0]) {
+    db.pragma(`max_page_count = ${limit === 0 ? 1073741823 : limit}`)
+    faultsApplied[0] = limit
+  }
+  const readOnly = Atomics.load(faults, 1)
+  if (readOnly !== faultsApplied[1]) {
+    db.pragma(`query_only = ${readOnly}`)
+    faultsApplied[1] = readOnly
+  }
+}
 
 /** Seams: a slow disk, or the thread dying at a given point of a given commit. */
 function seam (at: 'in_transaction' | 'after_commit'): void {
@@ -118,8 +136,6 @@ let catchUp: CatchUp = initialCatchUp(
 let mergeDue = true
 let indexFailures = 0
 let indexRetryAt = 0
-/** When the thread last ran a job (merges wait until it has been idle for a while). */
-let lastWorkAt = 0
 let wake: NodeJS.Timeout | null = null
 let wakeTime = 0
 
@@ -151,6 +167,7 @@ function fail (id: number, err: unknown, buffer?: ArrayBuffer): void {
 }
 
 function run (job: Request): void {
+  applyFaults()
   switch (job.op) {
     case 'commit': {
       if (job.generation <= failedGeneration) {
@@ -213,6 +230,10 @@ function run (job: Request): void {
       send({ op: 'done', id: job.id })
       return
     case 'stats':
+      stats.indexLag = {
+        events: Math.max(0, catchUp.newest - catchUp.indexedThrough),
+        ms: catchUp.oldestMissingAt === null ? 0 : Math.round(performance.now() - catchUp.oldestMissingAt)
+      }
       send({ op: 'done', id: job.id, stats })
       stats.slowestMs = { commit: 0, index: 0, merge: 0, other: 0 }
       return
@@ -247,7 +268,6 @@ function merge (): boolean {
 /** Runs what is queued, then (with nothing queued) one slice of indexing, or a merge step once idle. */
 function drain (): void {
   scheduled = false
-  if (jobs.length > 0 && !held) lastWorkAt = performance.now()
   while (jobs.length > 0 && !held && !stopping) run(jobs.shift() as Request)
   if (held || stopping) return
   const now = performance.now()
@@ -266,12 +286,10 @@ function drain (): void {
       }
       if (next.at !== null) wakeAt(next.at)
     }
-    if (mergeDue) {
-      if (!mergeNow(catchUp, lastWorkAt, now)) wakeAt(lastWorkAt + IDLE_MS)
-      else {
-        mergeDue = merge()
-        if (mergeDue) schedule()
-      }
+    // one bounded step at a time, so a commit arriving meanwhile waits little
+    if (mergeDue && mergeNow(catchUp, now)) {
+      mergeDue = merge()
+      if (mergeDue) schedule()
     }
   } catch (err) {
     // the log is committed; only the index waits: tried again with a growing pause, and said once per streak
