@@ -15,6 +15,7 @@ import { decodeCursor, encodeCursor, fingerprint, type SearchCursor } from '../s
 import { MARK_END, MARK_START, remark, SNIPPET_MAX, unmark } from '../src/search/snippet.js'
 import { relevanceOfMarked } from '../src/search/relevance.js'
 import { httpError } from '../src/errors.js'
+import { createPostgresIndexer } from '../src/search/postgres-index.js'
 import { parseTypes } from './history.js'
 
 declare module 'fastify' {
@@ -171,13 +172,11 @@ export function createSearch (db: Kysely<Database>, dialect: Dialect, sqlite: SQ
   }
 
   /**
-   * The newest event id the index covers, read before the query runs (so the answer covers at least that much).
-   * SQLite indexes after the commit (migration 0008); PostgreSQL indexes with it.
+   * The newest event id the index covers, read before the query runs (so the answer covers at least that much): the
+   * index follows the commits (SQLite: the writer thread; PostgreSQL: src/search/postgres-index.ts).
    */
   async function indexedThrough (): Promise<number> {
-    const row = postgres
-      ? await sql<{ n: number | null }>`select max(id) as n from conversation_events`.execute(db)
-      : await sql<{ n: number | null }>`select indexed_through as n from search_state`.execute(db)
+    const row = await sql<{ n: number | string | null }>`select indexed_through as n from search_state`.execute(db)
     return Number(row.rows[0]?.n ?? 0)
   }
 
@@ -263,8 +262,30 @@ export function createSearch (db: Kysely<Database>, dialect: Dialect, sqlite: SQ
   return { search, indexedThrough }
 }
 
-export type Search = ReturnType<typeof createSearch>
+export type Search = ReturnType<typeof createSearch> & {
+  /** Said each time the index reaches further (the newest event id it covers). */
+  onIndexed: (listener: (through: number) => void) => () => void
+}
 
 export default fp(async function search (fastify) {
-  fastify.decorate('textSearch', createSearch(fastify.db, fastify.dbDialect, fastify.sqlite))
-}, { name: 'search', dependencies: ['db'] })
+  const search = createSearch(fastify.db, fastify.dbDialect, fastify.sqlite)
+  // the index follows the commits: the SQLite writer thread catches it up; on PostgreSQL an indexer here does
+  const writer = fastify.sqliteWriter
+  let onIndexed: (listener: (through: number) => void) => () => void
+  if (writer !== null) {
+    onIndexed = writer.onIndexed
+  } else {
+    const indexer = createPostgresIndexer(fastify.db, {
+      namespace: fastify.config.databaseSchema ?? 'public',
+      onError: (err) => fastify.log.warn({ err }, 'full-text index catch-up failed; trying again shortly')
+    })
+    const off = fastify.events.onCommit(() => { indexer.kick() })
+    fastify.addHook('onReady', async () => { indexer.kick() })
+    fastify.addHook('onClose', async () => {
+      off()
+      await indexer.stop()
+    })
+    onIndexed = indexer.onIndexed
+  }
+  fastify.decorate('textSearch', { ...search, onIndexed })
+}, { name: 'search', dependencies: ['db', 'event-store'] })

@@ -57,25 +57,31 @@ export async function build (t: TestContext, opts: BuildOptions = {}): Promise<F
 }
 
 /**
- * Waits until full-text search covers every event committed so far: on SQLite the index follows the commits by
- * design (within about a second; src/store/sqlite-writer/), on PostgreSQL it commits with them.
+ * Waits until full-text search covers every event committed so far: the index follows the commits by design
+ * (within about a second; SQLite: src/store/sqlite-writer/, PostgreSQL: src/search/postgres-index.ts).
  */
 export async function searchable (app: FastifyInstance, timeoutMs = 5000): Promise<void> {
   await app.events.flush()
-  const row = await sql<{ n: number | null }>`select max(id) as n from conversation_events`.execute(app.db)
+  const row = await sql<{ n: number | string | null }>`select max(id) as n from conversation_events`.execute(app.db)
   const newest = Number(row.rows[0]?.n ?? 0)
-  const writer = app.sqliteWriter
-  if (writer === null || await app.textSearch.indexedThrough() >= newest || writer.indexedThrough >= newest) return
+  let reached = await app.textSearch.indexedThrough()
+  if (reached >= newest) return
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => { off(); reject(new Error(`the search index did not reach event ${newest} within ${timeoutMs} ms`)) }, timeoutMs)
-    const off = writer.onIndexed((through) => {
+    const timer = setTimeout(() => { off(); reject(new Error(`the search index did not reach event ${newest} within ${timeoutMs} ms (at ${reached})`)) }, timeoutMs)
+    const off = app.textSearch.onIndexed((through) => {
+      reached = Math.max(reached, through)
       if (through < newest) return
       clearTimeout(timer)
       off()
       resolve()
     })
     // it may have been said between the read above and now
-    if (writer.indexedThrough >= newest) { clearTimeout(timer); off(); resolve() }
+    app.textSearch.indexedThrough().then((through) => {
+      if (through < newest) return
+      clearTimeout(timer)
+      off()
+      resolve()
+    }, () => {})
   })
 }
 

@@ -6,7 +6,7 @@ import { Kysely, SqliteDialect, type CompiledQuery } from 'kysely'
 import type { Database } from '../db/schema.js'
 import { createHistory } from '../plugins/history.js'
 import { createEventStore } from '../src/store/event-store.js'
-import { createKyselyBackend } from '../src/store/backend.js'
+import { createSqliteBackend } from '../src/store/sqlite-backend.js'
 import type { HistoryQueryType } from '../src/schemas/events.js'
 import { build, collect, sync, line, assistantText, resultLine, tempDatabasePath, type TestContext } from './helper.js'
 
@@ -59,7 +59,7 @@ function capturing (app: Awaited<ReturnType<typeof build>>, databasePath: string
   })
   t.teardown(() => db.destroy())
   const history = createHistory(db, app.events, app.agents)
-  const store = createEventStore(createKyselyBackend(db), app.config, app.log)
+  const store = createEventStore(createSqliteBackend(db, app.sqliteWriter as NonNullable<typeof app.sqliteWriter>), app.config, app.log)
   /** The queries `fn` runs (it runs them for real, so they are the exact SQL and parameters). */
   async function queriesOf (fn: () => Promise<unknown>): Promise<CompiledQuery[]> {
     compiled.length = 0

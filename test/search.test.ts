@@ -10,6 +10,7 @@ import { createSearch } from '../plugins/search.js'
 import * as searchMigration from '../db/migrations/0005_search.js'
 import * as batchedMigration from '../db/migrations/0007_search_batched.js'
 import * as catchUpMigration from '../db/migrations/0008_search_catch_up.js'
+import * as catchUpPostgresMigration from '../db/migrations/0009_search_catch_up_postgres.js'
 
 const databases: Array<{ name: string, skip: string | false, env: (t: TestContext) => Promise<Record<string, string>> }> = [
   { name: 'sqlite', skip: false, env: async () => ({}) },
@@ -299,6 +300,7 @@ for (const database of databases) {
     // the database as it was before search (no index, events in place), then the migration as an upgrade runs it
     await searchable(app)
     const db = app.db as unknown as Kysely<any>
+    await catchUpPostgresMigration.down(db)
     await catchUpMigration.down(db)
     await batchedMigration.down(db)
     await searchMigration.down(db)
@@ -306,6 +308,7 @@ for (const database of databases) {
     await searchMigration.up(db)
     await batchedMigration.up(db)
     await catchUpMigration.up(db)
+    await catchUpPostgresMigration.up(db)
     await app.close()
 
     app = await build(t, { env, databasePath })

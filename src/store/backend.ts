@@ -81,22 +81,7 @@ export interface StoreBackend {
   reset?: () => void
 }
 
-const INSERT_CHUNK = 500
-
-export function eventValues (r: PlannedRow) {
-  return {
-    agent_key: r.agent_key,
-    session_number: r.session_number,
-    seq: r.seq,
-    event_type: r.event_type,
-    content: r.content,
-    metadata: r.metadata === null ? null : JSON.stringify(r.metadata),
-    created_at: r.created_at,
-    line_uuid: r.line_uuid
-  }
-}
-
-/** Adds a batch's totals to a session's row (created by its first event). */
+/** Adds totals to a session's row (created by its first event): imports, one session at a time. */
 export function upsertSession (qc: Kysely<Database>, d: SessionDelta) {
   return qc.insertInto('sessions').values(d)
     .onConflict(oc => oc.columns(['agent_key', 'session_number']).doUpdateSet(eb => ({
@@ -127,22 +112,10 @@ export async function inTransaction<T> (db: Kysely<Database>, fn: (trx: Transact
   }
 }
 
-/** Thrown inside a probe's transaction to roll it back once every statement has run. */
-const ROLL_BACK = new Error('probe rolled back')
-
-/** Runs a probe, which passes when it ends in ROLL_BACK; any other error is the storage's answer. */
-async function rolledBack (run: () => unknown): Promise<void> {
-  try {
-    await run()
-  } catch (err) {
-    if (err !== ROLL_BACK) throw err
-  }
-}
-
 /** How far back from the head the window's uuids are looked for: a line makes at least one event. */
 const WINDOW_SPAN_EVENTS_PER_LINE = 8
 
-/** Loading, pruning and setting aside: the same Kysely queries on both databases. */
+/** A planned row as the API and the live streams see it, once it has its id. */
 export function toStored (r: PlannedRow, id: number): StoredEvent {
   return {
     id,
@@ -156,7 +129,10 @@ export function toStored (r: PlannedRow, id: number): StoredEvent {
   }
 }
 
-export function createKyselyBackend (db: Kysely<Database>, hooks: WriteHooks | null = null): StoreBackend {
+/** What both databases do with the same Kysely queries: loading an agent, pruning, setting aside, transactions. */
+export type SharedQueries = Omit<StoreBackend, 'commit' | 'probe' | 'pipelined' | 'reset'>
+
+export function createKyselyBackend (db: Kysely<Database>): SharedQueries {
   async function loadAgent (agentId: string, create: boolean, window: number, now: string): Promise<LoadedAgent | null> {
     let row = await db.selectFrom('agents').selectAll().where('agent_id', '=', agentId).executeTakeFirst()
     if (row === undefined && create) {
@@ -190,40 +166,6 @@ export function createKyselyBackend (db: Kysely<Database>, hooks: WriteHooks | n
     }
   }
 
-  async function write (trx: Transaction<Database>, batch: CommitBatch): Promise<number[]> {
-    const ids: number[] = []
-    for (let i = 0; i < batch.rows.length; i += INSERT_CHUNK) {
-      const chunk = batch.rows.slice(i, i + INSERT_CHUNK)
-      const inserted = await trx.insertInto('conversation_events').values(chunk.map(eventValues))
-        .returning(['id', 'agent_key', 'seq']).execute()
-      const byKey = new Map(inserted.map(r => [`${r.agent_key}:${r.seq}`, Number(r.id)]))
-      for (const r of chunk) ids.push(byKey.get(`${r.agent_key}:${r.seq}`) as number)
-    }
-    for (const d of batch.sessions) await upsertSession(trx, d).execute()
-    for (const a of batch.agents) {
-      await trx.updateTable('agents').set(a.update).where('agent_key', '=', a.key).execute()
-    }
-    return ids
-  }
-
-  async function commit (batch: CommitBatch): Promise<number[]> {
-    return await inTransaction(db, async (trx) => {
-      if (hooks !== null) await hooks.begin(trx, batch.agentIds)
-      const ids = await write(trx, batch)
-      if (hooks !== null && batch.rows.length > 0) await hooks.beforeCommit(trx, batch.rows.map((r, i) => toStored(r, ids[i])))
-      return ids
-    })
-  }
-
-  async function probe (batch: CommitBatch): Promise<void> {
-    await rolledBack(() => inTransaction(db, async (trx) => {
-      // the same fence as a commit: a batch refused for an agent another instance owns now is not the items' fault
-      if (hooks !== null) await hooks.begin(trx, batch.agentIds)
-      await write(trx, batch)
-      throw ROLL_BACK
-    }))
-  }
-
   async function prune (agentKey: number, beforeSeq: number): Promise<void> {
     await db.deleteFrom('conversation_events').where('agent_key', '=', agentKey).where('seq', '<', beforeSeq).execute()
   }
@@ -234,5 +176,5 @@ export function createKyselyBackend (db: Kysely<Database>, hooks: WriteHooks | n
     }).execute()
   }
 
-  return { loadAgent, commit, prune, setAside, probe, transaction: async (fn) => await inTransaction(db, fn) }
+  return { loadAgent, prune, setAside, transaction: async (fn) => await inTransaction(db, fn) }
 }

@@ -1,0 +1,74 @@
+// PostgreSQL behind the write path: a batch is one transaction of set-based statements (each table written once,
+// from arrays: UNNEST), whatever its size, plus the fence and the commit notice of several instances (src/cluster/).
+import { type Kysely, sql, type Transaction } from 'kysely'
+import type { Database } from '../../db/schema.js'
+import { type CommitBatch, createKyselyBackend, inTransaction, type StoreBackend, toStored, type WriteHooks } from './backend.js'
+
+/** Thrown inside a probe's transaction to roll it back once every statement has run. */
+const ROLL_BACK = new Error('probe rolled back')
+
+/** The batch's rows, sessions and agents, each column an array: one statement writes them all. */
+async function write (trx: Transaction<Database>, batch: CommitBatch): Promise<number[]> {
+  const { rows, sessions, agents } = batch
+  const col = <T>(pick: (r: typeof rows[number]) => T): T[] => rows.map(pick)
+  const ses = <T>(pick: (s: typeof sessions[number]) => T): T[] => sessions.map(pick)
+  const agt = <T>(pick: (a: typeof agents[number]) => T): T[] => agents.map(pick)
+  // data-modifying CTEs all run, referenced or not; they touch three different tables
+  const result = await sql<{ id: string | number, agent_key: number, seq: number }>`
+    with sessions_added as (
+      insert into sessions (agent_key, session_number, first_seq, last_seq, started_at, ended_at, cost_usd,
+        input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens)
+      select * from unnest(${ses(s => s.agent_key)}::int[], ${ses(s => s.session_number)}::int[], ${ses(s => s.first_seq)}::int[],
+        ${ses(s => s.last_seq)}::int[], ${ses(s => s.started_at)}::text[], ${ses(s => s.ended_at)}::text[],
+        ${ses(s => s.cost_usd)}::float8[], ${ses(s => s.input_tokens)}::bigint[], ${ses(s => s.output_tokens)}::bigint[],
+        ${ses(s => s.cache_read_tokens)}::bigint[], ${ses(s => s.cache_creation_tokens)}::bigint[])
+      on conflict (agent_key, session_number) do update set last_seq = excluded.last_seq, ended_at = excluded.ended_at,
+        cost_usd = sessions.cost_usd + excluded.cost_usd,
+        input_tokens = sessions.input_tokens + excluded.input_tokens,
+        output_tokens = sessions.output_tokens + excluded.output_tokens,
+        cache_read_tokens = sessions.cache_read_tokens + excluded.cache_read_tokens,
+        cache_creation_tokens = sessions.cache_creation_tokens + excluded.cache_creation_tokens
+    ), agents_moved as (
+      update agents set last_seq = u.last_seq, current_session = u.current_session, cost_baseline_usd = u.baseline,
+        info = u.info, last_seen_at = u.seen, last_connected_at = u.connected
+      from unnest(${agt(a => a.key)}::int[], ${agt(a => a.update.last_seq)}::int[], ${agt(a => a.update.current_session)}::int[],
+        ${agt(a => a.update.cost_baseline_usd)}::float8[], ${agt(a => a.update.info)}::text[],
+        ${agt(a => a.update.last_seen_at)}::text[], ${agt(a => a.update.last_connected_at)}::text[])
+        as u (key, last_seq, current_session, baseline, info, seen, connected)
+      where agents.agent_key = u.key
+    )
+    insert into conversation_events (agent_key, session_number, seq, event_type, content, metadata, created_at, line_uuid)
+    select * from unnest(${col(r => r.agent_key)}::int[], ${col(r => r.session_number)}::int[], ${col(r => r.seq)}::int[],
+      ${col(r => r.event_type)}::text[], ${col(r => r.content)}::text[],
+      ${col(r => r.metadata === null ? null : JSON.stringify(r.metadata))}::text[], ${col(r => r.created_at)}::text[],
+      ${col(r => r.line_uuid)}::text[])
+    returning id, agent_key, seq`.execute(trx)
+  const byKey = new Map(result.rows.map(r => [`${r.agent_key}:${r.seq}`, Number(r.id)]))
+  return rows.map(r => byKey.get(`${r.agent_key}:${r.seq}`) as number)
+}
+
+export function createPostgresBackend (db: Kysely<Database>, hooks: WriteHooks | null = null): StoreBackend {
+  return {
+    ...createKyselyBackend(db),
+    async commit (batch) {
+      return await inTransaction(db, async (trx) => {
+        if (hooks !== null) await hooks.begin(trx, batch.agentIds)
+        const ids = await write(trx, batch)
+        if (hooks !== null && batch.rows.length > 0) await hooks.beforeCommit(trx, batch.rows.map((r, i) => toStored(r, ids[i])))
+        return ids
+      })
+    },
+    async probe (batch) {
+      try {
+        await inTransaction(db, async (trx) => {
+          // the same fence as a commit: a batch refused for an agent another instance owns now is not the items' fault
+          if (hooks !== null) await hooks.begin(trx, batch.agentIds)
+          await write(trx, batch)
+          throw ROLL_BACK
+        })
+      } catch (err) {
+        if (err !== ROLL_BACK) throw err
+      }
+    }
+  }
+}
