@@ -310,7 +310,7 @@ interface RealServer { port: number, startupMs: number, firstRequestMs: number, 
 async function startRealServer (databasePath: string, firstPath: string): Promise<RealServer> {
   const port = await freePort()
   const t0 = performance.now()
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'server.js')], {
+  const child = spawn(process.execPath, [join(ROOT, 'dist', 'bundle', 'server.js')], {
     env: { PATH: process.env.PATH ?? '', DATABASE_PATH: databasePath, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: cfg.logLevel, EVENTS_MAX_PER_AGENT: '0' },
     stdio: ['ignore', 'ignore', 'inherit']
   })

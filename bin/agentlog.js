@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// The `agentlog` command: runs the compiled command line in dist/ (`npm run build` makes it).
+// The `agentlog` command: runs the command line as bundled in dist/bundle/ (`npm run build` makes it).
 import { existsSync } from 'node:fs'
 
-const entry = new URL('../dist/src/cli/main.js', import.meta.url)
+const entry = new URL('../dist/bundle/main.js', import.meta.url)
 if (!existsSync(entry)) {
   process.stderr.write(`agentlog: ${entry.pathname} is missing; run \`npm run build\` in ${new URL('..', import.meta.url).pathname} first\n`)
   process.exitCode = 1

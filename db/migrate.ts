@@ -1,17 +1,13 @@
-// Runs the Kysely migrations in db/migrations; `npm run migrate` runs this file alone.
-import { promises as fs } from 'node:fs'
-import path from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
-import { FileMigrationProvider, type Kysely, type MigrationResult, Migrator } from 'kysely'
-
-const migrationFolder = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations')
+// Runs the Kysely migrations (db/migrations.ts lists them); `npm run migrate` runs them alone (db/migrate-command.ts).
+import { type Kysely, type MigrationResult, Migrator } from 'kysely'
+import { migrations } from './migrations.js'
 
 /** Runs every pending migration; `schema` (PostgreSQL) is created if needed and holds Kysely's own tables too. */
 export async function migrateToLatest (db: Kysely<any>, schema: string | null = null): Promise<string[]> {
   if (schema !== null) await db.schema.createSchema(schema).ifNotExists().execute()
   const migrator = new Migrator({
     db,
-    provider: new FileMigrationProvider({ fs, path, migrationFolder }),
+    provider: { getMigrations: async () => migrations },
     // without it, another schema's migration table on the search path could be taken for ours
     ...(schema !== null ? { migrationTableSchema: schema } : {})
   })
@@ -36,24 +32,4 @@ function isOtherSchemaChanging (error: unknown, results: readonly MigrationResul
   const err = error as { code?: unknown, message?: unknown }
   if (err?.code === '3F000') return typeof err.message === 'string' && (schema === null || !err.message.includes(`"${schema}"`))
   return (err?.code === '42P01' || err?.code === '42703') && (results === undefined || results.every(r => r.status !== 'Error'))
-}
-
-async function main (): Promise<void> {
-  const { loadConfig } = await import('../src/config.js')
-  const { openDatabase } = await import('./connect.js')
-  const config = loadConfig()
-  const { db } = openDatabase(config)
-  try {
-    const applied = await migrateToLatest(db, config.databaseUrl !== null ? config.databaseSchema : null)
-    console.log(applied.length === 0 ? 'database is up to date' : `applied: ${applied.join(', ')}`)
-  } finally {
-    await db.destroy()
-  }
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((err) => {
-    console.error(err instanceof Error ? err.message : err)
-    process.exit(1)
-  })
 }

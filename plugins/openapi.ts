@@ -5,7 +5,7 @@
 // errors); the answers every route shares (400 for bad input, 401/403 with access control, 413/415 for bodies,
 // 426 for sockets, 429 for operator commands, 500, 503 while shutting down) are added here, to the route's
 // schema itself, so serialization and the document agree.
-import { readFileSync } from 'node:fs'
+import { packageJson } from '../src/package-root.js'
 import fp from 'fastify-plugin'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
@@ -28,15 +28,6 @@ declare module 'fastify' {
   }
 }
 
-/** package.json, from plugins/ or from dist/plugins/. */
-function packageJson (): { version: string, description: string } {
-  for (const path of ['../package.json', '../../package.json']) {
-    try {
-      return JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8'))
-    } catch {}
-  }
-  return { version: '0.0.0', description: '' }
-}
 const pkg = packageJson()
 
 export const TAGS = [

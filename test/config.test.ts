@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { spawn } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
+import { SERVER_BUNDLE } from './support/server-process.js'
 import { ConfigError, loadConfig, parseToolPolicy } from '../src/config.js'
 
 test('defaults', async (t) => {
@@ -92,11 +92,8 @@ test('bad values name the variable', async (t) => {
 })
 
 test('the server refuses to start on a bad value, saying which', { timeout: 30000 }, async (t) => {
-  const root = fileURLToPath(new URL('../', import.meta.url))
-  const loader = new URL('node_modules/@tapjs/typescript/dist/esm/import.mjs', new URL('../', import.meta.url)).href
-  const child = spawn(process.execPath, [`--import=${loader}`, 'src/server.ts'], {
-    cwd: root,
-    env: { PATH: process.env.PATH ?? '', TS_NODE_TRANSPILE_ONLY: '1', EVENTS_MAX_PER_AGENT: 'many', DATABASE_PATH: '/nonexistent/never/used.db' },
+  const child = spawn(process.execPath, [SERVER_BUNDLE], {
+    env: { PATH: process.env.PATH ?? '', EVENTS_MAX_PER_AGENT: 'many', DATABASE_PATH: '/nonexistent/never/used.db' },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let stderr = ''

@@ -6,6 +6,9 @@ import { Migrator, type Kysely } from 'kysely'
 import { openDatabase } from '../db/connect.js'
 import { build, collect, sync, line, walk, sessionsOf, tempDatabasePath, assistantText, resultLine } from './helper.js'
 import { databaseEnv } from './support/database.js'
+import { readdirSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { migrations } from '../db/migrations.js'
 
 interface OldEvent { id: number, agent_id: string, session_number: number, seq: number, event_type: string, content: string | null, metadata: string | null, created_at: string }
 
@@ -139,4 +142,10 @@ test('a database of the previous release upgrades in place: pages, sessions, tot
   const tail = await walk(app, 'old-1', 'after=260')
   t.same(tail.map(e => [e.seq, e.session_number, e.event_type]), [[261, 2, 'output'], [262, 2, 'result'], [263, 2, 'activity_changed']], 're-sent lines add nothing; seq and session go on')
   t.equal(tail[1].metadata.cost_usd, 0.25, 'the cost baseline survived (1.5 - 1.25)')
+})
+
+test('db/migrations.ts lists every migration file, in order, under its file name', async (t) => {
+  const dir = fileURLToPath(new URL('../db/migrations/', import.meta.url))
+  const files = readdirSync(dir).filter(f => /^\d{4}_.+\.ts$/.test(f)).map(f => f.replace(/\.ts$/, '')).sort()
+  t.same(Object.keys(migrations), files)
 })

@@ -2,27 +2,17 @@
 // a Claude Code CLI to one.
 import { spawn } from 'node:child_process'
 import { accessSync, constants, readFileSync, statSync } from 'node:fs'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { packageJson, packageRoot } from '../package-root.js'
 import { connect } from './connect.js'
 import { parseCommandLine, UsageError, USAGE, type ArgsIo } from './args.js'
 import { importCommand } from './import.js'
 import { exportCommand } from './export.js'
 
-/** The package root: src/cli/ in the repository, dist/src/cli/ once built. */
-function packageRoot (): URL {
-  for (const up of ['../../', '../../../']) {
-    const root = new URL(up, import.meta.url)
-    try {
-      const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8'))
-      if (pkg.name === 'agentlog') return root
-    } catch {}
-  }
-  return new URL('../../', import.meta.url)
-}
-
 function version (): string {
   try {
-    return String(JSON.parse(readFileSync(new URL('package.json', packageRoot()), 'utf8')).version)
+    return packageJson().version
   } catch {
     return 'unknown'
   }
@@ -43,7 +33,7 @@ export function defaultIo (): ArgsIo {
         return false
       }
     },
-    ownBin: fileURLToPath(new URL('node_modules/.bin', packageRoot()))
+    ownBin: join(packageRoot(), 'node_modules', '.bin')
   }
 }
 

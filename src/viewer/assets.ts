@@ -1,8 +1,9 @@
 // The web viewer's files: the page and stylesheet shipped in web/static, the modules tsc compiles from web/src
 // into dist/web, and the two browser libraries it uses (marked, DOMPurify) served from node_modules.
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { packageRoot } from '../package-root.js'
 
 export interface Asset {
   body: string
@@ -35,18 +36,6 @@ const TYPES: Record<string, string> = {
 function typeOf (file: string): string {
   const ext = file.slice(file.lastIndexOf('.'))
   return TYPES[ext] ?? 'application/octet-stream'
-}
-
-/** The package's root: the sources run from the repository, the compiled code from dist/ one level deeper. */
-export function packageRoot (from: string = fileURLToPath(import.meta.url)): string {
-  let dir = dirname(from)
-  for (;;) {
-    const pkg = join(dir, 'package.json')
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'agentlog') return dir
-    const up = dirname(dir)
-    if (up === dir) throw new Error('agentlog: package.json not found above ' + from)
-    dir = up
-  }
 }
 
 export class ViewerNotBuiltError extends Error {}

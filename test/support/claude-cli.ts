@@ -12,7 +12,6 @@ import { prepareOfflineClaude, startMockModelApi, type MockModelApi, type Offlin
 import { waitFor } from './server-process.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const TS_LOADER = new URL('node_modules/@tapjs/typescript/dist/esm/import.mjs', new URL('../../', import.meta.url)).href
 
 /**
  * How long the real CLI (or `agentlog connect` through the TypeScript loader) may take to connect, finish a turn,
@@ -23,7 +22,8 @@ const CLI_WAIT_MS = 60000
 
 /** Claude Code 2.1.112 (npm, plain JavaScript): accepts a loopback --sdk-url and speaks stdio stream-json. */
 export const CLAUDE_CLI = join(ROOT, 'node_modules', '@anthropic-ai', 'claude-code', 'cli.js')
-export const CONNECT_MAIN = join(ROOT, 'src', 'cli', 'main.ts')
+/** The `agentlog` command as installed (it runs the bundle npm run build makes). */
+export const CONNECT_MAIN = join(ROOT, 'bin', 'agentlog.js')
 
 export { waitFor }
 
@@ -113,13 +113,11 @@ export function startSdkUrlClaude (t: TestContext, setup: OfflineSetup, agentUrl
 /** `agentlog connect` from source (through tap's TypeScript loader), running the real CLI in stdio mode. */
 export function startConnector (t: TestContext, setup: OfflineSetup, opts: { server: string, agentId: string, args?: string[], env?: Record<string, string> }): Child {
   return spawnChild(t, 'agentlog connect', process.execPath, [
-    `--import=${TS_LOADER}`, CONNECT_MAIN, 'connect', '--agent', opts.agentId, '--server', opts.server, ...(opts.args ?? [])
+    CONNECT_MAIN, 'connect', '--agent', opts.agentId, '--server', opts.server, ...(opts.args ?? [])
   ], {
     cwd: setup.claude.cwd,
     env: {
       ...setup.claude.env,
-      TS_NODE_TRANSPILE_ONLY: '1',
-      TS_NODE_PROJECT: join(ROOT, 'tsconfig.json'),
       CLAUDE_BIN: CLAUDE_CLI,
       ...opts.env
     }

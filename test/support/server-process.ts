@@ -1,4 +1,5 @@
-// Runs src/server.ts as a real child process for fault tests (kill -9, restarts, storage faults) and talks to it like agents do.
+// Runs the server as shipped (dist/bundle/server.js, made by npm run build) as a real child process for fault tests
+// (kill -9, restarts, storage faults) and talks to it like agents do.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { createInterface } from 'node:readline'
@@ -8,8 +9,10 @@ import WebSocket from 'ws'
 import type { TestContext } from '../helper.js'
 import { databaseEnv } from './database.js'
 
+/** The server as `npm start` and the Docker image run it. */
+export const SERVER_BUNDLE = fileURLToPath(new URL('../../dist/bundle/server.js', import.meta.url))
+
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const TS_LOADER = new URL('node_modules/@tapjs/typescript/dist/esm/import.mjs', new URL('../../', import.meta.url)).href
 
 export interface LogLine {
   level: number
@@ -73,7 +76,6 @@ export async function startServer (t: TestContext, opts: StartOptions): Promise<
   // a clean environment: nothing from the test run (tap's own variables) leaks into the server
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
-    TS_NODE_TRANSPILE_ONLY: '1',
     // the run's database: the same PostgreSQL schema for the same path, so a restart finds its data
     ...databaseEnv(opts.databasePath, opts.sqlite),
     ...opts.env,
@@ -82,7 +84,7 @@ export async function startServer (t: TestContext, opts: StartOptions): Promise<
     LOG_LEVEL: level,
     DATABASE_PATH: opts.databasePath
   }
-  const child = spawn(process.execPath, [`--import=${TS_LOADER}`, 'src/server.ts'], {
+  const child = spawn(process.execPath, [SERVER_BUNDLE], {
     cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe']
   })
   const logs: LogLine[] = []
