@@ -11,6 +11,7 @@ import SQLite from 'better-sqlite3'
 import { startAgents } from './agents.js'
 import { BENCH_DIR, ROOT, envInt, envStr, mb, round, sleep, startChild, summarize, type Child } from './common.js'
 import { bareAppend } from './bare-append.js'
+import { openProbe } from './http-probe.js'
 import { printProfile, summarizeProfile, type ProfileSummary } from './profile.js'
 import { seedDatabase } from './seed.js'
 import { benchTranscripts } from './transcripts.js'
@@ -395,25 +396,25 @@ async function history (): Promise<void> {
       ['type=tool_use page (deep)', `${base}?type=tool_use&limit=100&after=${Math.floor(L * 0.9)}`],
       ['type=tool_use,result page (deep)', `${base}?type=tool_use,result&limit=100&after=${Math.floor(L * 0.9)}`]
     ]
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+    const probe = await openProbe(server.port)
     const pages: Record<string, ReturnType<typeof summarize> & { path: string, bytes: number }> = {}
-    log(`history latency: ${cfg.historyRequests} requests per page, one keep-alive connection, back to back`)
-    for (const [name, path] of scenarios) {
-      const check = await get(agent, server.port, path)
-      const body = JSON.parse(check.body) as { events: unknown[] }
-      if (check.status !== 200 || body.events.length !== 100) throw new Error(`${name}: ${check.status}, ${body.events?.length} events`)
-      for (let i = 0; i < 200; i++) await get(agent, server.port, path)
+    log(`history latency: ${cfg.historyRequests} requests per page, one keep-alive connection, back to back (a lean client; /health/live measured the same way is the floor)`)
+    for (const [name, path] of [...scenarios, ['floor: GET /health/live', '/health/live'] as [string, string]]) {
+      const check = await probe.get(path)
+      const body = JSON.parse(check.body.toString()) as { events?: unknown[] }
+      if (check.status !== 200 || (path !== '/health/live' && body.events?.length !== 100)) throw new Error(`${name}: ${check.status}, ${body.events?.length} events`)
+      for (let i = 0; i < 200; i++) await probe.get(path)
       const times: number[] = []
       for (let i = 0; i < cfg.historyRequests; i++) {
         const t = performance.now()
-        const res = await get(agent, server.port, path)
+        const res = await probe.get(path)
         times.push(performance.now() - t)
         if (res.status !== 200) throw new Error(`${name}: ${res.status}`)
       }
-      pages[name] = { ...summarize(times), path, bytes: check.body.length }
+      pages[name] = { ...summarize(times), path, bytes: check.bytes }
       log(`  ${name.padEnd(44)} p50 ${pages[name].p50.toFixed(3)} ms  p99 ${pages[name].p99.toFixed(3)} ms`)
     }
-    agent.destroy()
+    probe.close()
     const first = pages['first page (asc)']
     const deepPage = Object.entries(pages).find(([k]) => k.startsWith('deep page'))?.[1]
     const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon
@@ -521,7 +522,7 @@ function summary (): string[] {
   }
   const s = results.startup
   if (s !== undefined) {
-    out.push(row(`start-up to first page, ${String(s.total_events)} events`, `${String(s.median_ms)} ms (median of 3)`, '< 1000 ms', Math.max(...s.spawn_to_first_page_ms) < 1000))
+    out.push(row(`start-up to first page, ${String(s.total_events)} events`, `${String(s.median_ms)} ms (median of 3)`, '<= 500 ms', Math.max(...s.spawn_to_first_page_ms) <= 500))
   }
   const h = results.history
   if (h?.pages !== undefined) {
