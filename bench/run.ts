@@ -445,7 +445,7 @@ async function live (): Promise<void> {
   const spec = './live.js'
   const mod = await import(spec) as { runLiveBench?: (opts: { baseUrl: string }) => Promise<Record<string, unknown>> }
   if (typeof mod.runLiveBench !== 'function') throw new Error('bench/live.ts does not export runLiveBench')
-  const child = await startChild('server.js', appEnv(join(work, 'live.db')))
+  const child = await startChild('server.js', appEnv(join(work, 'live.db')), cfg.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${join(tmpdir(), 'agentlog-live-prof')}`] : [])
   try {
     results.live = await mod.runLiveBench({ baseUrl: `http://127.0.0.1:${child.port}` })
   } finally {

@@ -30,6 +30,11 @@ export interface AgentNotice {
 /** What a follower is sent; the transport (SSE, WebSocket) decides how it looks on the wire. */
 export type LiveMessage =
   | { kind: 'event', event: StoredEvent, cursor: number }
+  /**
+   * One commit's events for followers without filters, in cursor order: one message shared by all of them, so a
+   * commit costs each follower one message (and a transport formats it once), however many events it holds.
+   */
+  | { kind: 'run', events: StoredEvent[], by: 'seq' | 'id' }
   | { kind: 'caught_up', data: { latest_seq: number } | { latest_id: number, connected: string[] } }
   | { kind: 'truncated', data: { oldest_seq: number } }
   | { kind: 'agent', data: AgentNotice }
@@ -86,8 +91,10 @@ interface State {
   /** Started without a position: a log that begins after seq 1 is not news to this follower. */
   fromStart: boolean
   sink: LiveSink
-  /** Live events (and the caught_up marker) waiting to be sent, at most config.subscriberBuffer of them. */
+  /** Live events (and the caught_up marker) waiting to be sent, at most config.subscriberBuffer events. */
   buffer: LiveMessage[]
+  /** Events in `buffer` (a run holds several). */
+  buffered: number
   /** Connection notices not sent yet: the latest per agent, so their number is bounded by the agents'. */
   notices: Map<string, AgentNotice>
   /** Set when the buffer overflowed: the next read from the database covers what was not buffered. */
@@ -265,6 +272,7 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
     if (f.closed || f.behind) return
     f.behind = true
     f.buffer = []
+    f.buffered = 0
     wake(f)
   }
 
@@ -277,14 +285,28 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
       // an earlier commit elsewhere is not announced yet: the global followers read from the database
       for (const f of globals) reread(f)
     }
+    // each agent's events of the batch, in seq order
+    const runs = new Map<string, StoredEvent[]>()
     for (const event of batch) {
       recent.get(event.agent_id)?.add(event)
       recentGlobal?.add(event)
-      const own = byAgent.get(event.agent_id)
-      if (own !== undefined) {
-        for (const f of own) if (matches(f, event)) offer(f, { kind: 'event', event, cursor: event.seq })
+      if (!byAgent.has(event.agent_id)) continue
+      const run = runs.get(event.agent_id)
+      if (run === undefined) runs.set(event.agent_id, [event])
+      else run.push(event)
+    }
+    for (const [agentId, events] of runs) {
+      let shared: LiveMessage | null = null
+      for (const f of byAgent.get(agentId) ?? []) {
+        if (f.types === null && f.session === null) offer(f, shared ??= { kind: 'run', events, by: 'seq' }, events.length)
+        else for (const event of events) if (matches(f, event)) offer(f, { kind: 'event', event, cursor: event.seq })
       }
-      if (inOrder) for (const f of globals) if (matches(f, event)) offer(f, { kind: 'event', event, cursor: event.id })
+    }
+    if (!inOrder) return
+    let shared: LiveMessage | null = null
+    for (const f of globals) {
+      if (f.types === null && f.session === null && f.agents === null) offer(f, shared ??= { kind: 'run', events: batch, by: 'id' }, batch.length)
+      else for (const event of batch) if (matches(f, event)) offer(f, { kind: 'event', event, cursor: event.id })
     }
   })
 
@@ -313,17 +335,19 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
     return true
   }
 
-  function offer (f: State, message: LiveMessage): void {
+  function offer (f: State, message: LiveMessage, events = 1): void {
     if (f.closed || f.behind) return
-    if (f.buffer.length >= config.subscriberBuffer) {
+    if (f.buffered + events > config.subscriberBuffer) {
       // too far behind to hold in memory: drop what waits, the next read from the log has all of it
       stats.fellBehind++
       f.behind = true
       f.buffer = []
+      f.buffered = 0
       wake(f)
       return
     }
     f.buffer.push(message)
+    f.buffered += events
     wake(f)
   }
 
@@ -335,6 +359,7 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
 
   function send (f: State, message: LiveMessage): boolean {
     if (message.kind === 'event') stats.delivered++
+    else if (message.kind === 'run') stats.delivered += message.events.length
     return f.sink.write(message)
   }
 
@@ -350,6 +375,7 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
           // everything dropped from here on is committed, so the reads below will find it
           f.behind = false
           f.buffer = []
+          f.buffered = 0
           await catchUp(f)
           if (f.closed) break
           if (f.behind) continue
@@ -366,8 +392,28 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
         }
         const pending = f.buffer
         f.buffer = []
+        f.buffered = 0
         for (let i = 0; i < pending.length && !f.closed && !f.behind; i++) {
           const m = pending[i]
+          if (m.kind === 'run') {
+            // a run read in part from the database goes out event by event from where the follower is
+            const cursorOf = m.by === 'seq' ? bySeq : byId
+            const last = cursorOf(m.events[m.events.length - 1])
+            if (last <= f.position) continue
+            if (cursorOf(m.events[0]) > f.position) {
+              f.position = last
+              if (!send(f, m)) await drained(f)
+              continue
+            }
+            for (const event of m.events) {
+              const cursor = cursorOf(event)
+              if (cursor <= f.position) continue
+              f.position = cursor
+              if (!send(f, { kind: 'event', event, cursor })) await drained(f)
+              if (f.closed || f.behind) break
+            }
+            continue
+          }
           if (m.kind === 'event') {
             if (m.cursor <= f.position) continue // already read from the database
             f.position = m.cursor
@@ -418,16 +464,20 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
         page = rows.map(r => rowToEvent(r, 'agent_id' in r ? r.agent_id as string : f.agentId))
       }
       if (page.length === 0) return
+      // the page's events this follower takes, sent as one run (one write to its transport)
+      const by = f.scope === 'agent' ? 'seq' : 'id'
+      const cursorOf = by === 'seq' ? bySeq : byId
+      const run: StoredEvent[] = []
       for (const event of page) {
-        const cursor = f.scope === 'agent' ? event.seq : event.id
+        const cursor = cursorOf(event)
         if (cursor <= f.position) continue
         f.position = cursor
         // rows that only say where the log starts or ends are passed over, not sent
-        if (!matches(f, event)) continue
-        if (!send(f, { kind: 'event', event, cursor })) {
-          await drained(f)
-          if (f.closed) return
-        }
+        if (matches(f, event)) run.push(event)
+      }
+      if (run.length > 0 && !send(f, { kind: 'run', events: run, by })) {
+        await drained(f)
+        if (f.closed) return
       }
       if (!f.sink.flush()) {
         await drained(f)
@@ -505,6 +555,7 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
   function remove (f: State): void {
     f.closed = true
     f.buffer = []
+    f.buffered = 0
     f.notices.clear()
     wake(f)
     f.leave()
@@ -539,6 +590,7 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
       fromStart,
       sink,
       buffer: [],
+      buffered: 0,
       notices: new Map(),
       behind: true, // the first read is a catch-up like any other
       caughtUp: false,
@@ -618,7 +670,7 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
     /** What is held right now; all zero once every stream has gone. */
     counts () {
       let buffered = 0
-      for (const f of followers) buffered += f.buffer.length
+      for (const f of followers) buffered += f.buffered
       return {
         followers: followers.size,
         agents: byAgent.size,

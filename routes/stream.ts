@@ -71,20 +71,38 @@ function parseAgents (raw: string | undefined): string[] | null {
 const sseBySeq = new WeakMap<StoredEvent, string>()
 const sseById = new WeakMap<StoredEvent, string>()
 
-function sseText (m: LiveMessage): string {
-  if (m.kind !== 'event') return `event: ${m.kind}\ndata: ${JSON.stringify(m.data)}\n\n`
-  const cache = m.cursor === m.event.seq ? sseBySeq : sseById
-  let text = cache.get(m.event)
+/** A run (one commit's events, shared by every follower without filters) as SSE text: formatted once. */
+const sseRuns = new WeakMap<LiveMessage, string>()
+
+function sseEvent (event: StoredEvent, cursor: number): string {
+  const cache = cursor === event.seq ? sseBySeq : sseById
+  let text = cache.get(event)
   if (text === undefined) {
-    text = `id: ${m.cursor}\nevent: ${m.event.event_type}\ndata: ${eventJson(m.event)}\n\n`
-    cache.set(m.event, text)
+    text = `id: ${cursor}\nevent: ${event.event_type}\ndata: ${eventJson(event)}\n\n`
+    cache.set(event, text)
   }
   return text
 }
 
-function wsText (m: LiveMessage): string {
-  if (m.kind === 'event') return eventJson(m.event)
-  return JSON.stringify({ type: m.kind, ...m.data })
+function sseText (m: LiveMessage): string {
+  if (m.kind === 'event') return sseEvent(m.event, m.cursor)
+  if (m.kind === 'run') {
+    let text = sseRuns.get(m)
+    if (text === undefined) {
+      text = ''
+      for (const e of m.events) text += sseEvent(e, m.by === 'seq' ? e.seq : e.id)
+      sseRuns.set(m, text)
+    }
+    return text
+  }
+  return `event: ${m.kind}\ndata: ${JSON.stringify(m.data)}\n\n`
+}
+
+/** One WebSocket message per event (a run is sent as its events). */
+function wsTexts (m: LiveMessage): string[] {
+  if (m.kind === 'event') return [eventJson(m.event)]
+  if (m.kind === 'run') return m.events.map(eventJson)
+  return [JSON.stringify({ type: m.kind, ...m.data })]
 }
 
 /** An SSE response body whose backpressure (the client's socket) reaches the follower. */
@@ -114,9 +132,19 @@ function sseSink (reply: FastifyReply): { sink: LiveSink, body: Readable } {
     flush () {
       if (!open()) return true
       if (pending === '') return body.readableLength < body.readableHighWaterMark
-      const chunk = pending
+      const text = pending
       pending = ''
-      return body.push(chunk)
+      // in pieces: the response takes the first at once, the rest waits in the body, where drained() sees it
+      let ok = true
+      for (let at = 0; at < text.length;) {
+        let end = Math.min(text.length, at + SSE_CHUNK)
+        // never between the two halves of a surrogate pair (each piece is encoded to UTF-8 on its own)
+        const code = text.charCodeAt(end)
+        if (end < text.length && code >= 0xdc00 && code <= 0xdfff) end++
+        ok = body.push(at === 0 && end === text.length ? text : text.slice(at, end))
+        at = end
+      }
+      return ok
     },
     drained () {
       if (!open() || body.readableLength < body.readableHighWaterMark) return Promise.resolve()
@@ -155,13 +183,17 @@ function wsSink (socket: WebSocket): LiveSink {
   return {
     write (m) {
       if (socket.readyState !== socket.OPEN) return true
-      const data = wsText(m)
-      if (socket.bufferedAmount + data.length >= WS_HIGH_WATER) {
+      const texts = wsTexts(m)
+      let size = 0
+      for (const data of texts) size += data.length
+      for (let i = 0; i < texts.length - 1; i++) socket.send(texts[i])
+      const last = texts[texts.length - 1]
+      if (socket.bufferedAmount + size >= WS_HIGH_WATER) {
         // the callback runs once this frame (and so every earlier one) is handed to the kernel
-        flushed = new Promise(resolve => socket.send(data, () => resolve()))
+        flushed = new Promise(resolve => socket.send(last, () => resolve()))
         return false
       }
-      socket.send(data)
+      socket.send(last)
       return true
     },
     flush () {

@@ -275,3 +275,14 @@ test('1,000 followers connecting and disconnecting leave no follower, buffer, ti
   await last.first('caught_up')
   exactly(t, last.events().map(e => e.seq), 816, 820, 'a new follower')
 })
+
+test('a large event of characters outside the BMP reaches an SSE follower intact (pieces never split a surrogate pair)', async (t) => {
+  const { app, base, ws, inbox } = await setup(t)
+  const s = await sse(t, `${base}/agents/agent-1/events/stream`)
+  // odd offsets too: a piece boundary falls inside some pair whatever the piece size
+  const text = 'a' + '😀'.repeat(40000) + 'b'
+  ws.send(line(assistantText(text)) + line(assistantText('x' + '😀'.repeat(30001))))
+  await sync(app, ws, inbox)
+  await s.through(2)
+  t.same(s.events().map(e => e.content), [text, 'x' + '😀'.repeat(30001)])
+})
