@@ -1,6 +1,6 @@
 // The benchmark's agents: N real WebSocket clients streaming assistant lines, flat out or at a fixed total rate.
 import { WebSocket } from 'ws'
-import { lineSource, sleep } from './common.js'
+import { eventsOf, lineSource, sleep } from './common.js'
 
 export interface StreamOptions {
   /** ws://127.0.0.1:PORT (the agents connect to /ws/<id>) */
@@ -16,7 +16,10 @@ export interface Stream {
   sent: () => number
   /** Lines sent by each agent (how evenly the server's flow control shared the throughput). */
   perAgent: () => number[]
-  /** Stops sending; resolves with the number of lines sent once every one of them was written to the socket. */
+  /**
+   * Stops sending; once every line was written to its socket, resolves with the number of events the lines sent
+   * make (a result line makes two).
+   */
   stop: () => Promise<number>
   /** Closes the sockets (after the server has taken everything in). */
   close: () => Promise<void>
@@ -38,6 +41,7 @@ export async function startAgents (opts: StreamOptions): Promise<Stream> {
   }))
   let stopped = false
   let total = 0
+  let events = 0
   const counts = sockets.map(() => 0)
   const perAgentRate = opts.ratePerSec === undefined ? null : opts.ratePerSec / opts.agents
 
@@ -65,9 +69,15 @@ export async function startAgents (opts: StreamOptions): Promise<Stream> {
         if (due <= 0) { await sleep(TICK_MS); continue }
         n = Math.min(CHUNK, due)
       }
-      for (let i = 1; i < n; i++) ws.send(next())
+      for (let i = 1; i < n; i++) {
+        const line = next()
+        events += eventsOf(line)
+        ws.send(line)
+      }
       inflight++
-      ws.send(next(), written)
+      const last = next()
+      events += eventsOf(last)
+      ws.send(last, written)
       sent += n
       total += n
       counts[index] += n
@@ -91,7 +101,7 @@ export async function startAgents (opts: StreamOptions): Promise<Stream> {
     async stop () {
       stopped = true
       await Promise.all(runs)
-      return total
+      return events
     },
     async close () {
       await Promise.all(sockets.map(ws => new Promise<void>((resolve) => {

@@ -28,47 +28,86 @@ const LOREM = 'The failing test expects the session number to survive a restart,
   'agents row rather than from counting context_cleared events. I will read plugins/event-store.ts first, then ' +
   'check how loadAgent initialises currentSession before the socket starts reading. '
 
+/** Output of a test run, as a tool_result carries it (about 1 KB). */
+const TEST_OUTPUT = Array.from({ length: 14 }, (_, i) => `ok ${i + 1} - test/sessions.test.ts > the session number survives a restart # time=${(i * 37) % 900}ms`).join('\n') +
+  '\n# { total: 14, pass: 14 }\n# time=4231.7ms\n'
+/** A file as Read returns it (about 3 KB, numbered lines). */
+const FILE_TEXT = Array.from({ length: 48 }, (_, i) => `${String(i + 1).padStart(6)}\t  const state = agents.mustGet(agentId) // line ${i + 1} of plugins/event-store.ts`).join('\n')
+
 /**
- * Templates of real-looking Claude Code `assistant` lines (shapes from test/fixtures/recordings), each with exactly one
- * content block, so one line is one stored event. JSON.stringify runs once per template; a line is then a few
- * string concatenations, so the client spends its time sending, not building.
+ * One turn of a Claude Code agent as the CLI streams it (shapes from test/fixtures/recordings): assistant lines of
+ * one content block each (text, thinking, tool_use), user lines carrying tool_result blocks, and the turn's result.
+ * JSON.stringify runs once per template; a line is then a few string concatenations, so the client spends its time
+ * sending, not building. Ten lines make eleven events (a result also says the agent went idle).
  */
 function templates (sessionId: string): Array<[string, string, string]> {
-  const shapes: Array<Record<string, unknown>> = [
-    { type: 'text', text: LOREM },
-    { type: 'tool_use', id: 'toolu_01', name: 'Bash', input: { command: 'npx tap -R tap test/sessions.test.ts --timeout 300', description: 'Run the session tests' } },
-    { type: 'text', text: 'Done: the session number now comes from the agents row.' },
-    { type: 'thinking', thinking: LOREM.slice(0, 180), signature: 'EqoBCkgIBxABGAIiQL2' },
-    { type: 'tool_use', id: 'toolu_02', name: 'Read', input: { file_path: '/home/dev/agentlog/plugins/event-store.ts' } },
-    { type: 'text', text: LOREM + LOREM + '\n```ts\nconst state = await events.loadAgent(agentId, true)\n```\n' }
-  ]
-  return shapes.map((block) => {
-    const line = JSON.stringify({
-      type: 'assistant',
-      message: {
-        id: '@MSG@',
-        type: 'message',
-        role: 'assistant',
-        model: 'claude-sonnet-4-6',
-        content: [block],
-        stop_reason: null,
-        stop_sequence: null,
-        usage: { input_tokens: 1203, cache_creation_input_tokens: 0, cache_read_input_tokens: 14320, output_tokens: 1 },
-        context_management: null
-      },
-      parent_tool_use_id: null,
+  const assistant = (block: Record<string, unknown>): Record<string, unknown> => ({
+    type: 'assistant',
+    message: {
+      id: '@MSG@',
+      type: 'message',
+      role: 'assistant',
+      model: 'claude-sonnet-4-6',
+      content: [block],
+      stop_reason: null,
+      stop_sequence: null,
+      usage: { input_tokens: 1203, cache_creation_input_tokens: 0, cache_read_input_tokens: 14320, output_tokens: 1 },
+      context_management: null
+    },
+    parent_tool_use_id: null,
+    session_id: sessionId,
+    uuid: '@UUID@'
+  })
+  const toolResult = (id: string, content: string): Record<string, unknown> => ({
+    type: 'user',
+    message: { role: 'user', content: [{ tool_use_id: id, type: 'tool_result', content, is_error: false }] },
+    parent_tool_use_id: null,
+    session_id: sessionId,
+    uuid: '@UUID@',
+    timestamp: '2026-12-01T10:00:00.000Z'
+  })
+  const lines: Array<Record<string, unknown>> = [
+    assistant({ type: 'thinking', thinking: LOREM.slice(0, 180), signature: 'EqoBCkgIBxABGAIiQL2' }),
+    assistant({ type: 'text', text: LOREM }),
+    assistant({ type: 'tool_use', id: 'toolu_01', name: 'Bash', input: { command: 'npx tap -R tap test/sessions.test.ts --timeout 300', description: 'Run the session tests' } }),
+    toolResult('toolu_01', TEST_OUTPUT),
+    assistant({ type: 'tool_use', id: 'toolu_02', name: 'Read', input: { file_path: '/home/dev/agentlog/plugins/event-store.ts' } }),
+    toolResult('toolu_02', FILE_TEXT),
+    assistant({ type: 'text', text: LOREM + LOREM + '\n```ts\nconst state = await events.loadAgent(agentId, true)\n```\n' }),
+    assistant({ type: 'tool_use', id: 'toolu_03', name: 'Edit', input: { file_path: '/home/dev/agentlog/plugins/event-store.ts', old_string: 'state.currentSession = 0', new_string: 'state.currentSession = row.current_session' } }),
+    toolResult('toolu_03', 'The file /home/dev/agentlog/plugins/event-store.ts has been updated.'),
+    {
+      type: 'result',
+      subtype: 'success',
+      is_error: false,
+      duration_ms: 14231,
+      duration_api_ms: 12004,
+      num_turns: 4,
+      result: 'Done: the session number now comes from the agents row.',
       session_id: sessionId,
+      total_cost_usd: 0.0421,
+      usage: { input_tokens: 4812, cache_creation_input_tokens: 0, cache_read_input_tokens: 57280, output_tokens: 912 },
+      modelUsage: { 'claude-sonnet-4-6': { inputTokens: 4812, outputTokens: 912, cacheReadInputTokens: 57280, cacheCreationInputTokens: 0, costUSD: 0.0421 } },
+      permission_denials: [],
       uuid: '@UUID@'
-    })
-    const [a, rest] = line.split('@MSG@')
+    }
+  ]
+  return lines.map((message) => {
+    const line = JSON.stringify(message)
+    const [a, rest] = line.includes('@MSG@') ? line.split('@MSG@') : ['', line]
     const [b, c] = rest.split('@UUID@')
     return [a, b, c + '\n']
   })
 }
 
+/** How many events a line of lineSource() makes: a result makes two (the result, and the agent going idle). */
+export function eventsOf (line: string): number {
+  return line.startsWith('{"type":"result"') ? 2 : 1
+}
+
 /**
- * An endless source of distinct lines for one agent (each with its own uuid, so none is a re-send).
- * BENCH_LINE_UUID=0 leaves the uuid out, an experiment to see what the dedupe keys cost the writer.
+ * An endless source of distinct lines for one agent (each with its own random v4 uuid, so none is a re-send), turn
+ * after turn. BENCH_LINE_UUID=0 leaves the uuid out, an experiment to see what the dedupe keys cost the writer.
  */
 export function lineSource (): () => string {
   const shapes = templates(randomUUID())
@@ -77,7 +116,8 @@ export function lineSource (): () => string {
   return () => {
     const [a, b, c] = shapes[n % shapes.length]
     n++
-    return a + 'msg_bench_' + (n >> 1) + b + (withUuid ? randomUUID() : '') + c
+    // a result line has no message id: `a` is empty and the uuid follows at once
+    return (a === '' ? '' : a + 'msg_bench_' + (n >> 1)) + b + (withUuid ? randomUUID() : '') + c
   }
 }
 
@@ -194,4 +234,42 @@ export function mb (bytes: number): number {
 
 export function sleep (ms: number): Promise<void> {
   return new Promise(resolve => setTimeout(resolve, ms))
+}
+
+// ---- rows as the app stores them, for the bare appends ----
+
+export interface BenchRow { agent: number, seq: number, type: string, content: string | null, metadata: string | null, createdAt: string, lineUuid: string | null }
+
+/**
+ * `n` rows as the app would store the lines of lineSource() (the same mappers), spread over `agents` agents whose
+ * seqs start after `base`: what a bare append writes to be compared with the app on the same data.
+ */
+export async function benchRows (n: number, agents: number, base = 0): Promise<BenchRow[]> {
+  const { parseLine } = await import('../src/protocol/ndjson.js')
+  const { assistantEvents, resultEvent, userEvents } = await import('../src/protocol/messages.js')
+  const sources = Array.from({ length: agents }, () => lineSource())
+  const seqs = new Array<number>(agents).fill(base)
+  const rows: BenchRow[] = []
+  const at = new Date(Date.UTC(2026, 11, 1)).toISOString()
+  for (let i = 0; rows.length < n; i++) {
+    const agent = i % agents
+    const parsed = parseLine(sources[agent]().trimEnd())
+    if (!parsed.ok) continue
+    const m = parsed.message
+    const drafts = m.type === 'assistant'
+      ? assistantEvents(m, 262144)
+      : m.type === 'user'
+        ? userEvents(m, 262144)
+        : [resultEvent(m, 262144), { event_type: 'activity_changed' as const, content: null, metadata: { state: 'idle' } }]
+    drafts.forEach((d, k) => rows.push({
+      agent: agent + 1,
+      seq: ++seqs[agent],
+      type: d.event_type,
+      content: d.content,
+      metadata: d.metadata === null ? null : JSON.stringify(d.metadata),
+      createdAt: at,
+      lineUuid: k === 0 ? (m.uuid as string) : null
+    }))
+  }
+  return rows.slice(0, n)
 }

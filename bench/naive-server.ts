@@ -5,7 +5,7 @@ import { WebSocketServer, type RawData } from 'ws'
 import { Kysely, SqliteDialect } from 'kysely'
 import { migrateToLatest } from '../db/migrate.js'
 import { parseFrame } from '../src/protocol/ndjson.js'
-import { assistantEvents } from '../src/protocol/messages.js'
+import { assistantEvents, resultEvent, userEvents, type EventDraft } from '../src/protocol/messages.js'
 import { serveRequests } from './common.js'
 
 const path = process.env.DATABASE_PATH ?? ''
@@ -30,9 +30,14 @@ wss.on('connection', (socket, request) => {
   let seq = 0
   socket.on('message', (data: RawData) => {
     for (const line of parseFrame(data.toString())) {
-      if (!line.ok || line.message.type !== 'assistant') continue
+      if (!line.ok) continue
+      const m = line.message
+      let drafts: EventDraft[] = []
+      if (m.type === 'assistant') drafts = assistantEvents(m, 256 * 1024)
+      else if (m.type === 'user') drafts = userEvents(m, 256 * 1024)
+      else if (m.type === 'result') drafts = [resultEvent(m, 256 * 1024), { event_type: 'activity_changed', content: null, metadata: { state: 'idle' } }]
       const at = new Date().toISOString()
-      for (const e of assistantEvents(line.message, 256 * 1024)) {
+      for (const e of drafts) {
         insert.run(agentKey, 0, ++seq, e.event_type, e.content, e.metadata === null ? null : JSON.stringify(e.metadata), at)
         inserted++
       }

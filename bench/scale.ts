@@ -6,6 +6,7 @@ import { WebSocket } from 'ws'
 import pg from 'pg'
 import { startAgents } from './agents.js'
 import { lineSource, round, sleep, startChild, type Child } from './common.js'
+import { bareAppendPostgres } from './bare-append.js'
 
 export interface ScaleOptions {
   databaseUrl: string
@@ -99,9 +100,19 @@ export async function runScaleBench (opts: ScaleOptions): Promise<Record<string,
       const b = await committed(children)
       const eventsPerSec = Math.round((b - a) * 1000 / (Date.now() - t0))
       await Promise.all(streams.map(async s => await s.stop()))
+      const stoppedAt = Date.now()
       await Promise.all(streams.map(async s => await s.close()))
       // what flat out left queued is committed before the latency run, or its samples would measure that backlog
       for (let last = -1, now = await committed(children); now !== last; last = now, now = await committed(children)) await sleep(250)
+      // the full-text index follows the commits: how long after the burst it covers everything
+      const indexCaughtUpMs = await withClient(opts.databaseUrl, async (c) => {
+        for (;;) {
+          const r = await c.query(`select (select indexed_through from ${schema}.search_state) >= coalesce((select max(id) from ${schema}.conversation_events), 0) as done`)
+          if (r.rows[0].done === true) return Date.now() - stoppedAt
+          if (Date.now() - stoppedAt > 300000) return -1
+          await sleep(100)
+        }
+      })
       // the same rate for every run, one a single instance sustains: latency, not a queue growing without bound
       if (rate === 0) rate = Math.max(100, Math.round(eventsPerSec / 2))
 
@@ -120,11 +131,12 @@ export async function runScaleBench (opts: ScaleOptions): Promise<Record<string,
         ingest_events_per_sec: eventsPerSec,
         latency_rate: rate,
         commit_p50_ms: Math.max(...lat.map(l => l.p50)),
-        commit_p99_ms: Math.max(...lat.map(l => l.p99))
+        commit_p99_ms: Math.max(...lat.map(l => l.p99)),
+        index_caught_up_ms_after_burst: indexCaughtUpMs
       }
       if (n >= 2) run.handover = await handover(children)
       runs.push(run)
-      opts.log(`scale: ${n} instance(s): ${eventsPerSec} events/s, commit p99 ${String(run.commit_p99_ms)} ms` +
+      opts.log(`scale: ${n} instance(s): ${eventsPerSec} events/s (index caught up ${indexCaughtUpMs} ms after), commit p99 ${String(run.commit_p99_ms)} ms at ${rate}/s` +
         (run.handover === undefined ? '' : `, hand-over after kill -9 ${JSON.stringify(run.handover)}`))
     } finally {
       await Promise.all(children.map(async c => { if (c.process.exitCode === null && c.process.signalCode === null) await c.stop() }))
@@ -133,5 +145,8 @@ export async function runScaleBench (opts: ScaleOptions): Promise<Record<string,
   }
   const one = runs[0]?.ingest_events_per_sec as number | undefined
   for (const r of runs) if (one !== undefined && one > 0) r.ingest_vs_one = round((r.ingest_events_per_sec as number) / one, 2)
-  return { runs }
+  // the yardstick: PostgreSQL alone appending the same kind of rows, same keys, same batch size, in this run
+  const bare = Math.round(await bareAppendPostgres(opts.databaseUrl, 200000, opts.agents))
+  opts.log(`scale: bare PostgreSQL append (pg alone, UNNEST, batches of 2000): ${bare} rows/s`)
+  return { runs, bare_append_rows_per_sec: bare, one_vs_bare: one === undefined ? null : round(one / bare, 3) }
 }

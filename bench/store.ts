@@ -115,7 +115,7 @@ async function main (): Promise<void> {
     const long = await storeIngest(longPath, makeLines())
     log(`store into agents holding ${SEED} events: ${Math.round(long.eventsPerS)} events/s`)
 
-    const bare = bareAppend(dir, long.events, SEED, AGENTS)
+    const bare = await bareAppend(dir, long.events, SEED, AGENTS)
     log(`bare append (same rows, same history depth): ${Math.round(bare)} rows/s`)
 
     const limit = Math.min(bare, parse * (long.events / LINES))
