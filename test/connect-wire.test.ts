@@ -132,5 +132,5 @@ test('bin/agentlog.js says to build when dist/ is missing', async (t) => {
     })
   })
   t.equal(code, 1)
-  t.match(stderr, /dist\/src\/cli\/main\.js is missing; run `npm run build`/)
+  t.match(stderr, /dist\/bundle\/main\.js is missing; run `npm run build`/)
 })
