@@ -1,5 +1,5 @@
-// Secrets in agent output are masked before they are stored: the default key shapes, custom patterns, and the
-// path through the socket and the operator's prompt.
+// Secrets in agent output are masked before they are stored: the default key shapes and their near-misses, hostile
+// input, custom patterns, and the path through the socket and the operator's prompt.
 import { test } from 'tap'
 import { build, collect, sync, line, walk, assistantText, uuid } from './helper.js'
 import { createRedactor, DEFAULT_REDACT_PATTERNS, REDACTED } from '../src/redact.js'
@@ -60,6 +60,138 @@ test('ordinary text and code are left alone, and the draft is returned as it was
   }
   const noContent: EventDraft = { event_type: 'activity_changed', content: null, metadata: null }
   t.equal(redact(noContent), noContent)
+})
+
+// made-up secrets of the kinds below, in their real shapes
+const JWT = 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c'
+const OPENSSH_KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\n' +
+  'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n' +
+  'QyNTUxOQAAACDqDMGCDnHVZjGxpvDbBRF3dQ0eXYN8Mkc5p5vyRZtwFwAAAJh0Uc9SdFHP\n' +
+  'UgAAAAtzc2gtZWQyNTUxOQAAACDqDMGCDnHVZjGxpvDbBRF3dQ0eXYN8Mkc5p5vyRZtwFw\n' +
+  '-----END OPENSSH PRIVATE KEY-----'
+const block = (label: string, body: string, eol = '\n'): string => [`-----BEGIN ${label}-----`, ...body.split('\n'), `-----END ${label}-----`].join(eol)
+
+/** One row per kind: lines holding a secret, with what they are stored as; and near-misses, stored as they are. */
+const KINDS: Array<{ kind: string, masked: Array<[string, string]>, unchanged: string[] }> = [
+  {
+    kind: 'credentials in a URL',
+    masked: [
+      ['git clone https://deploy:s3cr3t-Pa55@git.example.com/team/app.git', `git clone https://${REDACTED}@git.example.com/team/app.git`],
+      ['DATABASE_URL=postgres://app:p@ss:w0rd@db.internal:5432/app', `DATABASE_URL=postgres://${REDACTED}@db.internal:5432/app`],
+      ['REDIS_URL="redis://:hunter2@cache:6379/0"', `REDIS_URL="redis://${REDACTED}@cache:6379/0"`]
+    ],
+    unchanged: [
+      'open https://user@example.com/path',
+      'git remote add origin ssh://git@github.com/org/repo.git',
+      'http://localhost:5432/db?contact=ops@example.com',
+      'git@github.com:org/repo.git',
+      'https://example.com:8443/users/a:b@c',
+      '{"url":"http://example.com:80","mail":"ops@example.com"}'
+    ]
+  },
+  {
+    kind: 'GitLab personal access token',
+    masked: [
+      ['GITLAB_TOKEN=glpat-Xk3v9Qw2LmN8pR5tY7zA', `GITLAB_TOKEN=${REDACTED}`],
+      ['PRIVATE-TOKEN: glpat-8Wn5v9ZxiqT9rXZS6o2Ks286MQp1OjEH.01.0w1b8xbqm (routable)', `PRIVATE-TOKEN: ${REDACTED} (routable)`]
+    ],
+    unchanged: ['tokens look like glpat-xxxxxxxx', 'the glpat- prefix marks personal access tokens']
+  },
+  {
+    kind: 'Hugging Face token',
+    masked: [['HF_TOKEN=hf_AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh', `HF_TOKEN=${REDACTED}`]],
+    unchanged: ['the shelf_life of a model', 'from huggingface_hub import hf_hub_download', 'self.hf_config = load_hf_config_from_pretrained_checkpoint()']
+  },
+  {
+    kind: 'Slack token',
+    masked: [
+      ['SLACK_BOT_TOKEN=xoxb-123-456-abc', `SLACK_BOT_TOKEN=${REDACTED}`],
+      ['xoxe.xoxp-1-Mi0yLTU0NjI4ODQ1NjEyMi01NDYyODg0NTYxMjItMTIzNDU2Nzg5MDEyMy1hYmNkZWY rotated', `${REDACTED} rotated`],
+      ['refresh_token=xoxe-1-My0xLTU0NjI4ODQ1NjEyMi0xMjM0NTY3ODkwMTIzLWFiY2RlZg', `refresh_token=${REDACTED}`],
+      ['xoxp-5462884561-5462884561-1234567890123-0123456789abcdef0123456789abcdef', REDACTED]
+    ],
+    unchanged: ['xoxo-hugs-and-kisses-from-the-team', 'bot tokens start with xoxb- and user tokens with xoxp-']
+  },
+  {
+    kind: 'Google API key',
+    masked: [['https://maps.googleapis.com/maps/api/geocode/json?key=AIzaSyB7kR2mQ9xW4pL6nT3vJ8cH1dF5gZ0aE2s', `https://maps.googleapis.com/maps/api/geocode/json?key=${REDACTED}`]],
+    unchanged: ['Google API keys start with AIza and are 39 characters long', 'AIzaSyTooShort']
+  },
+  {
+    kind: 'npm token',
+    masked: [['//registry.npmjs.org/:_authToken=npm_Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0FeDcBa', `//registry.npmjs.org/:_authToken=${REDACTED}`]],
+    unchanged: ['npm_config_cache=/home/dev/.npm', 'echo $npm_package_version $npm_lifecycle_event']
+  },
+  {
+    kind: 'JSON Web Token',
+    masked: [
+      [`Set-Cookie: session=${JWT}; Path=/; HttpOnly`, `Set-Cookie: session=${REDACTED}; Path=/; HttpOnly`],
+      [`{"id_token":"${JWT}"}`, `{"id_token":"${REDACTED}"}`]
+    ],
+    unchanged: [
+      'header.payload without a signature: eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.',
+      'echo eyJmb28iOiJiYXIifQ== | base64 -d',
+      'eyJhbGciOiJIUzI1NiJ9.bm90LWpzb24.c2ln is not a JWT: its payload is not JSON'
+    ]
+  },
+  {
+    kind: 'private key block',
+    masked: [
+      [`$ cat ~/.ssh/id_ed25519\n${OPENSSH_KEY}\n$`, `$ cat ~/.ssh/id_ed25519\n${REDACTED}\n$`],
+      [block('EC PRIVATE KEY', 'MHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5oR1+yWBFn5sOoAoGCCqGSM49\nAwEHoUQDQgAE7bq2'), REDACTED],
+      [block('ENCRYPTED PRIVATE KEY', 'MIIFHDBOBgkqhkiG9w0BBQ0wQTApBgkqhkiG9w0BBQwwHAQI3+FrUBMHiJ8CAggA\nMAwGCCqGSIb3DQIJBQAw'), REDACTED],
+      [block('RSA PRIVATE KEY', 'Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,2AF25325A9B286F4CBD8D6F0A6F5E5A1\n\nMIIEpQIBAAKCAQEA3Tz2'), REDACTED],
+      [block('PRIVATE KEY', 'MC4CAQAwBQYDK2VwBCIEIKs2\nq3Vz0w==', '\r\n'), REDACTED],
+      [block('PGP PRIVATE KEY BLOCK', '\nlQOYBGF3kOQBCADH5cO0V0PqQ0z7\n=J3Kx'), REDACTED]
+    ],
+    unchanged: [
+      block('CERTIFICATE', 'MIIBszCCAVmgAwIBAgIUQ1Yx\nq3Vz0w=='),
+      block('PGP PUBLIC KEY BLOCK', '\nmQENBGF3kOQBCADH5cO0V0PqQ0z7\n=J3Kx'),
+      'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOoMwYIOcdVmMbGm8NsFEXd1DR5dg3wyRzmnm/JFm3AX dev@laptop',
+      "if (pem.startsWith('-----BEGIN PRIVATE KEY-----')) return 'pkcs8'"
+    ]
+  }
+]
+
+test('each kind: a real shape is masked with the text around it kept, a near-miss is left alone', async (t) => {
+  for (const { kind, masked, unchanged } of KINDS) {
+    t.test(kind, async (t) => {
+      for (const [content, expected] of masked) {
+        const out = redact(text(content))
+        t.equal(out.content, expected, JSON.stringify(content.slice(0, 50)))
+        t.equal(out.metadata?.redacted, true)
+      }
+      for (const content of unchanged) {
+        const draft = text(content)
+        t.equal(redact(draft), draft, `unchanged: ${JSON.stringify(content.slice(0, 50))}`)
+      }
+    })
+  }
+})
+
+test('a megabyte of almost-secrets costs one pass: hostile input is redacted in bounded time', async (t) => {
+  const MB = 1 << 20
+  const fill = (unit: string): string => unit.repeat(Math.ceil(MB / unit.length))
+  const hostile: Record<string, string> = {
+    'eyJa.': fill('eyJa.'),
+    // every "eyJ" after a '-' may start a token: a header scanning on to the end of the run for each would be quadratic
+    'eyJa-': fill('eyJa-'),
+    'https://a:': fill('https://a:'),
+    'https://a:@': fill('https://a:@'),
+    'https:// then a:': 'https://' + fill('a:'),
+    'xoxb-1-': fill('xoxb-1-'),
+    'glpat-': fill('glpat-'),
+    'Bearer ': fill('Bearer '),
+    'BEGIN lines': fill('-----BEGIN OPENSSH PRIVATE KEY-----\n')
+  }
+  const tail = ` ${JWT} https://a:b@host`
+  for (const [name, content] of Object.entries(hostile)) {
+    const started = performance.now()
+    const out = redact(text(content + tail))
+    const ms = performance.now() - started
+    t.ok(ms < 2000, `${name}: ${Math.round(ms)} ms for ${content.length} characters`)
+    t.ok(out.content?.endsWith(` ${REDACTED} https://${REDACTED}@host`), `${name}: the secrets after it are masked`)
+  }
 })
 
 test('metadata strings are masked at any depth, without changing the draft the writer holds', async (t) => {
