@@ -1,7 +1,10 @@
 // Secrets in agent output are masked before they are stored: the default key shapes and their near-misses, hostile
-// input, custom patterns, and the path through the socket and the operator's prompt.
+// input, custom patterns, the path through the socket and the operator's prompt, and every way a secret could come
+// back out (history, search, export, approvals and their webhook).
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { test } from 'tap'
-import { build, collect, sync, line, walk, assistantText, uuid } from './helper.js'
+import { build, collect, sync, searchable, line, walk, assistantText, uuid, type TestContext } from './helper.js'
 import { createRedactor, DEFAULT_REDACT_PATTERNS, REDACTED } from '../src/redact.js'
 import { loadConfig } from '../src/config.js'
 import type { EventDraft } from '../src/protocol/messages.js'
@@ -278,5 +281,105 @@ test('through the socket: output, tool input, tool result and result are stored 
   const stored = JSON.stringify(await walk(app, 'leaky'))
   for (const secret of [SECRETS.anthropic, SECRETS.github, SECRETS.openai, 'MIIEpAIBAAKCAQEA7bq', 'internal-654321']) {
     t.notOk(stored.includes(secret), `${secret.slice(0, 12)}… is nowhere in the history`)
+  }
+})
+
+/** A local APPROVAL_WEBHOOK_URL: the bodies POSTed to it, in the order they arrive. */
+async function webhook (t: TestContext): Promise<{ url: string, next: () => Promise<any> }> {
+  const bodies: any[] = []
+  const waiting: Array<(body: any) => void> = []
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      res.writeHead(200).end()
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+      const waiter = waiting.shift()
+      if (waiter === undefined) bodies.push(body)
+      else waiter(body)
+    })
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { server.closeAllConnections(); server.close() })
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+    next: () => bodies.length > 0 ? Promise.resolve(bodies.shift()) : new Promise(resolve => waiting.push(resolve))
+  }
+}
+
+test('a line full of secrets is masked everywhere it comes out: history, search, export, approvals and their webhook', async (t) => {
+  const leaked = {
+    url: 'postgres://app:Hunter2Secret@db.internal:5432/app',
+    gitlab: 'glpat-Xk3v9Qw2LmN8pR5tY7zA',
+    huggingFace: 'hf_AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh',
+    slack: 'xoxe.xoxp-1-Mi0yLTU0NjI4ODQ1NjEyMi01NDYyODg0NTYxMjItMTIzNDU2Nzg5MDEyMy1hYmNkZWY',
+    google: 'AIzaSyB7kR2mQ9xW4pL6nT3vJ8cH1dF5gZ0aE2s',
+    npm: 'npm_Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0FeDcBa',
+    jwt: JWT,
+    key: OPENSSH_KEY
+  }
+  // what must never come out: each secret, and each line of the key's body
+  const secrets = [...Object.values(leaked).filter(s => s !== OPENSSH_KEY), 'Hunter2Secret', ...OPENSSH_KEY.split('\n').slice(1, -1)]
+  const env = [
+    `DATABASE_URL=${leaked.url}`, `GITLAB_TOKEN=${leaked.gitlab}`, `HF_TOKEN=${leaked.huggingFace}`, `SLACK_TOKEN=${leaked.slack}`,
+    `MAPS_KEY=${leaked.google}`, `NPM_TOKEN=${leaked.npm}`, `SESSION=${leaked.jwt}`, leaked.key
+  ].join('\n')
+  const masked = [
+    `DATABASE_URL=postgres://${REDACTED}@db.internal:5432/app`, `GITLAB_TOKEN=${REDACTED}`, `HF_TOKEN=${REDACTED}`, `SLACK_TOKEN=${REDACTED}`,
+    `MAPS_KEY=${REDACTED}`, `NPM_TOKEN=${REDACTED}`, `SESSION=${REDACTED}`, REDACTED
+  ].join('\n')
+  const command = `git clone https://oauth2:${leaked.gitlab}@gitlab.example.com/team/app.git && cat > ~/.ssh/id_ed25519 <<'EOF'\n${leaked.key}\nEOF`
+
+  const hook = await webhook(t)
+  const app = await build(t, { env: { TOOL_POLICY: 'ask:Bash', APPROVAL_WEBHOOK_URL: hook.url, PUBLIC_URL: 'https://agentlog.example.com' } })
+  const ws = await app.injectWS('/ws/leaky')
+  t.teardown(() => ws.terminate())
+  const inbox = collect(ws)
+  ws.send(line(assistantText(`The .env file was leaked:\n${env}`)))
+  ws.send(line({
+    type: 'assistant',
+    message: { id: 'msg_tool', role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'Bash', input: { command, description: 'Clone and install the deploy key' } }] },
+    session_id: 'sess-1',
+    uuid: uuid()
+  }))
+  ws.send(line({ type: 'control_request', request_id: 'req-1', request: { subtype: 'can_use_tool', tool_name: 'Bash', input: { command }, tool_use_id: 'toolu_1' } }))
+  const notice = await hook.next()
+  await sync(app, ws, inbox)
+
+  const events = await walk(app, 'leaky')
+  const [output, use, asked] = events
+  t.equal(output.content, `The .env file was leaked:\n${masked}`, 'each secret masked, labels and hosts kept')
+  t.equal(output.metadata.redacted, true)
+  const maskedCommand = `git clone https://${REDACTED}@gitlab.example.com/team/app.git && cat > ~/.ssh/id_ed25519 <<'EOF'\n${REDACTED}\nEOF`
+  t.equal(use.metadata.input.command, maskedCommand, 'the tool input (metadata) is masked too')
+  t.equal(asked.event_type, 'permission_requested')
+  t.equal(asked.metadata.input.command, maskedCommand)
+
+  t.equal(notice.summary, `git clone https://${REDACTED}@gitlab.example.com/team/app.git && cat > ~/.ssh/id_ed25519 <<'EOF' ${REDACTED} EOF`,
+    'the webhook summary is masked before it is cut to length: the key is gone whole, not cut into an unrecognisable start')
+  const approvals = (await app.inject({ method: 'GET', url: '/approvals' })).json().approvals
+  t.equal(approvals[0].input.command, maskedCommand)
+
+  await searchable(app)
+  const search = async (q: string) => {
+    const res = await app.inject({ method: 'GET', url: `/search?${new URLSearchParams({ q, agent: 'leaky' }).toString()}` })
+    t.equal(res.statusCode, 200)
+    return res
+  }
+  for (const secret of secrets) {
+    t.same((await search(`"${secret}"`)).json().hits, [], `searching for ${secret.slice(0, 16)}… finds nothing`)
+  }
+  const found = await search('leaked OR clone')
+  t.ok(found.json().hits.length >= 2, 'the events are found by their other words')
+  t.match(found.json().hits.map((h: any) => h.snippet).join('\n'), REDACTED, 'snippets show the mask')
+
+  const exported = await app.inject({ url: '/agents/leaky/export' })
+  t.equal(exported.statusCode, 200)
+  t.match(exported.body, REDACTED)
+
+  const outputs = { history: JSON.stringify(events), search: found.body, export: exported.body, webhook: JSON.stringify(notice), approvals: JSON.stringify(approvals) }
+  for (const [where, body] of Object.entries(outputs)) {
+    const shown = secrets.filter(secret => body.includes(secret))
+    t.same(shown, [], `no secret in the ${where}`)
   }
 })
