@@ -19,8 +19,13 @@ export const DEFAULT_REDACT_PATTERNS: readonly RegExp[] = [
   // GitHub: classic (ghp_, gho_, ghu_, ghs_, ghr_) and fine-grained tokens
   /\bgh[pousr]_[A-Za-z0-9]{36,}/,
   /\bgithub_pat_[A-Za-z0-9_]{22,}/,
-  // Slack bot, user, app and refresh tokens
-  /\bxox[abposr]-[A-Za-z0-9-]{10,}/,
+  // GitLab personal access tokens, the routable ones with their ".01.crc" tail too
+  /\bglpat-[A-Za-z0-9_-]{20,}(?:\.[0-9a-z]{2}\.[0-9a-z]+)?/,
+  // Hugging Face user access tokens
+  /\bhf_[A-Za-z0-9]{34}\b/,
+  // Slack bot, user, app, client, legacy and refresh tokens (xoxb-<team>-<user>-<secret>), rotated ones
+  // (xoxe.xoxp-1-...) whole; the digits after the prefix keep words like "xoxo-hugs" out
+  /\bxox(?:e\.xox)?[abceoprs]-[0-9]+-[A-Za-z0-9-]+/,
   /\bxapp-[A-Za-z0-9-]{10,}/,
   // Google API keys, Stripe live keys, npm tokens
   /\bAIza[0-9A-Za-z_-]{35}/,
@@ -28,13 +33,23 @@ export const DEFAULT_REDACT_PATTERNS: readonly RegExp[] = [
   /\bnpm_[A-Za-z0-9]{36}/,
   // whatever follows "Bearer " (an Authorization header in a curl command or a log)
   /(?<keep>\b[Bb]earer\s+)[A-Za-z0-9._~+/=-]{16,}/,
-  // PEM private keys, whole blocks; the body stops at the next "-----", so a run of unterminated BEGIN lines
-  // costs one pass, not one pass each
-  /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----(?:[^-]|-(?!----))*-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----/
+  // JSON Web Tokens: header and payload are base64url JSON ("eyJ" is '{"'), and a signature. A header never runs on
+  // past "-eyJ", where the next attempt starts: a long run of "eyJa-eyJa-..." costs one pass, not one pass each
+  /\beyJ(?:[A-Za-z0-9_]|-(?!eyJ))+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/,
+  // user:password@ in a URL (postgres://app:pw@db:5432, https://user:token@host), the pair as a whole: either half
+  // may be the token. Scheme and host stay. The password may hold '@' (the last one before the host counts); every
+  // part stops at '/', so a run of "https://a:https://a:..." costs one pass
+  /(?<keep>:\/\/)[^\s:/?#@"'<>]*:[^\s/?#"'<>]*(?=@)/,
+  // PEM private keys (PKCS#8, RSA, EC, OPENSSH, ENCRYPTED...) and PGP private key blocks, whole blocks; the body stops
+  // at the next "-----", so a run of unterminated BEGIN lines costs one pass, not one pass each
+  /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:[^-]|-(?!----))*-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----/
 ]
 
-/** Every built-in pattern starts with one of these literals (the AWS secret pattern with its variable name). */
-const DEFAULT_HINT = /sk-|AKIA|ASIA|ABIA|ACCA|_(?:access|ACCESS)_|gh[pousr]_|github_pat_|xox|xapp-|AIza|k_live_|npm_|earer|PRIVATE KEY/
+/**
+ * Every built-in pattern starts with one of these literals (the AWS secret pattern with its variable name). A URL's
+ * credentials are looked for only where "://" reaches an '@' before the host ends: links alone skip the full pass.
+ */
+const DEFAULT_HINT = /sk-|AKIA|ASIA|ABIA|ACCA|_(?:access|ACCESS)_|gh[pousr]_|github_pat_|glpat-|hf_|xox|xapp-|AIza|k_live_|npm_|earer|eyJ|:\/\/[^\s/?#"'<>]*@|PRIVATE KEY/
 
 export type Redactor = (draft: EventDraft) => EventDraft
 

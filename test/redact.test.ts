@@ -1,7 +1,10 @@
-// Secrets in agent output are masked before they are stored: the default key shapes, custom patterns, and the
-// path through the socket and the operator's prompt.
+// Secrets in agent output are masked before they are stored: the default key shapes and their near-misses, hostile
+// input, custom patterns, the path through the socket and the operator's prompt, and every way a secret could come
+// back out (history, search, export, approvals and their webhook).
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { test } from 'tap'
-import { build, collect, sync, line, walk, assistantText, uuid } from './helper.js'
+import { build, collect, sync, searchable, line, walk, assistantText, uuid, type TestContext } from './helper.js'
 import { createRedactor, DEFAULT_REDACT_PATTERNS, REDACTED } from '../src/redact.js'
 import { loadConfig } from '../src/config.js'
 import type { EventDraft } from '../src/protocol/messages.js'
@@ -60,6 +63,138 @@ test('ordinary text and code are left alone, and the draft is returned as it was
   }
   const noContent: EventDraft = { event_type: 'activity_changed', content: null, metadata: null }
   t.equal(redact(noContent), noContent)
+})
+
+// made-up secrets of the kinds below, in their real shapes
+const JWT = 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c'
+const OPENSSH_KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\n' +
+  'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n' +
+  'QyNTUxOQAAACDqDMGCDnHVZjGxpvDbBRF3dQ0eXYN8Mkc5p5vyRZtwFwAAAJh0Uc9SdFHP\n' +
+  'UgAAAAtzc2gtZWQyNTUxOQAAACDqDMGCDnHVZjGxpvDbBRF3dQ0eXYN8Mkc5p5vyRZtwFw\n' +
+  '-----END OPENSSH PRIVATE KEY-----'
+const block = (label: string, body: string, eol = '\n'): string => [`-----BEGIN ${label}-----`, ...body.split('\n'), `-----END ${label}-----`].join(eol)
+
+/** One row per kind: lines holding a secret, with what they are stored as; and near-misses, stored as they are. */
+const KINDS: Array<{ kind: string, masked: Array<[string, string]>, unchanged: string[] }> = [
+  {
+    kind: 'credentials in a URL',
+    masked: [
+      ['git clone https://deploy:s3cr3t-Pa55@git.example.com/team/app.git', `git clone https://${REDACTED}@git.example.com/team/app.git`],
+      ['DATABASE_URL=postgres://app:p@ss:w0rd@db.internal:5432/app', `DATABASE_URL=postgres://${REDACTED}@db.internal:5432/app`],
+      ['REDIS_URL="redis://:hunter2@cache:6379/0"', `REDIS_URL="redis://${REDACTED}@cache:6379/0"`]
+    ],
+    unchanged: [
+      'open https://user@example.com/path',
+      'git remote add origin ssh://git@github.com/org/repo.git',
+      'http://localhost:5432/db?contact=ops@example.com',
+      'git@github.com:org/repo.git',
+      'https://example.com:8443/users/a:b@c',
+      '{"url":"http://example.com:80","mail":"ops@example.com"}'
+    ]
+  },
+  {
+    kind: 'GitLab personal access token',
+    masked: [
+      ['GITLAB_TOKEN=glpat-Xk3v9Qw2LmN8pR5tY7zA', `GITLAB_TOKEN=${REDACTED}`],
+      ['PRIVATE-TOKEN: glpat-8Wn5v9ZxiqT9rXZS6o2Ks286MQp1OjEH.01.0w1b8xbqm (routable)', `PRIVATE-TOKEN: ${REDACTED} (routable)`]
+    ],
+    unchanged: ['tokens look like glpat-xxxxxxxx', 'the glpat- prefix marks personal access tokens']
+  },
+  {
+    kind: 'Hugging Face token',
+    masked: [['HF_TOKEN=hf_AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh', `HF_TOKEN=${REDACTED}`]],
+    unchanged: ['the shelf_life of a model', 'from huggingface_hub import hf_hub_download', 'self.hf_config = load_hf_config_from_pretrained_checkpoint()']
+  },
+  {
+    kind: 'Slack token',
+    masked: [
+      ['SLACK_BOT_TOKEN=xoxb-123-456-abc', `SLACK_BOT_TOKEN=${REDACTED}`],
+      ['xoxe.xoxp-1-Mi0yLTU0NjI4ODQ1NjEyMi01NDYyODg0NTYxMjItMTIzNDU2Nzg5MDEyMy1hYmNkZWY rotated', `${REDACTED} rotated`],
+      ['refresh_token=xoxe-1-My0xLTU0NjI4ODQ1NjEyMi0xMjM0NTY3ODkwMTIzLWFiY2RlZg', `refresh_token=${REDACTED}`],
+      ['xoxp-5462884561-5462884561-1234567890123-0123456789abcdef0123456789abcdef', REDACTED]
+    ],
+    unchanged: ['xoxo-hugs-and-kisses-from-the-team', 'bot tokens start with xoxb- and user tokens with xoxp-']
+  },
+  {
+    kind: 'Google API key',
+    masked: [['https://maps.googleapis.com/maps/api/geocode/json?key=AIzaSyB7kR2mQ9xW4pL6nT3vJ8cH1dF5gZ0aE2s', `https://maps.googleapis.com/maps/api/geocode/json?key=${REDACTED}`]],
+    unchanged: ['Google API keys start with AIza and are 39 characters long', 'AIzaSyTooShort']
+  },
+  {
+    kind: 'npm token',
+    masked: [['//registry.npmjs.org/:_authToken=npm_Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0FeDcBa', `//registry.npmjs.org/:_authToken=${REDACTED}`]],
+    unchanged: ['npm_config_cache=/home/dev/.npm', 'echo $npm_package_version $npm_lifecycle_event']
+  },
+  {
+    kind: 'JSON Web Token',
+    masked: [
+      [`Set-Cookie: session=${JWT}; Path=/; HttpOnly`, `Set-Cookie: session=${REDACTED}; Path=/; HttpOnly`],
+      [`{"id_token":"${JWT}"}`, `{"id_token":"${REDACTED}"}`]
+    ],
+    unchanged: [
+      'header.payload without a signature: eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.',
+      'echo eyJmb28iOiJiYXIifQ== | base64 -d',
+      'eyJhbGciOiJIUzI1NiJ9.bm90LWpzb24.c2ln is not a JWT: its payload is not JSON'
+    ]
+  },
+  {
+    kind: 'private key block',
+    masked: [
+      [`$ cat ~/.ssh/id_ed25519\n${OPENSSH_KEY}\n$`, `$ cat ~/.ssh/id_ed25519\n${REDACTED}\n$`],
+      [block('EC PRIVATE KEY', 'MHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5oR1+yWBFn5sOoAoGCCqGSM49\nAwEHoUQDQgAE7bq2'), REDACTED],
+      [block('ENCRYPTED PRIVATE KEY', 'MIIFHDBOBgkqhkiG9w0BBQ0wQTApBgkqhkiG9w0BBQwwHAQI3+FrUBMHiJ8CAggA\nMAwGCCqGSIb3DQIJBQAw'), REDACTED],
+      [block('RSA PRIVATE KEY', 'Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,2AF25325A9B286F4CBD8D6F0A6F5E5A1\n\nMIIEpQIBAAKCAQEA3Tz2'), REDACTED],
+      [block('PRIVATE KEY', 'MC4CAQAwBQYDK2VwBCIEIKs2\nq3Vz0w==', '\r\n'), REDACTED],
+      [block('PGP PRIVATE KEY BLOCK', '\nlQOYBGF3kOQBCADH5cO0V0PqQ0z7\n=J3Kx'), REDACTED]
+    ],
+    unchanged: [
+      block('CERTIFICATE', 'MIIBszCCAVmgAwIBAgIUQ1Yx\nq3Vz0w=='),
+      block('PGP PUBLIC KEY BLOCK', '\nmQENBGF3kOQBCADH5cO0V0PqQ0z7\n=J3Kx'),
+      'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOoMwYIOcdVmMbGm8NsFEXd1DR5dg3wyRzmnm/JFm3AX dev@laptop',
+      "if (pem.startsWith('-----BEGIN PRIVATE KEY-----')) return 'pkcs8'"
+    ]
+  }
+]
+
+test('each kind: a real shape is masked with the text around it kept, a near-miss is left alone', async (t) => {
+  for (const { kind, masked, unchanged } of KINDS) {
+    t.test(kind, async (t) => {
+      for (const [content, expected] of masked) {
+        const out = redact(text(content))
+        t.equal(out.content, expected, JSON.stringify(content.slice(0, 50)))
+        t.equal(out.metadata?.redacted, true)
+      }
+      for (const content of unchanged) {
+        const draft = text(content)
+        t.equal(redact(draft), draft, `unchanged: ${JSON.stringify(content.slice(0, 50))}`)
+      }
+    })
+  }
+})
+
+test('a megabyte of almost-secrets costs one pass: hostile input is redacted in bounded time', async (t) => {
+  const MB = 1 << 20
+  const fill = (unit: string): string => unit.repeat(Math.ceil(MB / unit.length))
+  const hostile: Record<string, string> = {
+    'eyJa.': fill('eyJa.'),
+    // every "eyJ" after a '-' may start a token: a header scanning on to the end of the run for each would be quadratic
+    'eyJa-': fill('eyJa-'),
+    'https://a:': fill('https://a:'),
+    'https://a:@': fill('https://a:@'),
+    'https:// then a:': 'https://' + fill('a:'),
+    'xoxb-1-': fill('xoxb-1-'),
+    'glpat-': fill('glpat-'),
+    'Bearer ': fill('Bearer '),
+    'BEGIN lines': fill('-----BEGIN OPENSSH PRIVATE KEY-----\n')
+  }
+  const tail = ` ${JWT} https://a:b@host`
+  for (const [name, content] of Object.entries(hostile)) {
+    const started = performance.now()
+    const out = redact(text(content + tail))
+    const ms = performance.now() - started
+    t.ok(ms < 2000, `${name}: ${Math.round(ms)} ms for ${content.length} characters`)
+    t.ok(out.content?.endsWith(` ${REDACTED} https://${REDACTED}@host`), `${name}: the secrets after it are masked`)
+  }
 })
 
 test('metadata strings are masked at any depth, without changing the draft the writer holds', async (t) => {
@@ -146,5 +281,105 @@ test('through the socket: output, tool input, tool result and result are stored 
   const stored = JSON.stringify(await walk(app, 'leaky'))
   for (const secret of [SECRETS.anthropic, SECRETS.github, SECRETS.openai, 'MIIEpAIBAAKCAQEA7bq', 'internal-654321']) {
     t.notOk(stored.includes(secret), `${secret.slice(0, 12)}… is nowhere in the history`)
+  }
+})
+
+/** A local APPROVAL_WEBHOOK_URL: the bodies POSTed to it, in the order they arrive. */
+async function webhook (t: TestContext): Promise<{ url: string, next: () => Promise<any> }> {
+  const bodies: any[] = []
+  const waiting: Array<(body: any) => void> = []
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      res.writeHead(200).end()
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+      const waiter = waiting.shift()
+      if (waiter === undefined) bodies.push(body)
+      else waiter(body)
+    })
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { server.closeAllConnections(); server.close() })
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+    next: () => bodies.length > 0 ? Promise.resolve(bodies.shift()) : new Promise(resolve => waiting.push(resolve))
+  }
+}
+
+test('a line full of secrets is masked everywhere it comes out: history, search, export, approvals and their webhook', async (t) => {
+  const leaked = {
+    url: 'postgres://app:Hunter2Secret@db.internal:5432/app',
+    gitlab: 'glpat-Xk3v9Qw2LmN8pR5tY7zA',
+    huggingFace: 'hf_AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh',
+    slack: 'xoxe.xoxp-1-Mi0yLTU0NjI4ODQ1NjEyMi01NDYyODg0NTYxMjItMTIzNDU2Nzg5MDEyMy1hYmNkZWY',
+    google: 'AIzaSyB7kR2mQ9xW4pL6nT3vJ8cH1dF5gZ0aE2s',
+    npm: 'npm_Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0FeDcBa',
+    jwt: JWT,
+    key: OPENSSH_KEY
+  }
+  // what must never come out: each secret, and each line of the key's body
+  const secrets = [...Object.values(leaked).filter(s => s !== OPENSSH_KEY), 'Hunter2Secret', ...OPENSSH_KEY.split('\n').slice(1, -1)]
+  const env = [
+    `DATABASE_URL=${leaked.url}`, `GITLAB_TOKEN=${leaked.gitlab}`, `HF_TOKEN=${leaked.huggingFace}`, `SLACK_TOKEN=${leaked.slack}`,
+    `MAPS_KEY=${leaked.google}`, `NPM_TOKEN=${leaked.npm}`, `SESSION=${leaked.jwt}`, leaked.key
+  ].join('\n')
+  const masked = [
+    `DATABASE_URL=postgres://${REDACTED}@db.internal:5432/app`, `GITLAB_TOKEN=${REDACTED}`, `HF_TOKEN=${REDACTED}`, `SLACK_TOKEN=${REDACTED}`,
+    `MAPS_KEY=${REDACTED}`, `NPM_TOKEN=${REDACTED}`, `SESSION=${REDACTED}`, REDACTED
+  ].join('\n')
+  const command = `git clone https://oauth2:${leaked.gitlab}@gitlab.example.com/team/app.git && cat > ~/.ssh/id_ed25519 <<'EOF'\n${leaked.key}\nEOF`
+
+  const hook = await webhook(t)
+  const app = await build(t, { env: { TOOL_POLICY: 'ask:Bash', APPROVAL_WEBHOOK_URL: hook.url, PUBLIC_URL: 'https://agentlog.example.com' } })
+  const ws = await app.injectWS('/ws/leaky')
+  t.teardown(() => ws.terminate())
+  const inbox = collect(ws)
+  ws.send(line(assistantText(`The .env file was leaked:\n${env}`)))
+  ws.send(line({
+    type: 'assistant',
+    message: { id: 'msg_tool', role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'Bash', input: { command, description: 'Clone and install the deploy key' } }] },
+    session_id: 'sess-1',
+    uuid: uuid()
+  }))
+  ws.send(line({ type: 'control_request', request_id: 'req-1', request: { subtype: 'can_use_tool', tool_name: 'Bash', input: { command }, tool_use_id: 'toolu_1' } }))
+  const notice = await hook.next()
+  await sync(app, ws, inbox)
+
+  const events = await walk(app, 'leaky')
+  const [output, use, asked] = events
+  t.equal(output.content, `The .env file was leaked:\n${masked}`, 'each secret masked, labels and hosts kept')
+  t.equal(output.metadata.redacted, true)
+  const maskedCommand = `git clone https://${REDACTED}@gitlab.example.com/team/app.git && cat > ~/.ssh/id_ed25519 <<'EOF'\n${REDACTED}\nEOF`
+  t.equal(use.metadata.input.command, maskedCommand, 'the tool input (metadata) is masked too')
+  t.equal(asked.event_type, 'permission_requested')
+  t.equal(asked.metadata.input.command, maskedCommand)
+
+  t.equal(notice.summary, `git clone https://${REDACTED}@gitlab.example.com/team/app.git && cat > ~/.ssh/id_ed25519 <<'EOF' ${REDACTED} EOF`,
+    'the webhook summary is masked before it is cut to length: the key is gone whole, not cut into an unrecognisable start')
+  const approvals = (await app.inject({ method: 'GET', url: '/approvals' })).json().approvals
+  t.equal(approvals[0].input.command, maskedCommand)
+
+  await searchable(app)
+  const search = async (q: string) => {
+    const res = await app.inject({ method: 'GET', url: `/search?${new URLSearchParams({ q, agent: 'leaky' }).toString()}` })
+    t.equal(res.statusCode, 200)
+    return res
+  }
+  for (const secret of secrets) {
+    t.same((await search(`"${secret}"`)).json().hits, [], `searching for ${secret.slice(0, 16)}… finds nothing`)
+  }
+  const found = await search('leaked OR clone')
+  t.ok(found.json().hits.length >= 2, 'the events are found by their other words')
+  t.match(found.json().hits.map((h: any) => h.snippet).join('\n'), REDACTED, 'snippets show the mask')
+
+  const exported = await app.inject({ url: '/agents/leaky/export' })
+  t.equal(exported.statusCode, 200)
+  t.match(exported.body, REDACTED)
+
+  const outputs = { history: JSON.stringify(events), search: found.body, export: exported.body, webhook: JSON.stringify(notice), approvals: JSON.stringify(approvals) }
+  for (const [where, body] of Object.entries(outputs)) {
+    const shown = secrets.filter(secret => body.includes(secret))
+    t.same(shown, [], `no secret in the ${where}`)
   }
 })

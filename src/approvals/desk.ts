@@ -272,7 +272,7 @@ export function createDesk (deps: DeskDeps) {
       agent_id: a.agentId,
       request_id: a.requestId,
       tool_name: a.toolName,
-      summary: (deps.redactText ?? (x => x))(inputSummary(a.toolName, a.input)),
+      summary: inputSummary(a.toolName, a.input, deps.redactText),
       decide_url: decideUrl(a),
       requested_at: a.requestedAt
     })

@@ -17,8 +17,9 @@ export type WebhookFormat = 'json' | 'slack' | 'ntfy'
 
 const SUMMARY_MAX = 200
 
-export function inputSummary (toolName: string, input: unknown): string {
-  const text = (inputSubject(toolName, input) ?? JSON.stringify(input ?? {})).replace(/\s+/g, ' ').trim()
+/** `mask` hides secrets before the cut: a key cut short (a private key block without its END line) no longer looks like one. */
+export function inputSummary (toolName: string, input: unknown, mask: (text: string) => string = text => text): string {
+  const text = mask(inputSubject(toolName, input) ?? JSON.stringify(input ?? {})).replace(/\s+/g, ' ').trim()
   return text.length > SUMMARY_MAX ? text.slice(0, SUMMARY_MAX - 1) + '…' : text
 }
 
