@@ -2,9 +2,13 @@
 import { isAbsolute, join, resolve, delimiter } from 'node:path'
 import { parseArgs } from 'node:util'
 import { DEFAULTS, agentUrl, type ConnectOptions } from './connect.js'
+import { readServerOptions, SERVER_OPTIONS } from './server-options.js'
+import { UsageError } from './usage-error.js'
+
+export { UsageError }
 
 export const USAGE = `usage: agentlog serve
-       agentlog connect --agent ID [--server ws://127.0.0.1:7700] [--token T] [options] [-- extra claude args]
+       agentlog connect --agent ID [--server ws://127.0.0.1:7700] [--token T | --token-file F] [options] [-- extra claude args]
 
 serve     runs the agentlog server (configured by environment variables, see the README; same as npm start)
 connect   starts Claude Code in stdio stream-json mode and relays it to an agentlog server as agent ID
@@ -27,13 +31,6 @@ The CLI path may be an executable or a .js file (run with this Node). \`claude\`
 without agentlog's own node_modules/.bin, so a checkout's pinned test copy is never picked by accident.
 connect exits with the CLI's exit status; 1 if the server refuses the agent or its token (close 4001,
 4003, 1002, or HTTP 401/403), or if the CLI keeps dying (more than --max-restarts in ${DEFAULTS.restartWindowMs / 60000} minutes).`
-
-export class UsageError extends Error {
-  constructor (message: string) {
-    super(message)
-    this.name = 'UsageError'
-  }
-}
 
 /** What the command line may look at: files and the file system, never a process or the network. */
 export interface ArgsIo {
@@ -90,27 +87,6 @@ export function selectClaude (flag: string | undefined, env: NodeJS.ProcessEnv, 
   return { claudeBin: found, env: childEnv }
 }
 
-function readToken (values: { token?: string, 'token-file'?: string }, env: NodeJS.ProcessEnv, io: ArgsIo): { token: string | null, fromArgv: boolean } {
-  if (values.token !== undefined && values['token-file'] !== undefined) throw new UsageError('give --token or --token-file, not both')
-  let token: string | null = null
-  let fromArgv = false
-  if (values.token !== undefined) {
-    token = values.token.trim()
-    fromArgv = true
-  } else if (values['token-file'] !== undefined) {
-    const file = resolve(io.cwd, values['token-file'])
-    try {
-      token = io.readFile(file).trim()
-    } catch (err) {
-      throw new UsageError(`cannot read --token-file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
-    }
-  } else if (env.AGENTLOG_TOKEN !== undefined && env.AGENTLOG_TOKEN.trim() !== '') {
-    token = env.AGENTLOG_TOKEN.trim()
-  }
-  if (token !== null && (token === '' || /\s/.test(token))) throw new UsageError('the token must be one word (no spaces or line breaks)')
-  return { token, fromArgv }
-}
-
 /** argv after the program name, e.g. ['connect', '--agent', 'a1', '--', '--model', 'opus']. */
 export function parseCommandLine (argv: string[], env: NodeJS.ProcessEnv, log: (line: string) => void, io: ArgsIo): Parsed {
   const cut = argv.indexOf('--')
@@ -123,9 +99,7 @@ export function parseCommandLine (argv: string[], env: NodeJS.ProcessEnv, log: (
       allowPositionals: true,
       options: {
         agent: { type: 'string' },
-        server: { type: 'string' },
-        token: { type: 'string' },
-        'token-file': { type: 'string' },
+        ...SERVER_OPTIONS,
         cwd: { type: 'string' },
         claude: { type: 'string' },
         'max-restarts': { type: 'string' },
@@ -153,7 +127,7 @@ export function parseCommandLine (argv: string[], env: NodeJS.ProcessEnv, log: (
   }
   const agentId = values.agent ?? env.AGENTLOG_AGENT ?? ''
   if (agentId.trim() === '') throw new UsageError('--agent ID is required')
-  const server = values.server ?? env.AGENTLOG_SERVER ?? DEFAULTS.server
+  const { server, token, tokenFromArgv } = readServerOptions(values, env, io, DEFAULTS.server)
   try {
     agentUrl(server, agentId)
   } catch (err) {
@@ -164,11 +138,10 @@ export function parseCommandLine (argv: string[], env: NodeJS.ProcessEnv, log: (
   const bufferLines = count(values['buffer-lines'], '--buffer-lines', DEFAULTS.bufferLines, 1)
   const replayLines = count(values['replay-lines'], '--replay-lines', DEFAULTS.replayLines, 0)
   const maxRestarts = count(values['max-restarts'], '--max-restarts', DEFAULTS.maxRestarts, 0)
-  const { token, fromArgv } = readToken(values, env, io)
   const { claudeBin, env: childEnv } = selectClaude(values.claude, env, io)
   return {
     kind: 'connect',
-    tokenFromArgv: fromArgv,
+    tokenFromArgv,
     options: {
       agentId,
       server,

@@ -6,10 +6,11 @@ import { createReadStream, promises as fs, watch, type FSWatcher } from 'node:fs
 import { Readable } from 'node:stream'
 import { parseArgs } from 'node:util'
 import { createGzip } from 'node:zlib'
-import { checked, DEFAULT_HTTP_SERVER, headers, httpBase, isLoopback, isTransient, ServerError, type ServerTarget } from './http.js'
+import { checked, DEFAULT_HTTP_SERVER, headers, isLoopback, isTransient, ServerError, type ServerTarget } from './http.js'
+import { readHttpTarget, SERVER_OPTIONS, type TokenFileIo } from './server-options.js'
 import { defaultProjectsDir, type FoundFile, findFiles } from './transcript-files.js'
 
-export const IMPORT_USAGE = `usage: agentlog import [PATH…] [--agent ID] [--server URL] [--token TOKEN] [--dry-run] [--watch]
+export const IMPORT_USAGE = `usage: agentlog import [PATH…] [--agent ID] [--server URL] [--token TOKEN | --token-file F] [--dry-run] [--watch]
 
 Sends Claude Code transcripts to an agentlog server. PATH is a folder of project folders (default
 $CLAUDE_CONFIG_DIR/projects or ~/.claude/projects), one project folder, or files; a file written by
@@ -17,7 +18,8 @@ $CLAUDE_CONFIG_DIR/projects or ~/.claude/projects), one project folder, or files
 
   --agent ID        the agent to import into (default: from each project folder, claude-<folder>)
   --server URL      the agentlog server (default ${DEFAULT_HTTP_SERVER}; AGENTLOG_SERVER)
-  --token TOKEN     an operator token (AGENTLOG_TOKEN)
+  --token TOKEN     an operator token, sent as Authorization: Bearer (AGENTLOG_TOKEN)
+  --token-file F    read the token from file F (keeps it out of the process list and shell history)
   --dry-run         show what would be imported; store nothing
   --watch           keep going: new files and new lines are sent as Claude Code writes them
   -h, --help        this text`
@@ -49,14 +51,13 @@ interface Totals {
   partial: number
 }
 
-export function parseImportArgs (argv: string[], env: NodeJS.ProcessEnv): ImportCommandOptions | 'help' {
+export function parseImportArgs (argv: string[], env: NodeJS.ProcessEnv, io: TokenFileIo): ImportCommandOptions | 'help' {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
     options: {
       agent: { type: 'string' },
-      server: { type: 'string' },
-      token: { type: 'string' },
+      ...SERVER_OPTIONS,
       'dry-run': { type: 'boolean' },
       watch: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' }
@@ -66,10 +67,7 @@ export function parseImportArgs (argv: string[], env: NodeJS.ProcessEnv): Import
   return {
     paths: positionals.length > 0 ? positionals : [defaultProjectsDir(env)],
     agentId: values.agent ?? null,
-    target: {
-      base: httpBase(values.server ?? env.AGENTLOG_SERVER ?? DEFAULT_HTTP_SERVER),
-      token: values.token ?? env.AGENTLOG_TOKEN ?? null
-    },
+    target: readHttpTarget(values, env, io),
     dryRun: values['dry-run'] === true,
     watch: values.watch === true,
     rescanMs: 500,
@@ -278,10 +276,10 @@ async function follow (options: ImportCommandOptions, importer: ReturnType<typeo
   }
 }
 
-export async function importCommand (argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+export async function importCommand (argv: string[], env: NodeJS.ProcessEnv, io: TokenFileIo): Promise<number> {
   let options: ImportCommandOptions | 'help'
   try {
-    options = parseImportArgs(argv, env)
+    options = parseImportArgs(argv, env, io)
   } catch (err) {
     process.stderr.write(`agentlog import: ${(err as Error).message}\n\n${IMPORT_USAGE}\n`)
     return 2

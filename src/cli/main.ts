@@ -52,8 +52,8 @@ function claudeVersion (bin: string, env: NodeJS.ProcessEnv): Promise<string> {
 
 /** Runs the command line; resolves with the exit status, or null when the command keeps running (serve). */
 export async function main (argv: string[], env: NodeJS.ProcessEnv = process.env, io: ArgsIo = defaultIo()): Promise<number | null> {
-  if (argv[0] === 'import') return await importCommand(argv.slice(1), env)
-  if (argv[0] === 'export') return await exportCommand(argv.slice(1), env)
+  if (argv[0] === 'import') return await importCommand(argv.slice(1), env, io)
+  if (argv[0] === 'export') return await exportCommand(argv.slice(1), env, io)
   const log = (line: string): void => { process.stderr.write(line + '\n') }
   let parsed
   try {
