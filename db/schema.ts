@@ -140,6 +140,17 @@ export interface TranscriptFilesTable {
   updated_at: string
 }
 
+/** The first answer to an Idempotency-Key (db/migrations/0010_idempotency_keys.ts). */
+export interface IdempotencyKeysTable {
+  principal: string
+  key: string
+  fingerprint: string
+  status: number | null
+  content_type: string | null
+  body: string | null
+  created_at: string
+}
+
 export interface Database {
   transcript_files: TranscriptFilesTable
   agents: AgentsTable
@@ -149,6 +160,7 @@ export interface Database {
   instance_commands: InstanceCommandsTable
   approvals: ApprovalsTable
   approval_rules: ApprovalRulesTable
+  idempotency_keys: IdempotencyKeysTable
 }
 
 export type Agent = Selectable<AgentsTable>

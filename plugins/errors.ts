@@ -3,7 +3,7 @@
 import { STATUS_CODES } from 'node:http'
 import fp from 'fastify-plugin'
 import type { FastifyError } from 'fastify'
-import { defaultCode, httpError, isErrorCode, type ErrorCode } from '../src/errors.js'
+import { defaultCode, errorBody, httpError, isErrorCode, type ErrorCode } from '../src/errors.js'
 import { validationError } from '../src/strict-input.js'
 import { BODY_LIMIT } from './validation.js'
 
@@ -34,7 +34,7 @@ export default fp(async function errors (fastify) {
     const code = isErrorCode(error.code) || /^[a-z][a-z_]*$/.test(error.code ?? '') ? error.code : known?.code ?? defaultCode(status)
     // a 5xx with a code of ours (shutting_down) was thrown on purpose, and its message is meant for the client
     const message = known?.message?.(error) ?? error.message
-    reply.code(status).send({ error: STATUS_CODES[status] ?? 'Error', message, code })
+    reply.code(status).send(errorBody({ statusCode: status, message, code }))
   })
 
   // instead of Fastify's own 503 (return503OnClosing, off in serverOptions), whose body has no code

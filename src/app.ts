@@ -34,6 +34,7 @@ import viewerRoutes from '../routes/viewer.js'
 import errorsPlugin from '../plugins/errors.js'
 import validationPlugin from '../plugins/validation.js'
 import openapiPlugin from '../plugins/openapi.js'
+import idempotencyPlugin from '../plugins/idempotency.js'
 
 export interface AppOptions {
   config: Config
@@ -117,6 +118,8 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   // because the rate limit attaches itself to operator routes as they are declared
   await fastify.register(authPlugin)
   await fastify.register(securityPlugin)
+  // before any route and before the API document: it marks and documents the operator POSTs as it sees them
+  await fastify.register(idempotencyPlugin)
   // before any route: it documents each route as it is declared
   await fastify.register(openapiPlugin)
 

@@ -4,6 +4,8 @@
 // Every code a response can carry is listed in ERROR_CODES, which the README table and the OpenAPI document are
 // made from: a new code is one new line here (httpError() does not take a code that is not listed).
 
+import { STATUS_CODES } from 'node:http'
+
 export const ERROR_CODES = {
   bad_parameter: { status: 400, meaning: 'a path, query, header or body value has the wrong form (the message names it and the accepted form)' },
   unknown_parameter: { status: 400, meaning: 'a query parameter or body property the route does not take (a typo is never ignored)' },
@@ -26,10 +28,12 @@ export const ERROR_CODES = {
   agent_connected_elsewhere: { status: 409, meaning: 'the agent is connected to another instance; send the request there' },
   position_mismatch: { status: 409, meaning: 'a transcript upload\'s offset is not where the stored file stands' },
   conflict: { status: 409, meaning: 'the request conflicts with the current state' },
+  request_in_progress: { status: 409, meaning: 'a request with the same Idempotency-Key is being carried out; ask again (Retry-After) for its answer' },
   payload_too_large: { status: 413, meaning: 'the body is over the limit (1 MiB)' },
   unsupported_media_type: { status: 415, meaning: 'a body whose content type the route does not take' },
   unsupported_encoding: { status: 415, meaning: 'a Content-Encoding other than gzip' },
   agent_refused: { status: 422, meaning: 'the agent answered the control command with an error' },
+  idempotency_key_reused: { status: 422, meaning: 'the Idempotency-Key was used within 24 hours for another request (another route, agent or body)' },
   upgrade_required: { status: 426, meaning: 'a plain GET on a WebSocket route' },
   uri_too_long: { status: 414, meaning: 'a path parameter longer than the router takes (256 characters)' },
   rate_limited: { status: 429, meaning: 'too many operator requests in the window (see Retry-After)' },
@@ -47,6 +51,11 @@ export const ERROR_CODES = {
 export type ErrorCode = keyof typeof ERROR_CODES
 
 export type HttpError = Error & { statusCode: number, code: ErrorCode }
+
+/** An error answer's body: the status text, the message for people, the code for programs. */
+export function errorBody (err: { statusCode: number, message: string, code: string }): { error: string, message: string, code: string } {
+  return { error: STATUS_CODES[err.statusCode] ?? 'Error', message: err.message, code: err.code }
+}
 
 /** The code an error of this status carries when nothing more precise is known. */
 const DEFAULT_CODES: Record<number, ErrorCode> = {

@@ -5,8 +5,8 @@ import { AgentParams } from '../../src/schemas/common.js'
 import { errorResponse } from '../../src/schemas/docs.js'
 import { EventPage, HistoryQuery } from '../../src/schemas/events.js'
 import { AgentList, ClearContextResult, PromptAccepted, PromptBody, SessionList } from '../../src/schemas/agents.js'
-import type { ClearOutcome } from '../../plugins/event-store.js'
-import { agentNotConnected, agentNotFound } from '../../src/errors.js'
+import type { ClearOutcome, StoredEvent } from '../../plugins/event-store.js'
+import { agentNotConnected, agentNotFound, errorBody, httpError } from '../../src/errors.js'
 import { FORWARD_MARGIN_MS, forwarded } from '../../src/cluster/forward.js'
 
 const unknownAgent = errorResponse('No agent with this id', ['agent_not_found'])
@@ -62,8 +62,12 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     return sessions
   })
 
-  /** Sends a prompt to the agent's socket here; resolves once its prompt_sent event is committed. */
-  async function prompt (agentId: string, content: string) {
+  /**
+   * Stores the prompt, then sends it to the agent's socket here (never before it is committed: a prompt the log
+   * does not hold never runs, and a retry after a 503 cannot run it twice). `settle` hears of a prompt whose commit
+   * outlived WRITE_TIMEOUT_MS (answered 503): its final answer, once it is committed and sent, or null.
+   */
+  async function prompt (agentId: string, content: string, settle: (final: Promise<{ status: number, body: unknown } | null>) => void = () => {}) {
     if (!agents.isConnected(agentId)) {
       throw agentNotConnected(agentId)
     }
@@ -71,11 +75,24 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     if (state === null || !agents.isConnected(agentId)) {
       throw agentNotConnected(agentId)
     }
-    // queued before it is sent, so the prompt_sent event precedes anything the agent answers
-    const stored = events.promptSent(agentId, content)
-    agents.sendUserMessage(agentId, content)
-    const evs = await stored
-    return { agent_id: agentId, session_number: evs[0].session_number, events: evs }
+    let sent = false
+    const answer = (evs: StoredEvent[]) => ({ agent_id: agentId, session_number: evs[0].session_number, events: evs })
+    try {
+      const evs = await events.sendPrompt(agentId, content, () => { sent = agents.sendUserMessage(agentId, content) })
+      if (!sent) throw notSent(agentId)
+      return answer(evs)
+    } catch (err) {
+      const settled = (err as { settled?: Promise<StoredEvent[] | null> }).settled
+      if (settled !== undefined) {
+        settle(settled.then(evs => evs === null ? null : sent ? { status: 202, body: answer(evs) } : { status: 409, body: errorBody(notSent(agentId)) }))
+      }
+      throw err
+    }
+  }
+
+  /** The prompt was stored, but its agent disconnected before it could be sent. */
+  function notSent (agentId: string) {
+    return httpError(409, `the prompt was stored (prompt_sent) but agent ${agentId} disconnected before it could be sent to it`, 'agent_not_connected')
   }
 
   async function clearContext (agentId: string) {
@@ -119,8 +136,9 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/agents/:agentId/messages', {
     schema: {
       summary: 'Send a prompt to an agent',
-      description: 'Sends the text to the connected agent as a user message, after storing it as a `prompt_sent` event ' +
-        '(and `activity_changed` busy). Answers once they are committed, with the stored events.',
+      description: 'Stores the text as a `prompt_sent` event (and `activity_changed` busy), then sends it to the connected ' +
+        'agent as a user message: never before it is committed, so a 503 `write_timeout` means the agent did not get it ' +
+        '(unless the message says the prompt was already being written: then it is sent once it is). Answers with the stored events.',
       tags: ['operator'],
       params: AgentParams,
       body: PromptBody,
@@ -131,7 +149,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     reply.code(202)
     const remote = await forwarded(cluster, agentId, 'prompt', request.body, FORWARD_MARGIN_MS)
     if (remote !== null) return remote.body as Static<typeof PromptAccepted>
-    return await prompt(agentId, request.body.content)
+    return await prompt(agentId, request.body.content, (final) => { request.idempotencySettle = final })
   })
 
   fastify.post('/agents/:agentId/clear-context', {

@@ -34,6 +34,19 @@ export function isClearReplyAssistant (message: AgentMessage | Obj): boolean {
 }
 
 /**
+ * The CLI's "(no content)" placeholder (a `<synthetic>` model message whose only text is "(no content)"): never
+ * conversation. 2.1.120 answers `/clear` with it, and sends it again with a new uuid after a reconnect, when no
+ * clear is waiting for an answer any more.
+ */
+export function isNoContentPlaceholder (message: AgentMessage | Obj): boolean {
+  if (message.type !== 'assistant') return false
+  const inner = isObj(message.message) ? message.message : {}
+  if (inner.model !== '<synthetic>') return false
+  const blocks = Array.isArray(inner.content) ? inner.content : []
+  return blocks.length > 0 && blocks.every(b => isObj(b) && b.type === 'text' && typeof b.text === 'string' && b.text.trim() === '(no content)')
+}
+
+/**
  * The `result` that ends a `/clear` turn: `cleared` (num_turns 0: the version cleared its context) or
  * `refused` (2.1.112 answers with a turn whose result starts with "/clear"); null for any other line.
  */

@@ -139,9 +139,52 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
     enqueue({ kind: 'seen', agentId, session: state.currentSession, at: now() })
   }
 
-  function promptSent (agentId: string, content: string): Promise<StoredEvent[]> {
+  /**
+   * A prompt for the agent: stored (prompt_sent, activity_changed busy), then handed to `deliver` once committed,
+   * never before, so the agent never runs a prompt the log does not hold. Resolves with its events. At
+   * WRITE_TIMEOUT_MS a prompt still queued is taken out (nothing stored, nothing delivered) and the promise rejects
+   * 503; one the writer is committing cannot be taken back: the 503 carries `settled`, which resolves with its
+   * events once committed and delivered (or null if it never is).
+   */
+  function sendPrompt (agentId: string, content: string, deliver: (events: StoredEvent[]) => void): Promise<StoredEvent[]> {
     const state = agents.mustGet(agentId)
-    return committed(waiter => enqueue({ kind: 'prompt', agentId, session: state.currentSession, at: now(), content }, waiter))
+    if (closed) return Promise.reject(httpError(503, 'the event store is closed', 'shutting_down'))
+    return new Promise((resolve, reject) => {
+      let late: ((events: StoredEvent[] | null) => void) | null = null
+      const queued: Queued = {
+        kind: 'input',
+        input: { kind: 'prompt', agentId, session: state.currentSession, at: now(), content },
+        waiter: {
+          resolve: (events) => {
+            clearTimeout(timer)
+            deliver(events)
+            if (late === null) resolve(events)
+            else late(events)
+          },
+          reject: (err) => {
+            clearTimeout(timer)
+            if (late === null) reject(err)
+            else late(null)
+          }
+        }
+      }
+      const timer = setTimeout(() => {
+        if (cancelQueued(queued)) {
+          reject(httpError(503, `the event log did not take the prompt within ${config.writeTimeoutMs} ms; nothing was stored or sent to the agent`, 'write_timeout'))
+          return
+        }
+        const settled = new Promise<StoredEvent[] | null>((resolve) => { late = resolve })
+        reject(Object.assign(writeTimeout(config.writeTimeoutMs), { settled }))
+      }, config.writeTimeoutMs)
+      queue.push(queued)
+      schedule()
+    })
+  }
+
+  /** Takes a queued item out if the writer has not started on it (it is not in a batch being committed). */
+  function cancelQueued (item: Queued): boolean {
+    const at = queue.indexOf(item)
+    return at >= inflightItems && queue.cancel(item)
   }
 
   /**
@@ -611,7 +654,7 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
     ingest,
     connected,
     seen,
-    promptSent,
+    sendPrompt,
     record,
     clearContext,
     clearOutcome,

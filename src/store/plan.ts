@@ -5,7 +5,7 @@ import type { EventDraft } from '../protocol/messages.js'
 import {
   assistantEvents, countsEarlierTurns, initInfo, messageSessionId, messageUuid, resultEvent, resultTotalCost, resultUsage, userEvents
 } from '../protocol/messages.js'
-import { clearReply, isClearReplyAssistant } from '../protocol/clear.js'
+import { clearReply, isClearReplyAssistant, isNoContentPlaceholder } from '../protocol/clear.js'
 import type { AgentLog, ClearOutcome, ClearTurn, Input, PlannedRow, SessionDelta } from './types.js'
 
 export interface PlanRules {
@@ -228,6 +228,7 @@ function planLine (
       if (clearHead !== null) clearHead.cleared = true
       return
     case 'assistant':
+      if (isNoContentPlaceholder(message)) return
       if (clearHead !== null && isClearReplyAssistant(message)) return
       for (const d of assistantEvents(message, rules.maxEventContentBytes)) append(d)
       return

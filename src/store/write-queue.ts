@@ -65,6 +65,10 @@ export function createWriteQueue (max: number) {
       queuedAt.splice(0, n)
       if (full && items.length < max / 2) signal(false)
     },
+    /** Where an item is (0: the head), or -1. */
+    indexOf (item: Queued): number {
+      return items.indexOf(item)
+    },
     /** Takes one item out if it is still queued (a wait on it ran out); whether it was. */
     cancel (item: Queued): boolean {
       const i = items.indexOf(item)

@@ -167,3 +167,17 @@ test('the dedupe window keeps the newest uuids up to its capacity', async (t) =>
   t.same(['a', 'b', 'c', 'd'].map(u => w.has(u)), [false, true, true, true])
   t.equal(w.size, 3)
 })
+
+test('the CLI\'s "(no content)" placeholder is never conversation, also re-sent with a new uuid when no clear waits', async (t) => {
+  const placeholder = (uuid: string): Input => line({ uuid, session_id: 's2', message: { id: `m-${uuid}`, model: '<synthetic>', content: [{ type: 'text', text: '(no content)' }] } }, 1)
+  // 2.1.120 after a reconnect: the clear was answered long ago, nothing is pending
+  const given = after([[text('u1', 'hello')]]).state
+  const then = planBatch([placeholder('u-resent-with-a-new-uuid')], () => given, RULES)
+  t.same(then.rows, [], 'no event')
+  // a synthetic message with words of its own (an API error reported by the CLI) is conversation
+  const apiError = line({ uuid: 'u3', session_id: 's1', message: { id: 'm-3', model: '<synthetic>', content: [{ type: 'text', text: 'Prompt is too long' }] } })
+  t.same(planBatch([apiError], () => given, RULES).rows.map(r => r.content), ['Prompt is too long'])
+  // "(no content)" written by the model itself is conversation too
+  const modelSays = line({ uuid: 'u4', session_id: 's1', message: { id: 'm-4', model: 'claude-sonnet-4-6', content: [{ type: 'text', text: '(no content)' }] } })
+  t.same(planBatch([modelSays], () => given, RULES).rows.map(r => r.content), ['(no content)'])
+})

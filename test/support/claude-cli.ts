@@ -3,7 +3,8 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance } from 'fastify'
 import type { TestContext } from '../helper.js'
@@ -22,6 +23,18 @@ const CLI_WAIT_MS = 60000
 
 /** Claude Code 2.1.112 (npm, plain JavaScript): accepts a loopback --sdk-url and speaks stdio stream-json. */
 export const CLAUDE_CLI = join(ROOT, 'node_modules', '@anthropic-ai', 'claude-code', 'cli.js')
+
+/** A native Claude Code binary installed under an npm alias (package.json devDependencies), for this platform. */
+function nativeClaude (alias: string): string {
+  const require = createRequire(join(ROOT, 'node_modules', alias, 'package.json'))
+  const platform = `@anthropic-ai/claude-code-${process.platform}-${process.arch}`
+  return join(dirname(require.resolve(`${platform}/package.json`)), process.platform === 'win32' ? 'claude.exe' : 'claude')
+}
+
+/** Claude Code 2.1.120: the last version that takes a loopback --sdk-url; it re-sends its recent lines on reconnect. */
+export const CLAUDE_CLI_2_1_120 = nativeClaude('claude-code-2.1.120')
+/** The newest Claude Code the tests run (stdio only: --sdk-url is refused for any host but Anthropic's since 2.1.121). */
+export const CLAUDE_CLI_NEWEST = nativeClaude('claude-code-newest')
 /** The `agentlog` command as installed (it runs the bundle npm run build makes). */
 export const CONNECT_MAIN = join(ROOT, 'bin', 'agentlog.js')
 
@@ -104,10 +117,10 @@ export async function offlineSetup (t: TestContext): Promise<OfflineSetup> {
 }
 
 /** The real CLI connected straight to agentlog with --sdk-url (the flags the recordings used). */
-export function startSdkUrlClaude (t: TestContext, setup: OfflineSetup, agentUrl: string): Child {
-  return spawnChild(t, 'claude --sdk-url', process.execPath, [
-    CLAUDE_CLI, '--sdk-url', agentUrl, '--input-format', 'stream-json', '--output-format', 'stream-json', '--verbose'
-  ], { cwd: setup.claude.cwd, env: setup.claude.env })
+export function startSdkUrlClaude (t: TestContext, setup: OfflineSetup, agentUrl: string, bin = CLAUDE_CLI): Child {
+  const args = ['--sdk-url', agentUrl, '--input-format', 'stream-json', '--output-format', 'stream-json', '--verbose']
+  const [command, argv] = bin.endsWith('.js') ? [process.execPath, [bin, ...args]] : [bin, args]
+  return spawnChild(t, `claude --sdk-url (${bin.endsWith('.js') ? '2.1.112' : bin.split('/node_modules/')[1] ?? bin})`, command, argv, { cwd: setup.claude.cwd, env: setup.claude.env })
 }
 
 /** `agentlog connect` from source (through tap's TypeScript loader), running the real CLI in stdio mode. */
