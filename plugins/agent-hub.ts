@@ -14,6 +14,8 @@ export const CloseCodes = {
   GOING_AWAY: 1001,
   /** A frame over MAX_FRAME_BYTES. */
   TOO_BIG: 1009,
+  /** The server failed to handle what the agent sent: the CLI reconnects. */
+  INTERNAL_ERROR: 1011,
   /** Replaced by a newer connection for the same agent: the CLI exits instead of dueling. */
   REPLACED: 4001,
   /** Refused for a reason retrying cannot fix (bad agent id, bad token): the CLI exits. */

@@ -85,6 +85,23 @@ const plugin: FastifyPluginAsync = async (fastify) => {
       return
     }
     const log = request.log.child({ agentId })
+
+    /**
+     * Whether this instance still holds the agent's state. The cluster drops it (events.forget in cluster.lose) when
+     * another instance has taken the agent, possibly before this socket has closed; what arrives meanwhile is neither
+     * written nor answered here, and 1001 sends the agent to whoever serves it now (it re-sends and asks again there).
+     */
+    function served (): boolean {
+      if (events.getAgent(agentId) !== undefined) return true
+      if (socket.readyState === socket.OPEN) {
+        log.warn('agent state gone from this instance (handed over): closing (1001)')
+        socket.close(CloseCodes.GOING_AWAY, 'the agent is served by another instance now; reconnect')
+      }
+      return false
+    }
+
+    // lost between the upgrade and now
+    if (!served()) return
     const newProcess = request.headers['x-last-request-id'] === undefined
     const conn = agents.attach(agentId, socket)
     if (events.isFull) socket.pause()
@@ -119,8 +136,7 @@ const plugin: FastifyPluginAsync = async (fastify) => {
     function handle (message: AgentMessage): void {
       const type = message.type
       if (LOGGED_TYPES.has(type)) {
-        // handed over to another instance while this frame was on its way: the agent re-sends it there
-        if (events.getAgent(agentId) === undefined) return
+        if (!served()) return
         const sessionId = messageSessionId(message)
         if (sessionId !== null) conn.claudeSessionId = sessionId
         events.ingest(agentId, message)
@@ -130,6 +146,8 @@ const plugin: FastifyPluginAsync = async (fastify) => {
       if (type === 'control_request') {
         const permission = permissionRequest(message)
         if (permission !== null) {
+          // the decision may be logged (a remembered rule), and an asked request is stored with the agent's session
+          if (!served()) return
           // allowed or denied by policy: answered at once, in order (the CLI blocks until it is, and asks again after
           // a reconnect); null: a person decides (src/approvals/desk.ts sends the answer)
           const answer = approvals.request(agentId, permission)
@@ -149,6 +167,7 @@ const plugin: FastifyPluginAsync = async (fastify) => {
       }
       const restarted = agentRestartedEvent(message)
       if (restarted !== null) {
+        if (!served()) return
         // a new CLI process behind the same relay socket: its cost counter is its own (or a resumed session's)
         events.connected(agentId, true)
         events.record(agentId, [restarted]).catch((err: Error) => { log.warn({ err }, 'agent_restarted notice not stored') })
@@ -160,7 +179,21 @@ const plugin: FastifyPluginAsync = async (fastify) => {
       touch()
     }
 
+    // a throw in a socket listener is uncaught and would end the process (close-with-grace): one agent's bad moment
+    // is logged and the agent told to reconnect (1011); nothing it sends on this socket after that is taken
+    let failed = false
     socket.on('message', (data: RawData, isBinary: boolean) => {
+      if (failed) return
+      try {
+        receive(data, isBinary)
+      } catch (err) {
+        failed = true
+        log.error({ err }, 'agent frame not handled: closing (1011)')
+        socket.close(CloseCodes.INTERNAL_ERROR, 'internal error; reconnect')
+      }
+    })
+
+    function receive (data: RawData, isBinary: boolean): void {
       idle?.refresh()
       if (isBinary) {
         rejected.binary++
@@ -180,7 +213,7 @@ const plugin: FastifyPluginAsync = async (fastify) => {
           log.warn({ reason: parsed.reason, preview: parsed.line.slice(0, 200) }, 'unparseable line from agent skipped (logged once per connection)')
         }
       }
-    })
+    }
     socket.on('error', (err) => {
       const frame = FRAME_ERRORS[(err as { code?: string }).code ?? '']
       if (frame !== undefined) {

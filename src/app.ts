@@ -103,6 +103,18 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
 
   await fastify.register(websocket, {
     options: { maxPayload: opts.config.maxFrameBytes },
+    // a protocol error (a frame over maxPayload, invalid UTF-8, …: ws's WS_ERR_* codes) comes after ws has begun
+    // its close handshake with the code that says why (1009, 1007, …); the default handler's terminate() would cut
+    // it off, the peer would see 1006 and send the same frame again. Anything else still ends the socket at once.
+    errorHandler: function (error, socket, request) {
+      const code = (error as { code?: unknown }).code
+      if (typeof code === 'string' && code.startsWith('WS_ERR_')) {
+        request.log.info({ err: error }, 'websocket protocol error: closing with its code')
+        return
+      }
+      request.log.error({ err: error }, 'websocket error')
+      socket.terminate()
+    },
     // agents are told to come back later (1001) and given a moment to finish; their last lines are still stored
     preClose: async function () {
       await fastify.agents.closeAll(CloseCodes.GOING_AWAY, 'server shutting down')

@@ -282,6 +282,39 @@ test('CORS: off unless CORS_ORIGINS is set; then only those origins, and preflig
   t.throws(() => loadConfig({ CORS_ORIGINS: 'ui.example.com' }), { name: 'ConfigError', message: /^CORS_ORIGINS/ })
 })
 
+test('CORS: a UI on another origin may remove a remembered rule; preflights allow every method the routes have, DELETE included', async (t) => {
+  const ui = 'https://ui.example.com'
+  const app = await secured(t, { CORS_ORIGINS: ui, TOOL_POLICY: 'ask:Bash' })
+  // a rule to remove: the agent asks, an operator allows and remembers it
+  const agent = await app.injectWS('/ws/build-1', { headers: bearer(BUILD_AGENT) })
+  t.teardown(() => agent.terminate())
+  const inbox = collect(agent)
+  agent.send(line({ type: 'control_request', request_id: 'ask-1', request: { subtype: 'can_use_tool', tool_name: 'Bash', input: { command: 'make' }, tool_use_id: 'toolu_1' } }))
+  await sync(app, agent, inbox)
+  const decided = await app.inject({ method: 'POST', url: '/agents/build-1/approvals/ask-1', headers: bearer(OPERATOR), payload: { behavior: 'allow', remember: 'agent' } })
+  t.equal(decided.statusCode, 200)
+  const rules = async () => (await app.inject({ method: 'GET', url: '/agents/build-1/rules', headers: bearer(READER) })).json().rules
+  const [rule] = await rules()
+  const url = `/agents/build-1/rules/${rule.id as string}`
+
+  const preflight = await app.inject({
+    method: 'OPTIONS',
+    url,
+    headers: { origin: ui, 'access-control-request-method': 'DELETE', 'access-control-request-headers': 'authorization' }
+  })
+  t.equal(preflight.statusCode, 204)
+  t.equal(preflight.headers['access-control-allow-origin'], ui)
+  t.match(preflight.headers['access-control-allow-headers'], /authorization/)
+  const allowed = String(preflight.headers['access-control-allow-methods']).split(/,\s*/)
+  t.ok(allowed.includes('DELETE'), `DELETE allowed (${allowed.join(', ')})`)
+  t.same([...allowed].sort(), [...new Set(['HEAD', ...app.routeList.map(r => r.method)])].sort(), 'exactly the methods the routes answer')
+
+  const removed = await app.inject({ method: 'DELETE', url, headers: { origin: ui, ...bearer(OPERATOR) } })
+  t.equal(removed.statusCode, 200)
+  t.equal(removed.headers['access-control-allow-origin'], ui, 'the answer is readable by the UI')
+  t.same(await rules(), [])
+})
+
 test('redactUrl masks ?token= wherever it is in the query', async (t) => {
   t.equal(redactUrl('/ws/a?token=abc'), '/ws/a?token=[REDACTED]')
   t.equal(redactUrl('/stream?after=1&token=abc&type=output'), '/stream?after=1&token=[REDACTED]&type=output')

@@ -1,7 +1,8 @@
 // The agent socket: how real stream-json lines become events, permission answers, bad lines and bad agents.
 import { test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { build, collect, sync, line, history, fixtureMessages, closed, assistantText, listen, connect } from './helper.js'
+import { build, collect, sync, line, history, fixtureMessages, closed, assistantText, listen, connect, walk } from './helper.js'
+import { agentRestartedLine } from '../src/protocol/relay.js'
 
 const REC = 'claude-code-2.1.112'
 const messages = fixtureMessages(REC)
@@ -306,4 +307,97 @@ test('a frame over MAX_FRAME_BYTES closes the socket with 1009; what came before
   t.equal((await bye).code, 1009)
   await app.events.flush()
   t.same((await history(app, 'agent-1')).events.map((e: any) => e.content), ['small'])
+})
+
+/** Records uncaught exceptions while the test runs (one would end a real server); `thrown` settles at the first. */
+function watchUncaught (t: { teardown: (fn: () => void) => void }): { errors: unknown[], thrown: Promise<string> } {
+  const errors: unknown[] = []
+  let onError: (err: unknown) => void = () => {}
+  const thrown = new Promise<string>(resolve => {
+    onError = (err) => { errors.push(err); resolve(`uncaught exception: ${String(err)}`) }
+  })
+  process.on('uncaughtException', onError)
+  t.teardown(() => { process.off('uncaughtException', onError) })
+  return { errors, thrown }
+}
+
+const canUse = (requestId: string, tool: string, input: Record<string, unknown>) =>
+  ({ type: 'control_request', request_id: requestId, request: { subtype: 'can_use_tool', tool_name: tool, input, tool_use_id: `toolu_${requestId}` } })
+
+test('an agent whose state this instance dropped (handed over) while its socket was open: no line ends the process, the agent is sent away with 1001', async (t) => {
+  const { errors, thrown } = watchUncaught(t)
+  // Bash is asked about, and a person's remembered decision then answers it (and logs that it did)
+  const app = await build(t, { env: { TOOL_POLICY: JSON.stringify({ default: 'allow', rules: [{ tool: 'Bash', decision: 'ask' }] }) } })
+  const url = await listen(app)
+  const first = await connect(t, `${url}/ws/moved`)
+  const firstInbox = collect(first)
+  first.send(line(canUse('asked', 'Bash', { command: 'npm test' })))
+  await sync(app, first, firstInbox)
+  const decided = await app.inject({ method: 'POST', url: '/agents/moved/approvals/asked', payload: { behavior: 'allow', remember: 'agent' } })
+  t.equal(decided.statusCode, 200)
+  await firstInbox.next(m => m.type === 'control_response' && m.response?.request_id === 'asked')
+
+  const lines: Array<[string, string | Buffer]> = [
+    ['assistant', line(assistantText('after the hand-over'))],
+    ['user', line(toolResult)],
+    ['result', line(helloResult)],
+    ['system init', line(init)],
+    ['can_use_tool a remembered rule answers', line(canUse('remembered', 'Bash', { command: 'npm test' }))],
+    ['can_use_tool the policy answers', line(canUseRead)],
+    ['control_cancel_request', line({ type: 'control_cancel_request', request_id: 'asked' })],
+    ['agent_restarted (relay notice)', line(agentRestartedLine({ exit_code: 1, signal: null, resumed_session_id: 'sess-1', attempt: 1, max_restarts: 5 }))],
+    ['control_response', line({ type: 'control_response', response: { subtype: 'success', request_id: 'nobody-asked', response: {} } })],
+    ['keep_alive', line({ type: 'keep_alive' })],
+    ['garbage JSON', '{"type":"assistant", broken\nnot json at all\n'],
+    ['binary frame', Buffer.from([0x00, 0xff, 0x7b])]
+  ]
+  for (const [kind, frame] of lines) {
+    const ws = await connect(t, `${url}/ws/moved`)
+    const inbox = collect(ws)
+    // what cluster.lose() does when another instance has taken the agent, before it closes the socket
+    await app.events.forget('moved')
+    // a request the policy allows: this instance answered it as if nothing had happened, or sends the agent away
+    const after = `after-${kind}`
+    const outcome = Promise.race([
+      closed(ws),
+      inbox.next(m => m.type === 'control_response' && m.response?.request_id === after).then(() => `answered ${after}`),
+      thrown
+    ])
+    ws.send(frame, { binary: Buffer.isBuffer(frame) })
+    ws.send(line(canUse(after, 'Read', { file_path: '/tmp/x' })))
+    t.same(await outcome, { code: 1001, reason: 'the agent is served by another instance now; reconnect' }, kind)
+    if (errors.length > 0) break
+  }
+  t.same(errors, [], 'no uncaught exception')
+
+  // nothing sent after the state was dropped is in the log
+  await app.events.flush()
+  const stored = await walk(app, 'moved')
+  t.same(stored.filter(e => e.content === 'after the hand-over' || e.event_type === 'agent_restarted' || e.metadata?.request_id === 'remembered'), [])
+  t.equal((await app.inject({ method: 'GET', url: '/health/live' })).statusCode, 200, 'the server is up')
+  // the agent comes back (its state loaded again) and so does another one
+  for (const id of ['moved', 'neighbour']) {
+    const ws = await connect(t, `${url}/ws/${id}`)
+    const inbox = collect(ws)
+    ws.send(line(assistantText(`${id} carries on`)))
+    await sync(app, ws, inbox)
+    t.same((await walk(app, id)).filter(e => e.event_type === 'output').map(e => e.content).slice(-1), [`${id} carries on`], id)
+  }
+})
+
+test('whatever else throws while a line is handled is logged and the agent told to reconnect (1011), never the end of the process', async (t) => {
+  const { errors, thrown } = watchUncaught(t)
+  const app = await build(t)
+  const url = await listen(app)
+  const ws = await connect(t, `${url}/ws/agent-1`)
+  const inbox = collect(ws)
+  ws.send(line(hello))
+  await sync(app, ws, inbox)
+  // a closed store refuses every line by throwing (it does once the server is shutting down)
+  await app.events.close()
+  const outcome = Promise.race([closed(ws), thrown])
+  ws.send(line(assistantText('after the store closed')))
+  t.same(await outcome, { code: 1011, reason: 'internal error; reconnect' })
+  t.same(errors, [], 'no uncaught exception')
+  t.equal((await app.inject({ method: 'GET', url: '/health/live' })).statusCode, 200, 'the server is up')
 })

@@ -156,6 +156,62 @@ test('invalid UTF-8 in a text frame closes with 1007 and a reason; earlier lines
   await healthy(t, app)
 })
 
+async function rejectedTotal (app: FastifyInstance, reason: string): Promise<number> {
+  const res = await app.inject({ method: 'GET', url: '/metrics' })
+  const found = new RegExp(`^agentlog_lines_rejected_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(res.body)
+  return found === null ? 0 : Number(found[1])
+}
+
+// An agent that is busy reads its socket late: the answers the server sent are still in its send buffer when the bad
+// frame comes. The close frame queues behind them; cutting the socket (terminate) would drop it, and the agent would
+// see 1006 and might send the same frame again.
+const protocolErrors = [
+  { what: 'a frame over MAX_FRAME_BYTES', code: 1009, reason: /MAX_FRAME_BYTES/, counter: 'frame_too_big', frame: () => 'x'.repeat(1024 * 1024 + 1) },
+  {
+    what: 'invalid UTF-8',
+    code: 1007,
+    reason: /UTF-8/,
+    counter: 'invalid_utf8',
+    frame: () => Buffer.concat([Buffer.from('{"type":"assistant","x":"'), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('"}\n')])
+  }
+] as const
+for (const bad of protocolErrors) {
+  test(`${bad.what} closes with ${bad.code} and its reason even while the agent is behind on reading (not 1006)`, async (t) => {
+    const app = await build(t, { env: { MAX_FRAME_BYTES: String(1024 * 1024) } })
+    const { ws, inbox } = await agentSocket(t, app, 'slow-reader')
+    ws.send(line(assistantText('before')))
+    await sync(app, ws, inbox)
+    const before = await rejectedTotal(app, bad.counter)
+
+    const server = app.agents.get('slow-reader')?.socket
+    if (server === undefined) throw new Error('the server has no socket for the agent')
+    // what the server has not handed to the kernel yet when it has answered the last request
+    let unsent = 0
+    server.on('message', () => { unsent = server.bufferedAmount })
+    const failed = new Promise<void>(resolve => server.once('error', () => resolve()))
+
+    ws.pause()
+    // each answer carries the request's input back: 8 × 900 KB, more than loopback buffers hold while nobody reads
+    const input = { content: 'w'.repeat(900 * 1024) }
+    for (let i = 0; i < 8; i++) {
+      ws.send(line({ type: 'control_request', request_id: `slow-${i}`, request: { subtype: 'can_use_tool', tool_name: 'Write', input } }))
+    }
+    const gone = closed(ws)
+    ws.send(bad.frame(), { binary: false })
+    await failed
+    t.ok(unsent > 0, 'the server still held answers the agent had not read when the bad frame came')
+    ws.resume()
+
+    const { code, reason } = await gone
+    t.equal(code, bad.code)
+    t.match(reason, bad.reason)
+    t.same(inbox.lines.filter(m => m.type === 'control_response').map(m => m.response.request_id),
+      Array.from({ length: 8 }, (_, i) => `slow-${i}`), 'every answer sent before the close reached the agent')
+    t.equal(await rejectedTotal(app, bad.counter), before + 1, 'counted in /metrics')
+    await healthy(t, app)
+  })
+}
+
 test('binary frames are skipped and counted; the socket stays open and text frames after them are stored', async (t) => {
   const app = await build(t)
   const { ws, inbox } = await agentSocket(t, app, 'binary')
