@@ -162,3 +162,32 @@ test('followEvents: a bad query or an unknown filter is an error, not a retry lo
   const it = client.followEvents('agent-1', { session: -1 })
   await t.rejects(it.next(), { status: 400, code: 'bad_parameter' })
 })
+
+test('every POST carries an Idempotency-Key: a fresh one, or the one given to retry safely', async (t) => {
+  const { app, baseUrl } = await serve(t)
+  const ws = await app.injectWS('/ws/agent-k')
+  t.teardown(() => ws.terminate())
+  const inbox = collect(ws)
+  ws.send(line(assistantText('ready')))
+  await sync(app, ws, inbox)
+  const keys: Array<string | null> = []
+  const client = createClient({
+    baseUrl,
+    fetch: async (input, init) => {
+      keys.push(new Headers(init?.headers).get('idempotency-key'))
+      return await fetch(input, init)
+    }
+  })
+  await client.listAgents()
+  const first = await client.sendPrompt('agent-k', 'once', { idempotencyKey: 'retry-me' })
+  const retried = await client.sendPrompt('agent-k', 'once', { idempotencyKey: 'retry-me' })
+  t.same(retried, first, 'the retry answers the first answer')
+  await client.sendPrompt('agent-k', 'twice')
+  await client.sendPrompt('agent-k', 'twice')
+  t.equal(keys[0], null, 'a GET carries none')
+  t.same(keys.slice(1, 3), ['retry-me', 'retry-me'])
+  t.match(keys[3], /^[0-9a-f-]{36}$/, 'a fresh UUID by default')
+  t.not(keys[3], keys[4], 'a new one each call')
+  await sync(app, ws, inbox)
+  t.same(inbox.lines.filter(m => m.type === 'user').map(m => m.message.content), ['once', 'twice', 'twice'], 'the retried prompt ran once')
+})

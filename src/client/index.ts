@@ -61,18 +61,24 @@ export class AgentlogError extends Error {
 
 type Query = Record<string, string | number | boolean | undefined>
 
+/**
+ * Options of the operator POSTs. Each sends an Idempotency-Key (a fresh one unless given): to retry a request
+ * safely, give the same key again, and the server answers what it answered the first time instead of doing it twice.
+ */
+export interface PostOptions { idempotencyKey?: string }
+
 export interface AgentlogClient {
   listAgents: () => Promise<AgentListResult>
   events: (agentId: string, query?: EventsQuery) => Promise<EventPageResult>
   sessions: (agentId: string) => Promise<Sessions>
-  sendPrompt: (agentId: string, content: string) => Promise<PromptResult>
-  clearContext: (agentId: string) => Promise<ClearContext>
-  interrupt: (agentId: string) => Promise<ControlOutcome>
-  setPermissionMode: (agentId: string, mode: PermissionMode) => Promise<ControlOutcome>
-  setModel: (agentId: string, model: string) => Promise<ControlOutcome>
+  sendPrompt: (agentId: string, content: string, options?: PostOptions) => Promise<PromptResult>
+  clearContext: (agentId: string, options?: PostOptions) => Promise<ClearContext>
+  interrupt: (agentId: string, options?: PostOptions) => Promise<ControlOutcome>
+  setPermissionMode: (agentId: string, mode: PermissionMode, options?: PostOptions) => Promise<ControlOutcome>
+  setModel: (agentId: string, model: string, options?: PostOptions) => Promise<ControlOutcome>
   approvals: {
     list: (query?: { agent?: string }) => Promise<Approvals>
-    decide: (agentId: string, requestId: string, decision: Decision) => Promise<DecisionOutcome>
+    decide: (agentId: string, requestId: string, decision: Decision, options?: PostOptions) => Promise<DecisionOutcome>
   }
   rules: {
     list: (agentId: string) => Promise<Rules>
@@ -82,7 +88,7 @@ export interface AgentlogClient {
   whoami: () => Promise<Identity>
   health: { live: () => Promise<HealthState>, ready: () => Promise<HealthState> }
   /** POST .../import: the body is JSONL text or bytes (a stream needs `duplex: 'half'`, which fetch handles for Uint8Array/string) */
-  importLog: (agentId: string, body: string | Uint8Array, query?: ImportParams) => Promise<ImportOutcome>
+  importLog: (agentId: string, body: string | Uint8Array, query?: ImportParams, options?: PostOptions) => Promise<ImportOutcome>
   imports: (agentId: string) => Promise<ImportFiles>
   /** GET .../export: the NDJSON lines as a byte stream */
   exportLog: (agentId: string, query?: ExportParams) => Promise<ReadableStream<Uint8Array>>
@@ -104,8 +110,9 @@ export function createClient (options: ClientOptions): AgentlogClient {
     return `${base}${path}${qs === '' ? '' : `?${qs}`}`
   }
 
-  async function send (method: string, path: string, opts: { query?: Query, json?: unknown, body?: string | Uint8Array, type?: string, signal?: AbortSignal, accept?: string } = {}): Promise<Response> {
+  async function send (method: string, path: string, opts: { query?: Query, json?: unknown, body?: string | Uint8Array, type?: string, signal?: AbortSignal, accept?: string, idempotencyKey?: string } = {}): Promise<Response> {
     const headers: Record<string, string> = { ...auth, accept: opts.accept ?? 'application/json' }
+    if (method === 'POST') headers['idempotency-key'] = opts.idempotencyKey ?? globalThis.crypto.randomUUID()
     let body: string | Uint8Array | undefined = opts.body
     if (opts.json !== undefined) {
       headers['content-type'] = 'application/json'
@@ -176,15 +183,15 @@ export function createClient (options: ClientOptions): AgentlogClient {
     listAgents: async () => await json('GET', '/agents'),
     events: async (agentId, query = {}) => await json('GET', `${a(agentId)}/events`, { query: query as Query }),
     sessions: async (agentId) => await json('GET', `${a(agentId)}/sessions`),
-    sendPrompt: async (agentId, content) => await json('POST', `${a(agentId)}/messages`, { json: { content } }),
-    clearContext: async (agentId) => await json('POST', `${a(agentId)}/clear-context`, { json: {} }),
-    interrupt: async (agentId) => await json('POST', `${a(agentId)}/interrupt`),
-    setPermissionMode: async (agentId, mode) => await json('POST', `${a(agentId)}/permission-mode`, { json: { mode } }),
-    setModel: async (agentId, model) => await json('POST', `${a(agentId)}/model`, { json: { model } }),
+    sendPrompt: async (agentId, content, o = {}) => await json('POST', `${a(agentId)}/messages`, { json: { content }, ...o }),
+    clearContext: async (agentId, o = {}) => await json('POST', `${a(agentId)}/clear-context`, { json: {}, ...o }),
+    interrupt: async (agentId, o = {}) => await json('POST', `${a(agentId)}/interrupt`, o),
+    setPermissionMode: async (agentId, mode, o = {}) => await json('POST', `${a(agentId)}/permission-mode`, { json: { mode }, ...o }),
+    setModel: async (agentId, model, o = {}) => await json('POST', `${a(agentId)}/model`, { json: { model }, ...o }),
     approvals: {
       list: async (query = {}) => await json('GET', '/approvals', { query }),
-      decide: async (agentId, requestId, decision) =>
-        await json('POST', `${a(agentId)}/approvals/${encodeURIComponent(requestId)}`, { json: decision })
+      decide: async (agentId, requestId, decision, o = {}) =>
+        await json('POST', `${a(agentId)}/approvals/${encodeURIComponent(requestId)}`, { json: decision, ...o })
     },
     rules: {
       list: async (agentId) => await json('GET', `${a(agentId)}/rules`),
@@ -196,7 +203,7 @@ export function createClient (options: ClientOptions): AgentlogClient {
       live: async () => await json('GET', '/health/live'),
       ready: async () => await json('GET', '/health/ready')
     },
-    importLog: async (agentId, body, query = {}) => await json('POST', `${a(agentId)}/import`, { query: query as Query, body }),
+    importLog: async (agentId, body, query = {}, o = {}) => await json('POST', `${a(agentId)}/import`, { query: query as Query, body, ...o }),
     imports: async (agentId) => await json('GET', `${a(agentId)}/imports`),
     exportLog: async (agentId, query = {}) => {
       const res = await send('GET', `${a(agentId)}/export`, { query: query as Query, accept: 'application/x-ndjson' })

@@ -174,7 +174,7 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
           return
         }
         const settled = new Promise<StoredEvent[] | null>((resolve) => { late = resolve })
-        reject(Object.assign(writeTimeout(config.writeTimeoutMs), { settled }))
+        reject(Object.assign(httpError(503, `the event log did not commit the prompt within ${config.writeTimeoutMs} ms; it is being written, and is sent to the agent once it is`, 'write_timeout'), { settled }))
       }, config.writeTimeoutMs)
       queue.push(queued)
       schedule()
