@@ -7,7 +7,7 @@ import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { build, listen, tempDatabasePath, walk } from '../helper.js'
 import {
-  duplicates, offlineSetup, sendPrompt, startConnector, startSdkUrlClaude, untilHistory, untilResultAfter, waitConnected, waitFor,
+  CLAUDE_CLI, duplicates, offlineSetup, sendPrompt, startConnector, startSdkUrlClaude, untilHistory, untilResultAfter, waitConnected, waitFor,
   type Child, type OfflineSetup
 } from './claude-cli.js'
 
@@ -37,7 +37,8 @@ function turnOf (events: any[], promptSeq: number): any[] {
   return events.filter(e => e.seq >= promptSeq && (end === undefined || e.seq <= end.seq))
 }
 
-export async function approvalScenario (t: Test, how: 'connect' | 'sdk-url'): Promise<void> {
+/** `bin`: which Claude Code runs (the pinned 2.1.112 by default; the newest through `agentlog connect`). */
+export async function approvalScenario (t: Test, how: 'connect' | 'sdk-url', bin: string = CLAUDE_CLI): Promise<void> {
   const setup: OfflineSetup = await offlineSetup(t)
   const databasePath = tempDatabasePath(t)
   const env = { TOOL_POLICY: POLICY }
@@ -46,8 +47,8 @@ export async function approvalScenario (t: Test, how: 'connect' | 'sdk-url'): Pr
   const port = Number(new URL(base).port)
   const agentId = `approvals-${how}`
   const cli: Child = how === 'connect'
-    ? startConnector(t, setup, { server: base, agentId, args: ['--verbose'] })
-    : startSdkUrlClaude(t, setup, `${base}/ws/${agentId}`)
+    ? startConnector(t, setup, { server: base, agentId, args: ['--verbose'], env: { CLAUDE_BIN: bin } })
+    : startSdkUrlClaude(t, setup, `${base}/ws/${agentId}`, bin)
   // the CLI (13 MB of JavaScript) can take a while to start on a loaded machine
   await waitConnected(app, agentId, 60000)
   const seen = new Set<string>()
