@@ -27,6 +27,20 @@ export interface BuildOptions {
   seams?: AppOptions['seams']
 }
 
+/**
+ * What a loaded 2-core machine may add to a wait the server times itself (a deadline, a wait for an answer): a
+ * bound on how long something took is its setting plus this margin, and a test keeps that below the setting's
+ * default, so the bound still proves the setting took effect.
+ */
+export const LOAD_MARGIN_MS = 4000
+
+/** The longest a wait set to `settingMs` may take here; throws if that could not tell it from `defaultMs`. */
+export function boundFor (settingMs: number, defaultMs: number): number {
+  const bound = settingMs + LOAD_MARGIN_MS
+  if (bound >= defaultMs) throw new Error(`a bound of ${bound} ms cannot tell a setting of ${settingMs} ms from the default ${defaultMs} ms`)
+  return bound
+}
+
 export function tempDatabasePath (t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'agentlog-test-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))

@@ -10,10 +10,13 @@ export interface Proxy {
   picks: number[]
   /** While on, new connections are closed at once (those already open carry on): a peer that cannot be reached. */
   refuseNew: (on: boolean) => void
+  /** New connections go to these backends from now on (a server restarted on another port). */
+  retarget: (to: Array<{ host: string, port: number }>) => void
   close: () => Promise<void>
 }
 
-export async function startProxy (backends: Array<{ host: string, port: number }>): Promise<Proxy> {
+export async function startProxy (initial: Array<{ host: string, port: number }>): Promise<Proxy> {
+  let backends = initial
   let next = 0
   const picks: number[] = []
   const sockets = new Set<net.Socket>()
@@ -57,6 +60,7 @@ export async function startProxy (backends: Array<{ host: string, port: number }
     wsUrl: url.replace(/^http/, 'ws'),
     picks,
     refuseNew (on: boolean) { refusing = on },
+    retarget (to) { backends = to },
     async close () {
       for (const s of sockets) s.destroy()
       await new Promise<void>((resolve) => server.close(() => resolve()))
