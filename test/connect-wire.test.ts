@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { test } from 'tap'
+import { sqlitePassOnly } from './helper.js'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { offlineSetup, startConnector, waitFor } from './support/claude-cli.js'
 
@@ -37,7 +38,7 @@ function lines (conn: Conn): any[] {
   return conn.frames.map(f => JSON.parse(f))
 }
 
-test('agentlog connect on the wire: one line per frame, x-last-request-id on reconnect, replay, re-sent permission request', async (t) => {
+test('agentlog connect on the wire: one line per frame, x-last-request-id on reconnect, replay, re-sent permission request', { skip: sqlitePassOnly }, async (t) => {
   const setup = await offlineSetup(t)
   const server = await bareServer(t)
   startConnector(t, setup, { server: server.url, agentId: 'wire' })
@@ -73,7 +74,7 @@ test('agentlog connect on the wire: one line per frame, x-last-request-id on rec
   t.equal(lines(c2).filter(m => m.request_id === request.request_id).length, 1, 'the answered request is not sent again')
 })
 
-test('agentlog connect on the wire: a refused /clear becomes a fresh CLI, and prompts queued behind it go to the new one', async (t) => {
+test('agentlog connect on the wire: a refused /clear becomes a fresh CLI, and prompts queued behind it go to the new one', { skip: sqlitePassOnly }, async (t) => {
   const setup = await offlineSetup(t)
   const server = await bareServer(t)
   startConnector(t, setup, { server: server.url, agentId: 'wire-clear' })
@@ -102,7 +103,7 @@ test('agentlog connect on the wire: a refused /clear becomes a fresh CLI, and pr
   t.same(last[last.length - 1].userTexts, ['Say hello after the clear'], 'the model saw a fresh conversation')
 })
 
-test('agentlog connect on the wire: reconnects after 1000 and 1001 as the same process, stops for good on 1002', async (t) => {
+test('agentlog connect on the wire: reconnects after 1000 and 1001 as the same process, stops for good on 1002', { skip: sqlitePassOnly }, async (t) => {
   const setup = await offlineSetup(t)
   const server = await bareServer(t)
   const conn = startConnector(t, setup, { server: server.url, agentId: 'wire-codes' })
@@ -121,7 +122,7 @@ test('agentlog connect on the wire: reconnects after 1000 and 1001 as the same p
   t.equal(server.conns.length, 3, 'no further connection')
 })
 
-test('bin/agentlog.js says to build when dist/ is missing', async (t) => {
+test('bin/agentlog.js says to build when dist/ is missing', { skip: sqlitePassOnly }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'agentlog-bin-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   mkdirSync(join(dir, 'bin'))

@@ -3,7 +3,7 @@ import { test } from 'tap'
 import SQLite from 'better-sqlite3'
 import { sql } from 'kysely'
 import type WebSocket from 'ws'
-import { build, tempDatabasePath } from './helper.js'
+import { build, tempDatabasePath, sqlitePassOnly } from './helper.js'
 import {
   allEvents, getJson, latestSeq, openAgent, roundTrip, sendFrame, seqProblem, startServer, textLine, waitFor
 } from './support/server-process.js'
@@ -29,7 +29,7 @@ function makeLine (agentId: string, index: number): Sent {
   return { ...textLine(`line ${index} of ${agentId} ${'x'.repeat(260)}`), index }
 }
 
-test('kill -9 during heavy ingest: committed events survive, seq continues, sessions unchanged, replay adds no copy', async (t) => {
+test('kill -9 during heavy ingest: committed events survive, seq continues, sessions unchanged, replay adds no copy', { skip: sqlitePassOnly }, async (t) => {
   const databasePath = tempDatabasePath(t)
   const env = { CLEAR_CONTEXT_WAIT_MS: '100' }
   const server = await startServer(t, { databasePath, env, sqlite: true })
@@ -161,7 +161,7 @@ test('kill -9 during heavy ingest: committed events survive, seq continues, sess
   t.equal(restarted.exitCode(), null, 'the restarted server is still running')
 })
 
-test('SQLITE_SYNCHRONOUS and SQLITE_BUSY_TIMEOUT_MS reach the SQLite connection', async (t) => {
+test('SQLITE_SYNCHRONOUS and SQLITE_BUSY_TIMEOUT_MS reach the SQLite connection', { skip: sqlitePassOnly }, async (t) => {
   for (const [mode, level] of [['NORMAL', 1], ['FULL', 2]] as const) {
     const app = await build(t, { sqlite: true, env: { SQLITE_SYNCHRONOUS: mode, SQLITE_BUSY_TIMEOUT_MS: '250' } })
     const { rows } = await sql<{ synchronous: number }>`pragma synchronous`.execute(app.db)

@@ -9,7 +9,7 @@ import SQLite from 'better-sqlite3'
 import { sql } from 'kysely'
 import type { FastifyInstance } from 'fastify'
 import type WebSocket from 'ws'
-import { build, tempDatabasePath, type TestContext } from './helper.js'
+import { build, tempDatabasePath, type TestContext, sqlitePassOnly } from './helper.js'
 import {
   allEvents, getJson, latestSeq, openAgent, roundTrip, sendFrame, seqProblem, startServer, textLine, waitFor,
   type LogLine, type ServerProcess
@@ -164,7 +164,7 @@ async function drill (t: Tap, target: Target, fault: Fault): Promise<void> {
     `max queue depth ${maxDepth}, ready again ${recoveredMs} ms after the fault cleared, nothing lost`)
 }
 
-test('database locked by another connection (SQLITE_BUSY): 503, bounded queue, backoff, full recovery', async (t) => {
+test('database locked by another connection (SQLITE_BUSY): 503, bounded queue, backoff, full recovery', { skip: sqlitePassOnly }, async (t) => {
   const databasePath = tempDatabasePath(t)
   const target = await processTarget(t, databasePath)
   let locker: SQLite.Database | null = null
@@ -194,7 +194,7 @@ function mountTmpfs (dir: string, sizeMb: number): boolean {
   }
 }
 
-test('disk full (SQLITE_FULL): 503, bounded queue, backoff, full recovery', async (t) => {
+test('disk full (SQLITE_FULL): 503, bounded queue, backoff, full recovery', { skip: sqlitePassOnly }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'agentlog-full-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const filler = join(dir, 'filler')
@@ -256,7 +256,7 @@ function immutableWorks (dir: string): boolean {
   return refused
 }
 
-test('database files turned read-only: 503, bounded queue, backoff, full recovery', async (t) => {
+test('database files turned read-only: 503, bounded queue, backoff, full recovery', { skip: sqlitePassOnly }, async (t) => {
   const databasePath = tempDatabasePath(t)
   const dir = join(databasePath, '..')
   if (immutableWorks(dir)) {

@@ -41,6 +41,12 @@ export function boundFor (settingMs: number, defaultMs: number): number {
   return bound
 }
 
+/**
+ * For a test of the embedded database alone (or of nothing stored at all): with DATABASE_URL set (the PostgreSQL
+ * pass) it would only run again what the SQLite pass ran, so it is skipped there.
+ */
+export const sqlitePassOnly: string | false = postgresUrl === '' ? false : 'the SQLite pass runs it (it does not touch PostgreSQL)'
+
 export function tempDatabasePath (t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'agentlog-test-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
