@@ -3,6 +3,8 @@
 // and runs once, also across a server restart.
 import { test } from 'tap'
 import { approvalScenario } from './support/approvals-scenario.js'
-import { CLAUDE_CLI_NEWEST } from './support/claude-cli.js'
+import { CLAUDE_NEWEST, nativeClaude } from './support/claude-cli.js'
 
-test('approvals with the newest Claude Code through agentlog connect', async (t) => { await approvalScenario(t, 'connect', CLAUDE_CLI_NEWEST) })
+test(`approvals with the newest Claude Code (${CLAUDE_NEWEST}) through agentlog connect`, async (t) => {
+  await approvalScenario(t, 'connect', await nativeClaude(CLAUDE_NEWEST))
+})

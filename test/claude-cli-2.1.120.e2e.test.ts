@@ -4,17 +4,18 @@
 import { test } from 'tap'
 import { build, listen, tempDatabasePath, walk } from './helper.js'
 import {
-  agentSummary, CLAUDE_CLI_2_1_120, clearContext, duplicates, offlineSetup, startSdkUrlClaude, turn, untilHistory, waitConnected, waitFor
+  agentSummary, CLAUDE_2_1_120, clearContext, duplicates, nativeClaude, offlineSetup, startSdkUrlClaude, turn, untilHistory, waitConnected, waitFor
 } from './support/claude-cli.js'
 
 test('Claude Code 2.1.120 over --sdk-url: a clear, a server restart, the lines it sends again store nothing', async (t) => {
+  const bin = await nativeClaude(CLAUDE_2_1_120)
   const setup = await offlineSetup(t)
   const databasePath = tempDatabasePath(t)
   let app = await build(t, { databasePath })
   const base = await listen(app)
   const port = Number(new URL(base).port)
   const agentId = 'e2e-2-1-120'
-  const cli = startSdkUrlClaude(t, setup, `${base}/ws/${agentId}`, CLAUDE_CLI_2_1_120)
+  const cli = startSdkUrlClaude(t, setup, `${base}/ws/${agentId}`, bin)
   await waitConnected(app, agentId)
 
   const hello = await turn(app, agentId, 'Say hello')

@@ -77,13 +77,13 @@ test('every registered route is in the document, with a summary, a description, 
   t.equal(doc.paths['/agents/{agentId}/events'].get.parameters.find((p: any) => p.name === 'limit').required, false, 'a parameter with a default is optional')
 })
 
-test('the error codes are listed in the document and in the README', async (t) => {
+test('the error codes are listed in the document and in docs/api.md', async (t) => {
   const app = await build(t)
   const doc = (await app.inject('/openapi.json')).json()
-  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+  const readme = readFileSync(new URL('../docs/api.md', import.meta.url), 'utf8')
   for (const [code, { status }] of Object.entries(ERROR_CODES)) {
     t.ok(doc.info.description.includes(`| \`${code}\` | ${status} |`), `${code}: in the document`)
-    t.ok(readme.includes(`| \`${code}\` | ${status} |`), `${code}: in the README`)
+    t.ok(readme.includes(`| \`${code}\` | ${status} |`), `${code}: in docs/api.md`)
   }
   t.match(doc.paths['/agents/{agentId}/events'].get.responses['404'].description, /agent_not_found/)
   t.match(doc.paths['/agents/{agentId}/events'].get.responses['400'].description, /bad_parameter.*unknown_parameter/)
