@@ -1,4 +1,5 @@
 // Configuration from the environment, validated once at start-up with messages that name the variable.
+import { isLoopbackHost } from './loopback.js'
 import { resolve } from 'node:path'
 import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
@@ -219,12 +220,6 @@ function loadAuthTokens (env: Env): AuthToken[] {
   return tokens
 }
 
-/** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */
-export function isLoopback (host: string): boolean {
-  const h = host.toLowerCase().replace(/^\[|\]$/g, '')
-  return h === 'localhost' || h === '::1' || /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h)
-}
-
 function corsOrigins (env: Env): string[] | null {
   const list = (env.CORS_ORIGINS ?? '').split(',').map(o => o.trim()).filter(o => o !== '')
   if (list.length === 0) return null
@@ -277,7 +272,7 @@ export function loadConfig (env: Env = process.env): Config {
   }
   const authTokens = loadAuthTokens(env)
   const allowUnauthenticated = flag(env, 'ALLOW_UNAUTHENTICATED', false)
-  if (authTokens.length === 0 && !allowUnauthenticated && !isLoopback(host)) {
+  if (authTokens.length === 0 && !allowUnauthenticated && !isLoopbackHost(host)) {
     throw new ConfigError(`HOST ${host} is not a loopback address and neither AUTH_TOKENS nor AUTH_TOKENS_FILE is set: ` +
       'anyone who can reach the port could read every log and prompt every agent. Set AUTH_TOKENS, ' +
       'or ALLOW_UNAUTHENTICATED=1 if something in front of agentlog controls access')

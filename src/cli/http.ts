@@ -1,4 +1,5 @@
 // Talking to an agentlog server over HTTP from the command line: base URL, bearer token, JSON answers.
+import { isLoopbackHost } from '../loopback.js'
 
 export const DEFAULT_HTTP_SERVER = 'http://127.0.0.1:7700'
 
@@ -22,9 +23,9 @@ export function httpBase (server: string): string {
   return url.origin + url.pathname.replace(/\/+$/, '')
 }
 
+/** Whether the server is this machine (an http(s) base address). */
 export function isLoopback (base: string): boolean {
-  const host = new URL(base).hostname
-  return host === 'localhost' || host === '::1' || host === '[::1]' || host.startsWith('127.')
+  return isLoopbackHost(new URL(base).hostname)
 }
 
 export class ServerError extends Error {

@@ -5,6 +5,7 @@
 // The transcript's `assistant` and tool-result `user` records carry the uuids of the stream-json lines a relayed
 // CLI sent, so they map through the same functions as live lines and dedupe against them. Prompts are `user`
 // records with text content; the /clear command is a `user` record holding `<command-name>/clear</command-name>`.
+import { roundUsd } from '../usd.js'
 import { createHash } from 'node:crypto'
 import type { AgentMessage } from './ndjson.js'
 import { assistantEvents, type EventDraft, truncateUtf8, userEvents } from './messages.js'
@@ -157,7 +158,7 @@ export function mapTranscriptRecord (record: AgentMessage, source: TranscriptSou
 export function costDelta (before: TranscriptCost, now: TranscriptCost): TranscriptCost {
   const d = (a: number, b: number) => b >= a ? b - a : b
   return {
-    cost_usd: Math.round(d(before.cost_usd, now.cost_usd) * 1e10) / 1e10,
+    cost_usd: roundUsd(d(before.cost_usd, now.cost_usd)),
     input_tokens: d(before.input_tokens, now.input_tokens),
     output_tokens: d(before.output_tokens, now.output_tokens),
     cache_read_tokens: d(before.cache_read_tokens, now.cache_read_tokens),

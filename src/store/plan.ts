@@ -7,6 +7,7 @@ import {
 } from '../protocol/messages.js'
 import { clearReply, isClearReplyAssistant, isNoContentPlaceholder } from '../protocol/clear.js'
 import type { AgentLog, ClearOutcome, ClearTurn, Input, PlannedRow, SessionDelta } from './types.js'
+import { roundUsd } from '../usd.js'
 
 export interface PlanRules {
   maxEventContentBytes: number
@@ -34,10 +35,6 @@ export interface Planned {
 }
 
 const NO_LINES: SeenLines = { has: () => false }
-
-function roundUsd (x: number): number {
-  return Math.round(x * 1e10) / 1e10
-}
 
 function copyTurns (st: AgentLog): AgentLog['pendingTurns'] {
   return st.pendingTurns.map(t => (t.kind === 'clear' ? { ...t } : t))

@@ -12,6 +12,7 @@
 // A record whose uuid one of them holds is a duplicate (the uuids of assistant and tool-result records are those of
 // the live stream-json lines). Prompts and the /clear have no live uuid: one is a duplicate when such a session
 // holds a live prompt with the same text (or a live context_cleared) not matched yet.
+import { roundUsd } from '../usd.js'
 import type { Kysely } from 'kysely'
 import type { Database, TranscriptFilesTable } from '../../db/schema.js'
 import type { EventStore, ExclusiveAgent, ExclusiveResult, StoredEvent } from '../../plugins/event-store.js'
@@ -271,7 +272,7 @@ export function createTranscriptImporter (db: Kysely<Database>, events: EventSto
           const session = target ?? next.session_number
           if (session === null) continue
           const t = totals.get(session) ?? zeroTotals()
-          t.cost_usd = Math.round((t.cost_usd + delta.cost_usd) * 1e10) / 1e10
+          t.cost_usd = roundUsd(t.cost_usd + delta.cost_usd)
           t.input_tokens += delta.input_tokens
           t.output_tokens += delta.output_tokens
           t.cache_read_tokens += delta.cache_read_tokens
