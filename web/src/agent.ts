@@ -6,7 +6,7 @@ import { clear, h, toast } from './dom.js'
 import { formatCost, formatCount, relativeTime } from './format.js'
 import { EMPTY_SPAN, grow, newerThan, olderThan, type Span } from './span.js'
 import { follow, type Stream } from './stream.js'
-import type { AgentSummary, Approval, EventPage, SessionList, StoredEvent } from './types.js'
+import type { AgentListResult, Approval, Approvals, ClearContext, ControlOutcome, Decision, DecisionOutcome, EventPageResult, Sessions, StoredEvent } from '../../src/client/index.js'
 import type { Capabilities, View } from './view.js'
 
 const PAGE = 50
@@ -58,7 +58,7 @@ export function agentView (main: HTMLElement, agentId: string, at: number | null
   // ---- head: summary and sessions ----
   async function loadHead (): Promise<void> {
     try {
-      const [list, s] = await Promise.all([api<{ agents: AgentSummary[] }>('agents'), api<SessionList>(`${path}/sessions`)])
+      const [list, s] = await Promise.all([api<AgentListResult>('agents'), api<Sessions>(`${path}/sessions`)])
       if (disposed) return
       const a = list.agents.find(x => x.agent_id === agentId)
       if (a !== undefined) {
@@ -104,7 +104,7 @@ export function agentView (main: HTMLElement, agentId: string, at: number | null
   async function loadApprovals (): Promise<void> {
     if (!approvalsSupported) return
     try {
-      const { approvals: pending } = await api<{ approvals: Approval[] }>(`approvals?agent=${encodeURIComponent(agentId)}`)
+      const { approvals: pending } = await api<Approvals>(`approvals?agent=${encodeURIComponent(agentId)}`)
       if (disposed) return
       approvals.hidden = pending.length === 0
       approvalsList.replaceChildren(...pending.map(approvalCard))
@@ -121,7 +121,7 @@ export function agentView (main: HTMLElement, agentId: string, at: number | null
       h('h3', {}, h('span', { class: 'tool-name' }, a.tool_name), ' ',
         h('span', { class: 'muted small' }, `requested ${relativeTime(a.requested_at, Date.now())}`),
         a.seq !== null ? [' · ', h('a', { class: 'small', href: `#/agent/${encodeURIComponent(agentId)}/${a.seq}` }, 'in the log')] : null),
-      a.rule !== null && typeof a.rule === 'object'
+      a.rule !== null
         ? h('p', { class: 'muted small' }, `Asked by ${a.rule.id}: ${a.rule.tool}${a.rule.input !== null ? ` ${a.rule.input}` : ''}`)
         : h('p', { class: 'muted small' }, 'Asked by the policy default'),
       h('pre', { class: 'block', tabindex: 0 }, pretty(a.input)))
@@ -130,9 +130,9 @@ export function agentView (main: HTMLElement, agentId: string, at: number | null
     const decide = async (behavior: 'allow' | 'deny', button: HTMLButtonElement): Promise<void> => {
       button.disabled = true
       try {
-        const body: { behavior: 'allow' | 'deny', message?: string } = { behavior }
+        const body: Decision = { behavior }
         if (behavior === 'deny' && reason.value.trim() !== '') body.message = reason.value.trim()
-        const r = await api<{ delivered: boolean }>(`${path}/approvals/${encodeURIComponent(a.request_id)}`, { method: 'POST', body })
+        const r = await api<DecisionOutcome>(`${path}/approvals/${encodeURIComponent(a.request_id)}`, { method: 'POST', body })
         toast(`${a.tool_name}: ${behavior === 'allow' ? 'allowed' : 'denied'}${r.delivered ? '' : ' (the agent gets it when it reconnects)'}`)
       } catch (err) {
         toast(err instanceof ApiError && err.code === 'already_decided' ? err.message : `Could not decide: ${(err as Error).message}`, 'error')
@@ -196,7 +196,7 @@ export function agentView (main: HTMLElement, agentId: string, at: number | null
     if (loadingOlder || !hasOlder || span.oldest === null || disposed) return
     loadingOlder = true
     try {
-      const page = await api<EventPage>(`${path}/events?order=desc&limit=${PAGE}&before=${span.oldest}`)
+      const page = await api<EventPageResult>(`${path}/events?order=desc&limit=${PAGE}&before=${span.oldest}`)
       if (disposed) return
       const add = olderThan(span, page.events)
       // keep what the reader is looking at in place while the older events push it down
@@ -218,7 +218,7 @@ export function agentView (main: HTMLElement, agentId: string, at: number | null
     if (loadingNewer || !hasNewer || disposed) return
     loadingNewer = true
     try {
-      const page = await api<EventPage>(`${path}/events?order=asc&limit=${PAGE}&after=${span.newest ?? 0}`)
+      const page = await api<EventPageResult>(`${path}/events?order=asc&limit=${PAGE}&after=${span.newest ?? 0}`)
       if (disposed) return
       appendEvents(page.events)
       hasNewer = page.has_more
@@ -286,7 +286,7 @@ export function agentView (main: HTMLElement, agentId: string, at: number | null
   async function open (): Promise<void> {
     try {
       const before = at === null ? '' : `&before=${at + 1}`
-      const page = await api<EventPage>(`${path}/events?order=desc&limit=${PAGE}${before}`)
+      const page = await api<EventPageResult>(`${path}/events?order=desc&limit=${PAGE}${before}`)
       if (disposed) return
       appendEvents(page.events)
       hasOlder = page.has_more
@@ -358,7 +358,7 @@ export function agentView (main: HTMLElement, agentId: string, at: number | null
     interrupt.addEventListener('click', () => {
       busy(interrupt, async () => {
         try {
-          const r = await api<{ outcome: string }>(`${path}/interrupt`, { method: 'POST' })
+          const r = await api<ControlOutcome>(`${path}/interrupt`, { method: 'POST' })
           toast(r.outcome === 'success' ? 'Interrupted' : 'Interrupt sent; the agent has not confirmed it yet')
         } catch (err) {
           if (!isMissingRoute(err)) throw err
@@ -370,7 +370,7 @@ export function agentView (main: HTMLElement, agentId: string, at: number | null
     clearButton.addEventListener('click', () => {
       if (!window.confirm(`Clear the context of ${agentId}? The agent starts a new session.`)) return
       busy(clearButton, async () => {
-        const r = await api<{ session_number: number, agent_context: string }>(`${path}/clear-context`, { method: 'POST', body: {} })
+        const r = await api<ClearContext>(`${path}/clear-context`, { method: 'POST', body: {} })
         toast(`Session ${r.session_number} started (agent: ${r.agent_context.replace('_', ' ')})`)
       })
     })

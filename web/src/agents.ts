@@ -4,7 +4,7 @@ import { api, isMissingRoute } from './api.js'
 import { clear, h } from './dom.js'
 import { formatCost, relativeTime } from './format.js'
 import { follow } from './stream.js'
-import type { AgentSummary, Approval } from './types.js'
+import type { AgentListResult, AgentSummary, Approvals } from '../../src/client/index.js'
 import type { View } from './view.js'
 
 export function agentsView (main: HTMLElement): View {
@@ -42,7 +42,7 @@ export function agentsView (main: HTMLElement): View {
 
   async function load (): Promise<void> {
     try {
-      const [list, pending] = await Promise.all([api<{ agents: AgentSummary[] }>('agents'), loadWaiting()])
+      const [list, pending] = await Promise.all([api<AgentListResult>('agents'), loadWaiting()])
       agents = list.agents
       waiting = pending
       draw()
@@ -54,7 +54,7 @@ export function agentsView (main: HTMLElement): View {
   async function loadWaiting (): Promise<Map<string, number> | null> {
     if (waiting === null) return null
     try {
-      const { approvals } = await api<{ approvals: Approval[] }>('approvals')
+      const { approvals } = await api<Approvals>('approvals')
       const counts = new Map<string, number>()
       for (const a of approvals) counts.set(a.agent_id, (counts.get(a.agent_id) ?? 0) + 1)
       return counts

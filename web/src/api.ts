@@ -1,5 +1,5 @@
 // Requests to the server: the token (kept in session storage, sent as a header) and error bodies.
-import type { WhoAmI } from './types.js'
+import type { Identity } from '../../src/client/index.js'
 
 const TOKEN_KEY = 'agentlog.token'
 
@@ -60,8 +60,8 @@ export async function api<T> (path: string, opts: { method?: string, body?: unkn
   return data as T
 }
 
-export function whoami (): Promise<WhoAmI> {
-  return api<WhoAmI>('auth/whoami')
+export function whoami (): Promise<Identity> {
+  return api<Identity>('auth/whoami')
 }
 
 /** Path segment for an agent id (ids are restricted, but nothing here relies on it). */

@@ -3,7 +3,7 @@
 import { h } from './dom.js'
 import { markdown } from './markdown.js'
 import { clock, formatCost, formatCount, formatDuration } from './format.js'
-import type { StoredEvent } from './types.js'
+import type { StoredEvent } from '../../src/client/index.js'
 
 type Meta = Record<string, unknown>
 

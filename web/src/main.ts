@@ -6,7 +6,7 @@ import { agentsView } from './agents.js'
 import { clear, h } from './dom.js'
 import { loadMarkdown } from './markdown.js'
 import { searchView } from './search.js'
-import type { WhoAmI } from './types.js'
+import type { Identity } from '../../src/client/index.js'
 import type { Capabilities, View } from './view.js'
 
 const main = document.getElementById('main') as HTMLElement
@@ -45,7 +45,7 @@ function route (): void {
   }
 }
 
-function showWho (w: WhoAmI): void {
+function showWho (w: Identity): void {
   clear(who)
   if (!w.access_control) return
   const forget = h('button', { type: 'button', class: 'link' }, 'Forget token')
@@ -92,7 +92,7 @@ async function probeSearch (): Promise<boolean> {
 }
 
 async function start (): Promise<void> {
-  let w: WhoAmI
+  let w: Identity
   try {
     w = await whoami()
   } catch (err) {

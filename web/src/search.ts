@@ -4,7 +4,7 @@ import { api } from './api.js'
 import { clear, h } from './dom.js'
 import { clock } from './format.js'
 import { highlightSegments } from './highlight.js'
-import type { SearchHit, SearchPage } from './types.js'
+import type { SearchHit, SearchResults } from '../../src/client/index.js'
 import type { View } from './view.js'
 
 export function snippetNode (hit: Pick<SearchHit, 'snippet' | 'highlights'>): HTMLElement {
@@ -30,7 +30,7 @@ export function searchView (main: HTMLElement, q: string): View {
     try {
       const params = new URLSearchParams({ q, limit: '50' })
       if (cursor !== null) params.set('cursor', cursor)
-      const page = await api<SearchPage>(`search?${params.toString()}`, { signal: controller.signal })
+      const page = await api<SearchResults>(`search?${params.toString()}`, { signal: controller.signal })
       for (const hit of page.hits) {
         count++
         results.append(h('li', {},

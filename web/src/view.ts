@@ -1,12 +1,12 @@
 // What the router holds: the current view, closed (streams, timers) when another replaces it.
-import type { WhoAmI } from './types.js'
+import type { Identity } from '../../src/client/index.js'
 
 export interface View {
   dispose: () => void
 }
 
 export interface Capabilities {
-  who: WhoAmI
+  who: Identity
   /** The token may send prompts, clear, interrupt and decide approvals. */
   operate: boolean
 }
