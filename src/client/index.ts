@@ -9,6 +9,9 @@ import type { Health, WhoAmI } from '../schemas/health.js'
 import type { SearchQuery, SearchResult } from '../schemas/search.js'
 import type { AgentStreamQuery } from '../schemas/stream.js'
 import type { ExportQuery, ImportPositions, ImportQuery, ImportResult } from '../schemas/transcripts.js'
+import { SseParser, type SseMessage } from './sse.js'
+
+export type { SseMessage }
 
 export type AgentSummary = Static<typeof AgentList>['agents'][number]
 export type AgentListResult = Static<typeof AgentList>
@@ -247,32 +250,12 @@ async function pause (ms: number, signal?: AbortSignal): Promise<void> {
   })
 }
 
-export interface SseMessage { event: string, data: string, id?: string }
-
 /** The messages of a text/event-stream body (the parts of the format the server uses: event, data, id, comments). */
 export async function * sseMessages (body: ReadableStream<Uint8Array> | null): AsyncGenerator<SseMessage> {
   if (body === null) return
   const decoder = new TextDecoder()
-  let buffer = ''
-  let message: { event?: string, data: string[], id?: string } = { data: [] }
+  const parser = new SseParser()
   for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(chunk, { stream: true })
-    let nl: number
-    while ((nl = buffer.indexOf('\n')) !== -1) {
-      const line = buffer.slice(0, nl).replace(/\r$/, '')
-      buffer = buffer.slice(nl + 1)
-      if (line === '') {
-        if (message.data.length > 0) yield { event: message.event ?? 'message', data: message.data.join('\n'), id: message.id }
-        message = { data: [] }
-        continue
-      }
-      if (line.startsWith(':')) continue
-      const colon = line.indexOf(':')
-      const field = colon === -1 ? line : line.slice(0, colon)
-      const value = colon === -1 ? '' : line.slice(colon + 1).replace(/^ /, '')
-      if (field === 'data') message.data.push(value)
-      else if (field === 'event') message.event = value
-      else if (field === 'id') message.id = value
-    }
+    yield * parser.push(decoder.decode(chunk, { stream: true }))
   }
 }

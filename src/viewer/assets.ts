@@ -1,5 +1,6 @@
-// The web viewer's files: the page and stylesheet shipped in web/static, the modules tsc compiles from web/src
-// into dist/web, and the two browser libraries it uses (marked, DOMPurify) served from node_modules.
+// The web viewer's files: the page and stylesheet shipped in web/static, the modules tsc compiles into dist/web
+// (its own from web/src, and the SSE parser it shares with the client, src/client/sse.ts), and the two browser
+// libraries it uses (marked, DOMPurify) served from node_modules.
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'

@@ -3,6 +3,7 @@
 import http from 'node:http'
 import type { FastifyInstance } from 'fastify'
 import { WebSocket } from 'ws'
+import { SseParser } from '../../src/client/sse.js'
 import type { TestContext } from '../helper.js'
 
 export interface LiveMessage {
@@ -91,7 +92,7 @@ export class SseClient extends Inbox {
   body = ''
   request: http.ClientRequest
   response: http.IncomingMessage | null = null
-  private text = ''
+  private readonly parser = new SseParser({ onComment: (text) => this.comment(text) })
 
   constructor (request: http.ClientRequest) {
     super()
@@ -99,36 +100,7 @@ export class SseClient extends Inbox {
   }
 
   feed (chunk: string): void {
-    this.text += chunk
-    let cut = this.text.indexOf('\n\n')
-    while (cut !== -1) {
-      const block = this.text.slice(0, cut)
-      this.text = this.text.slice(cut + 2)
-      this.parse(block)
-      cut = this.text.indexOf('\n\n')
-    }
-  }
-
-  private parse (block: string): void {
-    let event = 'message'
-    let id: string | undefined
-    const data: string[] = []
-    let comment: string | null = null
-    for (const line of block.split('\n')) {
-      if (line.startsWith(':')) { comment = line.slice(1).trim(); continue }
-      const colon = line.indexOf(':')
-      const field = colon === -1 ? line : line.slice(0, colon)
-      const value = colon === -1 ? '' : line.slice(colon + 1).replace(/^ /, '')
-      if (field === 'event') event = value
-      else if (field === 'id') id = value
-      else if (field === 'data') data.push(value)
-    }
-    if (data.length === 0 && id === undefined) {
-      if (comment !== null) this.comment(comment)
-      return
-    }
-    const raw = data.join('\n')
-    this.push({ event, id, raw, data: JSON.parse(raw) })
+    for (const m of this.parser.push(chunk)) this.push({ event: m.event, id: m.id, raw: m.data, data: JSON.parse(m.data) })
   }
 
   /** Stops reading: the server's writes back up into the kernel's buffers and then into its own. */

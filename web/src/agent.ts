@@ -246,7 +246,7 @@ export function agentView (main: HTMLElement, agentId: string, at: number | null
         if (s === 'live') { refreshHead(); loadApprovals() }
       },
       onMessage: (m) => {
-        if (m.id === null) return // markers: caught_up, truncated, shutdown
+        if (m.id === undefined) return // markers: caught_up, truncated, shutdown
         let e: StoredEvent
         try {
           e = JSON.parse(m.data) as StoredEvent

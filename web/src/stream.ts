@@ -1,7 +1,9 @@
-// Follows an SSE endpoint with fetch: reconnects with backoff (asking again from where the caller says it is),
-// notices a silent connection by the missing heartbeats, and gives up only when the server refuses.
+// Follows an SSE endpoint with fetch (so it can send the token as a header and catch every event name, which
+// EventSource cannot): reconnects with backoff (asking again from where the caller says it is), notices a silent
+// connection by the missing heartbeats, and gives up only when the server refuses. ./sse.js is the client's parser
+// (src/client/sse.ts), compiled beside the viewer's modules.
 import { authHeaders } from './api.js'
-import { SseParser, type SseMessage } from './sse-parser.js'
+import { SseParser, type SseMessage } from './sse.js'
 
 export type StreamState = 'connecting' | 'live' | 'reconnecting' | 'failed'
 
