@@ -1,26 +1,11 @@
 // The agents' live sockets: one per agent, newest wins; how prompts and /clear reach an agent.
 import fp from 'fastify-plugin'
 import type { WebSocket } from 'ws'
+import { CloseCodes } from '../src/protocol/close-codes.js'
 
 declare module 'fastify' {
   interface FastifyInstance { agents: AgentHub }
 }
-
-/** Close codes, as the Claude Code CLI reacts to them (see README). */
-export const CloseCodes = {
-  /** Nothing received for AGENT_IDLE_TIMEOUT_MS: the CLI reconnects (about a second later) if it is still there. */
-  IDLE: 1000,
-  /** Server shutting down: the CLI reconnects when the server is back. */
-  GOING_AWAY: 1001,
-  /** A frame over MAX_FRAME_BYTES. */
-  TOO_BIG: 1009,
-  /** The server failed to handle what the agent sent: the CLI reconnects. */
-  INTERNAL_ERROR: 1011,
-  /** Replaced by a newer connection for the same agent: the CLI exits instead of dueling. */
-  REPLACED: 4001,
-  /** Refused for a reason retrying cannot fix (bad agent id, bad token): the CLI exits. */
-  REFUSED: 4003
-} as const
 
 export interface AgentConnection {
   agentId: string

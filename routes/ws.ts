@@ -6,7 +6,7 @@ import { LOGGED_TYPES, messageSessionId } from '../src/protocol/messages.js'
 import { cancelledRequestId, permissionRequest, permissionResponse } from '../src/protocol/permissions.js'
 import { agentRestartedEvent } from '../src/protocol/relay.js'
 import { isValidAgentId } from '../src/schemas/common.js'
-import { CloseCodes } from '../plugins/agent-hub.js'
+import { CloseCodes } from '../src/protocol/close-codes.js'
 import { Type } from '@sinclair/typebox'
 import { webSocketResponse } from '../src/schemas/docs.js'
 
@@ -36,7 +36,10 @@ const FRAME_ERRORS: Record<string, { reason: 'frame_too_big' | 'invalid_utf8', t
   WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: { reason: 'frame_too_big', text: 'frame larger than MAX_FRAME_BYTES' },
   WS_ERR_INVALID_UTF8: { reason: 'invalid_utf8', text: 'text frame is not valid UTF-8' }
 }
-const CLOSE_REASONS: Record<number, string> = { 1007: FRAME_ERRORS.WS_ERR_INVALID_UTF8.text, 1009: FRAME_ERRORS.WS_ERR_UNSUPPORTED_MESSAGE_LENGTH.text }
+const CLOSE_REASONS: Record<number, string> = {
+  [CloseCodes.INVALID_UTF8]: FRAME_ERRORS.WS_ERR_INVALID_UTF8.text,
+  [CloseCodes.TOO_BIG]: FRAME_ERRORS.WS_ERR_UNSUPPORTED_MESSAGE_LENGTH.text
+}
 
 const plugin: FastifyPluginAsync = async (fastify) => {
   const { events, agents, agentControl, config, approvals } = fastify

@@ -1,7 +1,7 @@
 // The `agentlog` command line, read into what to run: no processes, no sockets; files and PATH only through `io`.
 import { isAbsolute, join, resolve, delimiter } from 'node:path'
 import { parseArgs } from 'node:util'
-import { DEFAULTS, agentUrl, type ConnectOptions } from './connect.js'
+import { DEFAULTS, agentUrl, type ConnectOptions } from './relay/options.js'
 import { readServerOptions, SERVER_OPTIONS } from './server-options.js'
 import { UsageError } from './usage-error.js'
 

@@ -17,6 +17,7 @@ import type { Config } from '../config.js'
 import type { EventStore, WriteHooks } from '../../plugins/event-store.js'
 import type { AgentHub } from '../../plugins/agent-hub.js'
 import { httpError } from '../errors.js'
+import { CloseCodes } from '../protocol/close-codes.js'
 import { within } from '../within.js'
 import { createLink } from './link.js'
 import { type CommitOrder, type CommitRange, commitNotices, decodeNotice, encodeNotice, isFor, type Notice } from './notices.js'
@@ -250,7 +251,7 @@ export function createCluster ({ db, config, log }: ClusterOptions) {
     const p = (async () => {
       const { events, hub } = deps()
       const conn = hub.get(agentId)
-      if (conn !== undefined) await closeSocket(conn.socket, 4001, 'replaced by a newer connection')
+      if (conn !== undefined) await closeSocket(conn.socket, CloseCodes.REPLACED, 'replaced by a newer connection')
       await events.flush()
       owned.delete(agentId)
       await ownership(agentId, false)
@@ -291,8 +292,8 @@ export function createCluster ({ db, config, log }: ClusterOptions) {
     log.warn({ agentId }, 'agent owned by another instance now; dropping its queued writes here')
     events.forget(agentId).catch(() => {})
     unlock(agentId).catch(() => {})
-    // 1001: the CLI reconnects, and is served by whoever owns the agent now
-    hub.get(agentId)?.socket.close(1001, 'the agent is served by another instance now; reconnect')
+    // the CLI reconnects, and is served by whoever owns the agent now
+    hub.get(agentId)?.socket.close(CloseCodes.GOING_AWAY, 'the agent is served by another instance now; reconnect')
   }
 
   /** After a reconnection: the locks went with the old connection; take them again or give the agents up. */

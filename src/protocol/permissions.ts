@@ -19,6 +19,11 @@ function isObj (value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value)
 }
 
+/** A request_id as the key it is kept under (the CLI sends strings; numbers are taken too), or null. */
+function idKey (id: unknown): string | null {
+  return typeof id === 'string' || typeof id === 'number' ? String(id) : null
+}
+
 export function permissionRequest (message: AgentMessage): PermissionRequest | null {
   if (message.type !== 'control_request') return null
   const request = message.request
@@ -37,8 +42,17 @@ export function permissionRequest (message: AgentMessage): PermissionRequest | n
 /** The request_id of a control_cancel_request, or null for any other line. */
 export function cancelledRequestId (message: AgentMessage): string | null {
   if (message.type !== 'control_cancel_request') return null
-  const id = message.request_id
-  return typeof id === 'string' || typeof id === 'number' ? String(id) : null
+  return idKey(message.request_id)
+}
+
+/**
+ * The request_id a control_response answers (as a string, the key), or null for any other line: what tells the relay
+ * that the CLI no longer waits for a permission request it holds for replay.
+ */
+export function answeredRequestId (message: AgentMessage): string | null {
+  if (message.type !== 'control_response') return null
+  const inner = message.response
+  return isObj(inner) ? idKey(inner.request_id) : null
 }
 
 /** The control_response line for a can_use_tool request (the CLI matches it by request_id, as sent). */

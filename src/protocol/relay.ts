@@ -20,6 +20,30 @@ export function agentRestartedLine (notice: AgentRestarted): Record<string, unkn
   return { type: AGENT_RESTARTED, ...notice, source: 'agentlog-connect' }
 }
 
+/**
+ * What a CLI that clears by itself sends for `/clear`, sent by the relay when it replaced a CLI that cannot clear
+ * with a fresh process: the conversation was reset, and an empty result ends the /clear turn. Each line carries
+ * its own uuid (newUuid is called once per line).
+ */
+export function clearedLines (newUuid: () => string): Array<Record<string, unknown>> {
+  const reset = { type: 'conversation_reset', trigger: 'clear', new_conversation_id: null, uuid: newUuid(), source: 'agentlog-connect' }
+  const result = {
+    type: 'result',
+    subtype: 'success',
+    is_error: false,
+    duration_ms: 0,
+    duration_api_ms: 0,
+    num_turns: 0,
+    result: '',
+    // the fresh process's cost counter starts at zero: the server takes the drop as a new baseline
+    total_cost_usd: 0,
+    usage: { input_tokens: 0, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+    uuid: newUuid(),
+    source: 'agentlog-connect'
+  }
+  return [reset, result]
+}
+
 function str (value: unknown): string | null {
   return typeof value === 'string' && value !== '' ? value.slice(0, 200) : null
 }

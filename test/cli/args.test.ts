@@ -1,7 +1,8 @@
 // The `agentlog` command line, read into what to run: given argv, environment and a file system, then options.
 import { test } from 'tap'
 import { parseCommandLine, pathWithout, findOnPath, UsageError, type ArgsIo } from '../../src/cli/args.js'
-import { agentUrl, withoutResume } from '../../src/cli/connect.js'
+import { agentUrl } from '../../src/cli/relay/options.js'
+import { withoutResume } from '../../src/cli/relay/restarts.js'
 
 const log = (): void => {}
 

@@ -1,7 +1,6 @@
 // When `agentlog connect` restarts a CLI that died: given its exit and the restarts so far, then the decision.
 import { test } from 'tap'
-import { decideOnExit, resumeArgs, type CliExit } from '../../src/cli/restarts.js'
-import { withoutResume } from '../../src/cli/connect.js'
+import { decideOnExit, describeExit, exitStatus, resumeArgs, type CliExit } from '../../src/cli/relay/restarts.js'
 
 const policy = { maxRestarts: 3, windowMs: 600000, delayMs: 1000, maxDelayMs: 5000 }
 const killed: CliExit = { asked: false, code: null, signal: 'SIGKILL', ranOnce: true }
@@ -31,6 +30,13 @@ test('exits that are not deaths are not restarted', async (t) => {
 })
 
 test('the restarted CLI resumes the last session, whatever the user asked for at first', async (t) => {
-  t.same(resumeArgs(['--model', 'opus', '--resume', 'old'], 'sess-2', withoutResume), ['--model', 'opus', '--resume', 'sess-2'])
-  t.same(resumeArgs(['--continue'], null, withoutResume), [], 'no session yet: a fresh one')
+  t.same(resumeArgs(['--model', 'opus', '--resume', 'old'], 'sess-2'), ['--model', 'opus', '--resume', 'sess-2'])
+  t.same(resumeArgs(['--continue'], null), [], 'no session yet: a fresh one')
+})
+
+test('given how the CLI exited, then the relay exits with the status a shell would report', async (t) => {
+  t.equal(exitStatus(3, null), 3)
+  t.equal(exitStatus(null, 'SIGKILL'), 137)
+  t.equal(exitStatus(null, 'SIGTERM'), 143)
+  t.same([describeExit(1, null), describeExit(null, 'SIGKILL')], ['code 1', 'signal SIGKILL'])
 })

@@ -1,4 +1,6 @@
-// When the CLI exits, whether `agentlog connect` starts it again (with --resume) and after how long. Pure.
+// When the CLI exits, whether `agentlog connect` starts it again (with --resume) and after how long, and with which
+// arguments a new process starts. Pure.
+import { constants as osConstants } from 'node:os'
 
 export interface RestartPolicy {
   /** Restarts allowed within windowMs; 0: never restart. */
@@ -37,8 +39,35 @@ export function decideOnExit (exit: CliExit, restarts: number[], now: number, po
   return { decision: { restart: true, delayMs, attempt: recent.length + 1 }, restarts: [...recent, now] }
 }
 
+/** The status a process exits with: its code, or 128 + the signal's number (as a shell reports it). */
+export function exitStatus (code: number | null, signal: NodeJS.Signals | null): number {
+  return code ?? 128 + (signal !== null ? osConstants.signals[signal] ?? 0 : 0)
+}
+
+/** How it exited, for the log: "code 1", "signal SIGKILL". */
+export function describeExit (code: number | null, signal: NodeJS.Signals | null): string {
+  return code !== null ? `code ${code}` : `signal ${signal ?? '?'}`
+}
+
+/** Arguments that would bring the old conversation back into a fresh process. */
+export function withoutResume (args: string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]
+    if (a === '--continue' || a === '-c' || a === '--fork-session') continue
+    if (a === '--resume' || a === '-r' || a === '--session-id') {
+      // --resume takes an optional value; a following flag is not one
+      if (i + 1 < args.length && !args[i + 1].startsWith('-')) i++
+      continue
+    }
+    if (a.startsWith('--resume=') || a.startsWith('--session-id=')) continue
+    out.push(a)
+  }
+  return out
+}
+
 /** Arguments for the restarted CLI: the user's, without any session choice of theirs, resuming the last session. */
-export function resumeArgs (args: string[], sessionId: string | null, withoutResume: (args: string[]) => string[]): string[] {
+export function resumeArgs (args: string[], sessionId: string | null): string[] {
   const base = withoutResume(args)
   return sessionId === null ? base : [...base, '--resume', sessionId]
 }

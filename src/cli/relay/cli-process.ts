@@ -1,0 +1,117 @@
+// One Claude Code process in stdio stream-json mode: started, its stdout read as lines, its stdin written, and how
+// it is made to stop.
+import { spawn, type ChildProcess } from 'node:child_process'
+import type { RelayLog } from './log.js'
+
+/** The flags that put Claude Code in stdio stream-json mode with permission requests on stdout. */
+export const STDIO_ARGS = [
+  '-p', '--input-format', 'stream-json', '--output-format', 'stream-json', '--verbose', '--permission-prompt-tool', 'stdio'
+]
+
+/** What the process reports; nothing once it was retired (replaced, or stopped for good). */
+export interface CliEvents {
+  /** A non-blank line it wrote on stdout. */
+  line (line: string): void
+  /** It could not be started. */
+  failed (err: Error): void
+  /** It exited, and every line it wrote has been read. */
+  closed (code: number | null, signal: NodeJS.Signals | null): void
+}
+
+/** How long a CLI asked to stop (SIGTERM) has before it is killed. */
+const KILL_AFTER_MS = 3000
+
+export class CliProcess {
+  /** Replaced by a fresh process, or stopped for good: nothing more it says is relayed, and its exit is not ours. */
+  retired = false
+  /** We asked it to stop (a signal passed on, or we are stopping): its exit is not a death to recover from. */
+  asked = false
+  /** It has exited: what the server sends now waits for the next process. */
+  exited = false
+  /** It wrote a line: it got as far as running. */
+  ranOnce = false
+  /** Resolves once it has closed (or could not be started). */
+  readonly closed: Promise<void>
+  private readonly child: ChildProcess
+
+  constructor (bin: string, extraArgs: string[], where: { cwd: string, env: NodeJS.ProcessEnv }, events: CliEvents, log: RelayLog) {
+    const args = [...STDIO_ARGS, ...extraArgs]
+    const [command, argv] = /\.[cm]?js$/.test(bin) ? [process.execPath, [bin, ...args]] : [bin, args]
+    // its own process group: a Ctrl-C in the terminal reaches it once, through us
+    const child = spawn(command, argv, { cwd: where.cwd, env: where.env, stdio: ['pipe', 'pipe', 'inherit'], detached: true })
+    this.child = child
+    let onClosed: () => void = () => {}
+    this.closed = new Promise(resolve => { onClosed = resolve })
+    log.info(`started ${bin} (pid ${child.pid ?? '?'})`)
+    child.stdin?.on('error', (err) => { log.info(`CLI stdin: ${err.message}`) })
+    child.stdout?.setEncoding('utf8')
+    let partial = ''
+    child.stdout?.on('data', (chunk: string) => {
+      partial += chunk
+      let cut = partial.indexOf('\n')
+      while (cut !== -1) {
+        const line = partial.slice(0, cut)
+        partial = partial.slice(cut + 1)
+        if (!this.retired && line.trim() !== '') {
+          this.ranOnce = true
+          events.line(line)
+        }
+        cut = partial.indexOf('\n')
+      }
+    })
+    child.once('error', (err) => {
+      if (this.retired) return
+      onClosed()
+      events.failed(err)
+    })
+    child.once('exit', () => { this.exited = true })
+    // 'close', not 'exit': every line it wrote has been read by then
+    child.once('close', (code, signal) => {
+      this.exited = true
+      onClosed()
+      if (this.retired) return
+      events.closed(code, signal)
+    })
+  }
+
+  /** Still running: it has neither exited nor been killed. */
+  get running (): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null
+  }
+
+  /** One line on its stdin: 'full' when it is not reading (wait for onceDrained), 'gone' when its stdin is closed. */
+  write (line: string): 'written' | 'full' | 'gone' {
+    const stdin = this.child.stdin
+    if (stdin === undefined || stdin === null || stdin.destroyed) return 'gone'
+    // the CLI reads lines: each one must end with a newline or it waits forever
+    return stdin.write(line + '\n') ? 'written' : 'full'
+  }
+
+  onceDrained (then: () => void): void {
+    this.child.stdin?.once('drain', then)
+  }
+
+  kill (signal: NodeJS.Signals): void {
+    this.child.kill(signal)
+  }
+
+  /** Replaced by a fresh process: its stdin closed, SIGTERM, and SIGKILL if it is still there 3 s later. */
+  retire (): void {
+    this.retired = true
+    this.child.stdin?.end()
+    this.child.kill('SIGTERM')
+    const killer = setTimeout(() => this.child.kill('SIGKILL'), KILL_AFTER_MS)
+    // it has its SIGTERM and its stdin is closed: no reason to keep this process alive for it
+    killer.unref()
+    this.child.once('close', () => clearTimeout(killer))
+  }
+
+  /** Stopped for good (the relay ends): SIGTERM, SIGKILL 3 s later; resolves once it has closed. */
+  async terminate (): Promise<void> {
+    this.retired = true
+    this.child.kill('SIGTERM')
+    const killer = setTimeout(() => this.child.kill('SIGKILL'), KILL_AFTER_MS)
+    await this.closed
+    clearTimeout(killer)
+  }
+}
