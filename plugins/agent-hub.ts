@@ -1,6 +1,7 @@
 // The agents' live sockets: one per agent, newest wins; how prompts and /clear reach an agent.
 import fp from 'fastify-plugin'
 import type { WebSocket } from 'ws'
+import type { AgentConnection, AgentHub, ConnectionState } from '../src/agent-hub.js'
 
 declare module 'fastify' {
   interface FastifyInstance { agents: AgentHub }
@@ -22,25 +23,15 @@ export const CloseCodes = {
   REFUSED: 4003
 } as const
 
-export interface AgentConnection {
-  agentId: string
-  socket: WebSocket
-  connectedAt: string
-  /** The CLI's session id as last reported, used as session_id on prompts we send. */
-  claudeSessionId: string | null
-  malformedLines: number
-}
-
-export function createAgentHub () {
+export function createAgentHub (): AgentHub {
   const connections = new Map<string, AgentConnection>()
-  const listeners = new Set<(agentId: string, state: 'connected' | 'disconnected') => void>()
+  const listeners = new Set<(agentId: string, state: ConnectionState) => void>()
 
-  function notify (agentId: string, state: 'connected' | 'disconnected'): void {
+  function notify (agentId: string, state: ConnectionState): void {
     for (const l of listeners) l(agentId, state)
   }
 
   return {
-    /** Lines skipped because they could not be used, by reason. */
     rejectedLines: { invalid_json: 0, missing_type: 0, too_deep: 0, binary: 0, frame_too_big: 0, invalid_utf8: 0 },
     attach (agentId: string, socket: WebSocket): AgentConnection {
       const previous = connections.get(agentId)
@@ -53,7 +44,6 @@ export function createAgentHub () {
       notify(agentId, 'connected')
       return conn
     },
-    /** Forgets the connection if it is still the agent's current one; true when it was. */
     detach (conn: AgentConnection): boolean {
       if (connections.get(conn.agentId) !== conn) return false
       connections.delete(conn.agentId)
@@ -67,7 +57,6 @@ export function createAgentHub () {
       const c = connections.get(agentId)
       return c !== undefined && c.socket.readyState === c.socket.OPEN
     },
-    /** Sends one stream-json line; every line must end with a newline or the CLI waits forever. */
     sendLine (agentId: string, message: unknown): boolean {
       const c = connections.get(agentId)
       if (c === undefined || c.socket.readyState !== c.socket.OPEN) return false
@@ -83,7 +72,6 @@ export function createAgentHub () {
         session_id: c?.claudeSessionId ?? ''
       })
     },
-    /** Closes every agent socket and waits (a bounded time) until each has closed, so their last lines are in. */
     async closeAll (code: number, reason: string, waitMs = 2000): Promise<void> {
       const open = [...connections.values()].map(c => c.socket)
       await Promise.all(open.map(socket => new Promise<void>((resolve) => {
@@ -93,7 +81,7 @@ export function createAgentHub () {
         socket.close(code, reason)
       })))
     },
-    onChange (listener: (agentId: string, state: 'connected' | 'disconnected') => void): () => void {
+    onChange (listener: (agentId: string, state: ConnectionState) => void): () => void {
       listeners.add(listener)
       return () => { listeners.delete(listener) }
     },
@@ -101,8 +89,6 @@ export function createAgentHub () {
     ids (): string[] { return [...connections.keys()] }
   }
 }
-
-export type AgentHub = ReturnType<typeof createAgentHub>
 
 export default fp(async function agentHub (fastify) {
   fastify.decorate('agents', createAgentHub())

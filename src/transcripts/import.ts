@@ -2,7 +2,7 @@
 // stored exactly once whatever was seen before (a re-import, the same session relayed live, a file being written).
 //
 // How it is written: the body is read line by line (one line in memory, up to a limit) and mapped; every few
-// hundred records the chunk goes through the event store's exclusive write (plugins/event-store.ts), which runs it
+// hundred records the chunk goes through the event store's exclusive write (src/store/exclusive.ts), which runs it
 // at the agent's place in the write queue, alone in one transaction: what is already stored is checked, seq numbers
 // continue from the agent's last one, the file's position moves with the events it produced. A failed chunk rolls
 // back with its position, so a retry resumes exactly there.
@@ -15,7 +15,8 @@
 import { roundUsd } from '../usd.js'
 import type { Kysely } from 'kysely'
 import type { Database, TranscriptFilesTable } from '../../db/schema.js'
-import type { EventStore, ExclusiveAgent, ExclusiveResult, StoredEvent } from '../../plugins/event-store.js'
+import type { EventStore, ExclusiveAgent, ExclusiveResult } from '../store/event-store.js'
+import type { StoredEvent } from '../schemas/events.js'
 import { parseLine } from '../protocol/ndjson.js'
 import {
   costDelta, mapTranscriptRecord, type MappedRecord, type TranscriptCost, type TranscriptSource, ZERO_COST

@@ -2,7 +2,7 @@
 // and the inserts. Kysely on both databases; every call takes the write's transaction.
 import type { Kysely, Transaction } from 'kysely'
 import type { Database, TranscriptFilesTable } from '../../db/schema.js'
-import type { StoredEvent } from '../../plugins/event-store.js'
+import type { StoredEvent } from '../schemas/events.js'
 import { upsertSession } from '../store/backend.js'
 
 export type Trx = Transaction<Database>

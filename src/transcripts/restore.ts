@@ -5,7 +5,7 @@
 // Written like transcript imports: chunks of lines through the event store's exclusive write, each in one
 // transaction at the agent's place in the write queue.
 import { EVENT_TYPES } from '../protocol/messages.js'
-import type { EventStore, ExclusiveAgent, ExclusiveResult } from '../../plugins/event-store.js'
+import type { EventStore, ExclusiveAgent, ExclusiveResult } from '../store/event-store.js'
 import { httpError } from '../errors.js'
 import { streamLines } from './lines.js'
 import type { AgentLocks } from './import.js'
