@@ -2,6 +2,8 @@
 import fp from 'fastify-plugin'
 import type { Kysely } from 'kysely'
 import type { Database } from '../db/schema.js'
+import type { Static } from '@sinclair/typebox'
+import type { AgentList, SessionList } from '../src/schemas/agents.js'
 import type { HistoryQueryType } from '../src/schemas/events.js'
 import { EVENT_TYPES } from '../src/protocol/messages.js'
 import type { EventStore } from '../src/store/event-store.js'
@@ -80,7 +82,7 @@ export function createHistory (db: Kysely<Database>, events: EventStore, hub: Ag
       `"latest_seq":${found.latest_seq},"oldest_seq":${found.oldest_seq ?? 'null'}}`
   }
 
-  async function sessions (agentId: string) {
+  async function sessions (agentId: string): Promise<Static<typeof SessionList> | null> {
     const state = await events.loadAgent(agentId, false)
     if (state === null) return null
     const rows = await db.selectFrom('sessions').selectAll().where('agent_key', '=', state.key)
@@ -108,7 +110,7 @@ export function createHistory (db: Kysely<Database>, events: EventStore, hub: Ag
     }
   }
 
-  async function listAgents () {
+  async function listAgents (): Promise<Static<typeof AgentList>> {
     const rows = await db.selectFrom('agents')
       .select(eb => [
         'agents.agent_key', 'agents.agent_id', 'agents.current_session', 'agents.last_seq', 'agents.created_at',
