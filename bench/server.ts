@@ -7,7 +7,7 @@ import { sql } from 'kysely'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import app, { serverOptions } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
-import type { StoredEvent } from '../plugins/event-store.js'
+import type { StoredEvent } from '../src/schemas/events.js'
 import { serveRequests, summarize } from './common.js'
 
 const config = loadConfig()

@@ -1,5 +1,5 @@
 // The database as Kysely sees it: one interface per table, shared by every dialect.
-import type { Generated, Insertable, Selectable } from 'kysely'
+import type { Generated, Selectable } from 'kysely'
 
 export interface AgentsTable {
   /** The agent's integer key: every event and session row carries it instead of the text id. */
@@ -163,10 +163,6 @@ export interface Database {
   idempotency_keys: IdempotencyKeysTable
 }
 
-export type Agent = Selectable<AgentsTable>
-export type NewAgent = Insertable<AgentsTable>
 export type EventRow = Selectable<ConversationEventsTable>
-export type NewEventRow = Insertable<ConversationEventsTable>
-export type SessionRow = Selectable<SessionsTable>
 export type ApprovalRow = Selectable<ApprovalsTable>
 export type ApprovalRuleRow = Selectable<ApprovalRulesTable>

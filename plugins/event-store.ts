@@ -4,11 +4,6 @@ import { createEventStore, type EventStore } from '../src/store/event-store.js'
 import { createPostgresBackend } from '../src/store/postgres-backend.js'
 import { createSqliteBackend } from '../src/store/sqlite-backend.js'
 
-export type {
-  AgentState, ClearOutcome, CommitListener, BatchListener, EventStore, ExclusiveAgent, ExclusiveResult, ExclusiveRun, StoredEvent,
-  WriteHooks
-} from '../src/store/event-store.js'
-
 declare module 'fastify' {
   interface FastifyInstance { events: EventStore }
 }

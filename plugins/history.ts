@@ -1,12 +1,15 @@
 // Where the history is read: keyset pages of an agent's log, its sessions, the agent listing.
 import fp from 'fastify-plugin'
 import type { Kysely } from 'kysely'
-import type { Database, EventRow } from '../db/schema.js'
+import type { Database } from '../db/schema.js'
+import type { Static } from '@sinclair/typebox'
+import type { AgentList, SessionList } from '../src/schemas/agents.js'
 import type { HistoryQueryType } from '../src/schemas/events.js'
 import { EVENT_TYPES } from '../src/protocol/messages.js'
-import type { EventStore, StoredEvent } from './event-store.js'
+import type { EventStore } from '../src/store/event-store.js'
+import { rowJson } from '../src/store/event-rows.js'
 import type { Cluster } from '../src/cluster/cluster.js'
-import type { AgentHub } from './agent-hub.js'
+import type { AgentHub } from '../src/agent-hub.js'
 
 declare module 'fastify' {
   interface FastifyInstance { history: History }
@@ -18,20 +21,6 @@ export class BadQueryError extends Error {
   constructor (message: string) {
     super(message)
     this.name = 'BadQueryError'
-  }
-}
-
-/** An event as the API shows it; rows carry the agent's integer key, the caller knows its id. */
-export function rowToEvent (row: EventRow, agentId: string): StoredEvent {
-  return {
-    id: Number(row.id),
-    agent_id: agentId,
-    session_number: row.session_number,
-    seq: row.seq,
-    event_type: row.event_type,
-    content: row.content,
-    metadata: row.metadata === null ? null : JSON.parse(row.metadata),
-    created_at: row.created_at
   }
 }
 
@@ -83,24 +72,17 @@ export function createHistory (db: Kysely<Database>, events: EventStore, hub: Ag
     }
   }
 
-  /**
-   * The same page as JSON text, written directly: metadata is stored as JSON text, so it is copied in as it is
-   * instead of being parsed and serialized again for every event of every page.
-   */
+  /** The same page as JSON text, written directly (src/store/event-rows.ts: metadata is copied in as stored). */
   async function pageJson (agentId: string, q: HistoryQueryType): Promise<string | null> {
     const found = await pageRows(agentId, q)
     if (found === null) return null
     const agent = JSON.stringify(agentId)
-    const parts = found.rows.map(r =>
-      `{"id":${Number(r.id)},"agent_id":${agent},"session_number":${r.session_number},` +
-      `"seq":${r.seq},"event_type":${JSON.stringify(r.event_type)},` +
-      `"content":${r.content === null ? 'null' : JSON.stringify(r.content)},"metadata":${r.metadata ?? 'null'},` +
-      `"created_at":${JSON.stringify(r.created_at)}}`)
+    const parts = found.rows.map(r => rowJson(r, agent, Number(r.id)))
     return `{"events":[${parts.join(',')}],"has_more":${found.has_more},"next_cursor":${found.next_cursor ?? 'null'},` +
       `"latest_seq":${found.latest_seq},"oldest_seq":${found.oldest_seq ?? 'null'}}`
   }
 
-  async function sessions (agentId: string) {
+  async function sessions (agentId: string): Promise<Static<typeof SessionList> | null> {
     const state = await events.loadAgent(agentId, false)
     if (state === null) return null
     const rows = await db.selectFrom('sessions').selectAll().where('agent_key', '=', state.key)
@@ -128,7 +110,7 @@ export function createHistory (db: Kysely<Database>, events: EventStore, hub: Ag
     }
   }
 
-  async function listAgents () {
+  async function listAgents (): Promise<Static<typeof AgentList>> {
     const rows = await db.selectFrom('agents')
       .select(eb => [
         'agents.agent_key', 'agents.agent_id', 'agents.current_session', 'agents.last_seq', 'agents.created_at',

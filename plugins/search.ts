@@ -10,6 +10,8 @@ import { type Kysely, sql, type RawBuilder } from 'kysely'
 import type SQLite from 'better-sqlite3'
 import type { Dialect } from '../db/connect.js'
 import type { Database } from '../db/schema.js'
+import type { Static } from '@sinclair/typebox'
+import type { SearchHit, SearchQueryType, SearchResult } from '../src/schemas/search.js'
 import { parseQuery, QuerySyntaxError, toFts5, toTsquery } from '../src/search/query.js'
 import { decodeCursor, encodeCursor, fingerprint, type SearchCursor } from '../src/search/cursor.js'
 import { MARK_END, MARK_START, remark, SNIPPET_MAX, unmark } from '../src/search/snippet.js'
@@ -28,28 +30,6 @@ export const WINDOW = 200
 const RELEVANCE_FN = 'agentlog_search_relevance'
 /** Characters either side of a PostgreSQL excerpt that may be punctuation its parser left out. */
 const CONTEXT = 8
-
-export interface SearchParams {
-  q: string
-  agent?: string
-  session?: number
-  type?: string
-  after?: string
-  before?: string
-  limit: number
-  cursor?: string
-}
-
-export interface SearchHit {
-  agent_id: string
-  session_number: number
-  seq: number
-  event_type: string
-  created_at: string
-  snippet: string
-  highlights: Array<[number, number]>
-  score: number
-}
 
 interface Candidate {
   id: number
@@ -180,7 +160,7 @@ export function createSearch (db: Kysely<Database>, dialect: Dialect, sqlite: SQ
     return Number(row.rows[0]?.n ?? 0)
   }
 
-  async function search (p: SearchParams): Promise<{ hits: SearchHit[], next_cursor: string | null, indexed_through: number }> {
+  async function search (p: SearchQueryType): Promise<Static<typeof SearchResult>> {
     let tree
     try {
       tree = parseQuery(p.q)
@@ -238,7 +218,7 @@ export function createSearch (db: Kysely<Database>, dialect: Dialect, sqlite: SQ
         next = { f, hi: older, lo: 0 }
       }
       const found = await details(match, page.map(c => c.id))
-      const hits: SearchHit[] = []
+      const hits: Array<Static<typeof SearchHit>> = []
       for (const c of page) {
         const row = found.get(c.id)
         // deleted by retention between the two reads

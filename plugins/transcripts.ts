@@ -3,7 +3,8 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { createAgentLocks, createTranscriptImporter } from '../src/transcripts/import.js'
 import { createRestorer } from '../src/transcripts/restore.js'
-import { exportAgent, type ExportFilter } from '../src/transcripts/export.js'
+import { exportAgent } from '../src/transcripts/export.js'
+import type { ExportQueryType } from '../src/schemas/transcripts.js'
 
 declare module 'fastify' {
   interface FastifyInstance { transcripts: Transcripts }
@@ -24,7 +25,7 @@ export function createTranscripts (fastify: FastifyInstance) {
     importer,
     restorer,
     /** The agent's log as an NDJSON stream (null when the agent is not known). */
-    export: (agentId: string, filter: ExportFilter) => exportAgent(fastify.db, sqlitePath, agentId, filter)
+    export: (agentId: string, filter: ExportQueryType) => exportAgent(fastify.db, sqlitePath, agentId, filter)
   }
 }
 

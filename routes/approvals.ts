@@ -5,7 +5,8 @@ import type { Static } from '@sinclair/typebox'
 import { AgentParams } from '../src/schemas/common.js'
 import { errorResponse } from '../src/schemas/docs.js'
 import {
-  AlreadyDecided, ApprovalList, ApprovalParams, ApprovalQuery, DecisionBody, DecisionResult, RuleList, RuleParams, RememberedRule
+  AlreadyDecided, ApprovalList, ApprovalParams, ApprovalQuery, DecisionBody, DecisionResult, type PendingApproval, RuleList, RuleParams,
+  RememberedRule
 } from '../src/schemas/approvals.js'
 import { createRedactor } from '../src/redact.js'
 import { agentNotFound, errorCode, httpError } from '../src/errors.js'
@@ -36,7 +37,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async function (request) {
     return {
-      approvals: (await approvals.pending(request.query.agent)).map(a => ({
+      approvals: (await approvals.pending(request.query.agent)).map((a): Static<typeof PendingApproval> => ({
         agent_id: a.agentId,
         request_id: a.requestId,
         tool_name: a.toolName,

@@ -14,8 +14,9 @@ import { errorResponse, sseResponse, webSocketResponse } from '../src/schemas/do
 import { EVENT_TYPES } from '../src/protocol/messages.js'
 import { BadQueryError, parseTypes } from '../plugins/history.js'
 import { CloseCodes } from '../src/protocol/close-codes.js'
-import { ClosingError, eventJson, type Follower, type LiveMessage, type LiveSink } from '../plugins/live-hub.js'
-import type { StoredEvent } from '../plugins/event-store.js'
+import { ClosingError, type Follower } from '../src/live/hub.js'
+import { eventJson, type LiveMessage, type LiveSink } from '../src/live/messages.js'
+import type { StoredEvent } from '../src/schemas/events.js'
 import { agentNotFound } from '../src/errors.js'
 
 /** Bytes a WebSocket follower may have unsent before it counts as full. */

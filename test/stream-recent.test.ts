@@ -1,7 +1,8 @@
 // The recent-events window the live feed catches up from: what it claims to hold is exactly what it holds.
 import { test } from 'tap'
-import { Recent, byId, bySeq, type Budget } from '../plugins/live-hub.js'
-import type { StoredEvent } from '../plugins/event-store.js'
+import { Recent, type Budget } from '../src/live/recent.js'
+import { byId, bySeq } from '../src/live/messages.js'
+import type { StoredEvent } from '../src/schemas/events.js'
 
 function event (seq: number, id = seq, content = 'x'): StoredEvent {
   return { id, agent_id: 'a', session_number: 0, seq, event_type: 'output', content, metadata: null, created_at: '2026-01-01T00:00:00.000Z' }

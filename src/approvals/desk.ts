@@ -2,7 +2,11 @@
 // their decisions, cancellations and timeouts. Every request that waits is a row (survives restarts) and a
 // permission_requested event; every outcome is a permission_decided event.
 import { randomUUID } from 'node:crypto'
+import type { Static } from '@sinclair/typebox'
 import type { ApprovalRow, ApprovalRuleRow } from '../../db/schema.js'
+import type {
+  DecisionResult as DecisionResultSchema, RememberedRule as RememberedRuleSchema, RuleRef as RuleRefSchema
+} from '../schemas/approvals.js'
 import type { EventDraft } from '../protocol/messages.js'
 import { truncateUtf8 } from '../protocol/messages.js'
 import { permissionResponse, type PermissionAnswer, type PermissionRequest } from '../protocol/permissions.js'
@@ -13,13 +17,7 @@ import { inputSummary, type Notifier } from './webhook.js'
 export type Behavior = 'allow' | 'deny'
 
 /** The policy rule that asked, as kept with the request. */
-export interface RuleRef {
-  id: string
-  tool: string
-  input: string | null
-  agent: string | null
-  decision: string
-}
+export type RuleRef = Static<typeof RuleRefSchema>
 
 export interface Approval {
   agentId: string
@@ -53,32 +51,14 @@ export interface Decision {
   remember?: 'session' | 'agent'
 }
 
-export interface DecisionResult {
-  agent_id: string
-  request_id: string
-  behavior: Behavior
-  decided_by: string
-  waited_ms: number
-  delivered: boolean
-}
+export type DecisionResult = Static<typeof DecisionResultSchema>
 
 export type DecideOutcome =
   | { kind: 'decided', result: DecisionResult }
   | { kind: 'not_found' }
   | { kind: 'closed', approval: Approval }
 
-export interface RememberedRule {
-  id: string
-  agent_id: string
-  scope: 'session' | 'agent'
-  session_number: number | null
-  tool: string
-  input: string | null
-  decision: Behavior
-  created_at: string
-  created_by: string | null
-  request_id: string | null
-}
+export type RememberedRule = Static<typeof RememberedRuleSchema>
 
 export interface DeskDeps {
   store: ApprovalStore

@@ -4,7 +4,7 @@ import type { Static } from '@sinclair/typebox'
 import type { AgentList, ClearContextResult, PromptAccepted, SessionList } from '../schemas/agents.js'
 import type { ApprovalList, DecisionBody, DecisionResult, RememberedRule, RuleList } from '../schemas/approvals.js'
 import type { ControlResult, PermissionModeBody } from '../schemas/control.js'
-import type { Event, EventPage, HistoryQuery } from '../schemas/events.js'
+import type { EventPage, HistoryQuery, StoredEvent } from '../schemas/events.js'
 import type { Health, WhoAmI } from '../schemas/health.js'
 import type { SearchQuery, SearchResult } from '../schemas/search.js'
 import type { AgentStreamQuery } from '../schemas/stream.js'
@@ -15,7 +15,7 @@ export type { SseMessage }
 
 export type AgentSummary = Static<typeof AgentList>['agents'][number]
 export type AgentListResult = Static<typeof AgentList>
-export type StoredEvent = Static<typeof Event>
+export type { StoredEvent }
 export type EventPageResult = Static<typeof EventPage>
 /** Every history parameter is optional: the server fills in limit (100) and order (asc). */
 export type EventsQuery = Partial<Static<typeof HistoryQuery>>

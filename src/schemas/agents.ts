@@ -1,5 +1,6 @@
 // Schemas of the agent listing, sessions and operator commands.
 import { Type } from '@sinclair/typebox'
+import { JsonObject } from './common.js'
 import { Event } from './events.js'
 
 const Nullable = <T extends ReturnType<typeof Type.String>> (t: T) => Type.Union([t, Type.Null()])
@@ -19,7 +20,7 @@ export const AgentSummary = Type.Object({
   cost_usd: Type.Number(),
   input_tokens: Type.Integer(),
   output_tokens: Type.Integer(),
-  info: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()])
+  info: Type.Union([JsonObject(), Type.Null()])
 })
 
 export const AgentList = Type.Object({ agents: Type.Array(AgentSummary) }, { description: 'The agents, ordered by id' })

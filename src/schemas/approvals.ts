@@ -51,7 +51,7 @@ export const DecisionResult = Type.Object({
   delivered: Type.Boolean({ description: 'false: the agent is not connected; it gets the decision when it reconnects' })
 })
 
-export const FirstDecision = Type.Object({
+const FirstDecision = Type.Object({
   status: Type.Union([Type.Literal('decided'), Type.Literal('cancelled')]),
   behavior: Type.Union([Type.Literal('allow'), Type.Literal('deny'), Type.Null()]),
   decided_by: Nullable(Type.String()),

@@ -1,7 +1,7 @@
 // Schemas shared by every route: error bodies and the agent id.
-import { Type, type Static } from '@sinclair/typebox'
+import { type ObjectOptions, Type } from '@sinclair/typebox'
 
-export const AGENT_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$'
+const AGENT_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$'
 const agentIdRegex = new RegExp(AGENT_ID_PATTERN)
 
 export function isValidAgentId (value: unknown): value is string {
@@ -20,4 +20,10 @@ export const AgentId = Type.String({
 })
 
 export const AgentParams = Type.Object({ agentId: AgentId })
-export type AgentParamsType = Static<typeof AgentParams>
+
+/**
+ * A JSON object with any properties (an event's metadata, an agent's info). The schema is a plain open object; its
+ * static type is a record, where `Type.Object({})` alone would give `{}` (any value but null).
+ */
+export const JsonObject = (options: ObjectOptions = {}) =>
+  Type.Unsafe<Record<string, unknown>>(Type.Object({}, { additionalProperties: true, ...options }))

@@ -1,5 +1,6 @@
 // Schemas of stored events and of the history endpoint.
 import { Type, type Static } from '@sinclair/typebox'
+import { JsonObject } from './common.js'
 
 export const Event = Type.Object({
   id: Type.Integer(),
@@ -8,9 +9,11 @@ export const Event = Type.Object({
   seq: Type.Integer(),
   event_type: Type.String(),
   content: Type.Union([Type.String(), Type.Null()]),
-  metadata: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()]),
+  metadata: Type.Union([JsonObject(), Type.Null()]),
   created_at: Type.String()
 })
+/** An event as the store commits it and every reader sees it: history, the live streams, exports, the client. */
+export type StoredEvent = Static<typeof Event>
 
 export const HistoryQuery = Type.Object({
   session: Type.Optional(Type.Integer({ minimum: 0, maximum: 2147483647, description: 'only this session' })),

@@ -8,7 +8,7 @@ export const SetAsideQuery = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 })
 }, { additionalProperties: false })
 
-export const SetAsideLine = Type.Object({
+const SetAsideLine = Type.Object({
   id: Type.Integer({ description: 'its place among set-aside lines (the cursor)' }),
   agent_id: Type.String(),
   after_seq: Type.Integer({ description: "the agent's last seq when the line was set aside: it belongs right after that event (it took no seq)" }),

@@ -1,5 +1,5 @@
 // Schemas of the live streams: where to start, what to follow, the resume header, and the messages they send.
-import { Type, type Static } from '@sinclair/typebox'
+import { Type } from '@sinclair/typebox'
 
 const Position = Type.String({
   pattern: '^(latest|[0-9]{1,15})$',
@@ -11,20 +11,17 @@ export const AgentStreamQuery = Type.Object({
   session: Type.Optional(Type.Integer({ minimum: 0, maximum: 2147483647, description: 'only this session' })),
   type: Type.Optional(Type.String({ maxLength: 1000, description: 'comma-separated event types' }))
 }, { additionalProperties: false })
-export type AgentStreamQueryType = Static<typeof AgentStreamQuery>
 
 export const GlobalStreamQuery = Type.Object({
   after: Type.Optional(Position),
   agents: Type.Optional(Type.String({ maxLength: 10000, description: 'comma-separated agent ids' })),
   type: Type.Optional(Type.String({ maxLength: 1000, description: 'comma-separated event types' }))
 }, { additionalProperties: false })
-export type GlobalStreamQueryType = Static<typeof GlobalStreamQuery>
 
 /** EventSource sends the id of the last message it saw when it reconnects; it wins over `after`. */
 export const ResumeHeaders = Type.Object({
   'last-event-id': Type.Optional(Type.String({ pattern: '^[0-9]{0,15}$', description: 'the id of the last message received' }))
 })
-export type ResumeHeadersType = Static<typeof ResumeHeaders>
 
 // ---- what the streams send (documented in the OpenAPI document; the typed client reads them) ----
 
@@ -46,7 +43,3 @@ export const WsCaughtUpAgent = Type.Object({ type: Type.Literal('caught_up'), la
 export const WsTruncated = Type.Object({ type: Type.Literal('truncated'), oldest_seq: Type.Integer() }, { description: Truncated.description })
 export const WsAgentNotice = Type.Object({ type: Type.Literal('agent'), ...AgentNotice.properties }, { description: AgentNotice.description })
 export const WsCaughtUpGlobal = Type.Object({ type: Type.Literal('caught_up'), ...CaughtUpGlobal.properties }, { description: CaughtUpGlobal.description })
-export type WsCaughtUpAgentType = Static<typeof WsCaughtUpAgent>
-export type WsTruncatedType = Static<typeof WsTruncated>
-export type WsAgentNoticeType = Static<typeof WsAgentNotice>
-export type WsCaughtUpGlobalType = Static<typeof WsCaughtUpGlobal>

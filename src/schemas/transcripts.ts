@@ -22,7 +22,6 @@ export const ImportQuery = Type.Object({
   }),
   dry_run: Type.Boolean({ default: false, description: 'plan only: say what would be imported, store nothing' })
 }, { additionalProperties: false })
-export type ImportQueryType = Static<typeof ImportQuery>
 
 export const TranscriptImportResult = Type.Object({
   agent_id: Type.String(),
@@ -55,7 +54,7 @@ export const ExportImportResult = Type.Object({
 
 export const ImportResult = Type.Union([TranscriptImportResult, ExportImportResult])
 
-export const ImportPosition = Type.Object({
+const ImportPosition = Type.Object({
   file: Type.String(),
   offset: Type.Integer(),
   lines: Type.Integer(),

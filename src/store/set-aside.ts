@@ -1,13 +1,10 @@
 // The lines set aside by the writer (isolate.ts), read for operators: oldest first, paged by id.
 import type { Kysely } from 'kysely'
 import type { Database } from '../../db/schema.js'
+import type { Static } from '@sinclair/typebox'
+import type { SetAsideList, SetAsideQuery } from '../schemas/set-aside.js'
 
-export interface SetAsidePage {
-  lines: Array<{ id: number, agent_id: string, after_seq: number, session_number: number, line: string, error: string, created_at: string }>
-  next_cursor: number | null
-}
-
-export async function listSetAside (db: Kysely<Database>, q: { agent?: string, after?: number, limit: number }): Promise<SetAsidePage> {
+export async function listSetAside (db: Kysely<Database>, q: Static<typeof SetAsideQuery>): Promise<Static<typeof SetAsideList>> {
   let query = db.selectFrom('set_aside_lines as s').innerJoin('agents as a', 'a.agent_key', 's.agent_key')
     .select(['s.id', 'a.agent_id', 's.after_seq', 's.session_number', 's.line', 's.error', 's.created_at'])
     .orderBy('s.id', 'asc').limit(q.limit + 1)

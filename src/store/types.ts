@@ -2,19 +2,14 @@
 import type { SessionsTable } from '../../db/schema.js'
 import type { AgentMessage } from '../protocol/ndjson.js'
 import type { EventDraft, EventType } from '../protocol/messages.js'
+import type { Static } from '@sinclair/typebox'
+import type { ClearContextResult } from '../schemas/agents.js'
+import type { StoredEvent } from '../schemas/events.js'
 
-export interface StoredEvent {
-  id: number
-  agent_id: string
-  session_number: number
-  seq: number
-  event_type: string
-  content: string | null
-  metadata: Record<string, unknown> | null
-  created_at: string
-}
+export type { StoredEvent } from '../schemas/events.js'
 
-export type ClearOutcome = 'cleared' | 'not_supported' | 'no_answer' | 'not_connected'
+/** What the agent made of a `/clear`, as the clear-context route answers it. */
+export type ClearOutcome = Static<typeof ClearContextResult>['agent_context']
 
 /** A `/clear` sent to a connected agent, waiting for its answer; the store settles the caller by `id`. */
 export interface ClearTurn {
@@ -64,16 +59,13 @@ export type Input =
   | { kind: 'connect', agentId: string, session: number, at: string, newProcess: boolean }
   | { kind: 'seen', agentId: string, session: number, at: string }
 
-/** A row the writer inserts; `line_uuid` is set on the first event of a stream-json line (the dedupe record). */
-export interface PlannedRow {
-  agent_id: string
+/**
+ * A row the writer inserts: an event before it has its id, with the agent's key; `line_uuid` is set on the first
+ * event of a stream-json line (the dedupe record).
+ */
+export type PlannedRow = Omit<StoredEvent, 'id' | 'event_type'> & {
   agent_key: number
-  session_number: number
-  seq: number
   event_type: EventType
-  content: string | null
-  metadata: Record<string, unknown> | null
-  created_at: string
   line_uuid: string | null
 }
 

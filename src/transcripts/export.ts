@@ -12,22 +12,10 @@ import { Readable } from 'node:stream'
 import SQLite from 'better-sqlite3'
 import type { Kysely } from 'kysely'
 import type { Database } from '../../db/schema.js'
-
-export interface ExportFilter {
-  session?: number
-  after?: number
-}
+import type { ExportQueryType } from '../schemas/transcripts.js'
+import { type EventColumns, rowJson } from '../store/event-rows.js'
 
 const PAGE = 1000
-
-interface EventTuple {
-  session_number: number
-  seq: number
-  event_type: string
-  content: string | null
-  metadata: string | null
-  created_at: string
-}
 
 interface SessionTuple {
   session_number: number
@@ -48,11 +36,9 @@ interface AgentTuple {
   info: string | null
 }
 
-/** A stored event as an export line (metadata is stored as JSON text and copied in as it is). */
-export function eventLine (agentId: string, r: EventTuple): string {
-  return `{"agent_id":${JSON.stringify(agentId)},"session_number":${r.session_number},"seq":${r.seq},` +
-    `"event_type":${JSON.stringify(r.event_type)},"content":${r.content === null ? 'null' : JSON.stringify(r.content)},` +
-    `"metadata":${r.metadata ?? 'null'},"created_at":${JSON.stringify(r.created_at)}}\n`
+/** A stored event as an export line: the event without its id. */
+function eventLine (agentId: string, r: EventColumns): string {
+  return rowJson(r, JSON.stringify(agentId), null) + '\n'
 }
 
 function sessionLine (s: SessionTuple): string {
@@ -80,7 +66,7 @@ function endLine (agentId: string, agent: AgentTuple, events: number): string {
  * The embedded database: a read-only connection of its own (WAL readers see one snapshot per transaction and never
  * wait for the writer), iterated a page at a time. Null when the agent is not known.
  */
-function sqliteExport (databasePath: string, agentId: string, filter: ExportFilter): Readable | null {
+function sqliteExport (databasePath: string, agentId: string, filter: ExportQueryType): Readable | null {
   const conn = new SQLite(databasePath, { readonly: true, fileMustExist: true })
   let open = true
   const finish = (): void => {
@@ -98,7 +84,7 @@ function sqliteExport (databasePath: string, agentId: string, filter: ExportFilt
       cache_read_tokens, cache_creation_tokens from sessions where agent_key = ?${sessionWhere} and last_seq > ? order by session_number`)
       .all(...sessionArgs, filter.after ?? 0) as SessionTuple[]
     const rows = conn.prepare(`select session_number, seq, event_type, content, metadata, created_at from conversation_events
-      where agent_key = ?${sessionWhere} and seq > ? order by seq`).iterate(...sessionArgs, filter.after ?? 0) as IterableIterator<EventTuple>
+      where agent_key = ?${sessionWhere} and seq > ? order by seq`).iterate(...sessionArgs, filter.after ?? 0) as IterableIterator<EventColumns>
     let count = 0
     let done = false
     const stream = new Readable({
@@ -140,7 +126,7 @@ function sqliteExport (databasePath: string, agentId: string, filter: ExportFilt
 }
 
 /** PostgreSQL: one repeatable-read, read-only transaction (one snapshot), keyset pages by seq. */
-async function postgresExport (db: Kysely<Database>, agentId: string, filter: ExportFilter): Promise<Readable | null> {
+async function postgresExport (db: Kysely<Database>, agentId: string, filter: ExportQueryType): Promise<Readable | null> {
   const trx = await db.startTransaction().setIsolationLevel('repeatable read').setAccessMode('read only').execute()
   let open = true
   const finish = async (commit: boolean): Promise<void> => {
@@ -188,6 +174,6 @@ async function postgresExport (db: Kysely<Database>, agentId: string, filter: Ex
   }
 }
 
-export async function exportAgent (db: Kysely<Database>, sqlitePath: string | null, agentId: string, filter: ExportFilter): Promise<Readable | null> {
+export async function exportAgent (db: Kysely<Database>, sqlitePath: string | null, agentId: string, filter: ExportQueryType): Promise<Readable | null> {
   return sqlitePath !== null ? sqliteExport(sqlitePath, agentId, filter) : await postgresExport(db, agentId, filter)
 }

@@ -2,7 +2,7 @@
 // stored exactly once whatever was seen before (a re-import, the same session relayed live, a file being written).
 //
 // How it is written: the body is read line by line (one line in memory, up to a limit) and mapped; every few
-// hundred records the chunk goes through the event store's exclusive write (plugins/event-store.ts), which runs it
+// hundred records the chunk goes through the event store's exclusive write (src/store/exclusive.ts), which runs it
 // at the agent's place in the write queue, alone in one transaction: what is already stored is checked, seq numbers
 // continue from the agent's last one, the file's position moves with the events it produced. A failed chunk rolls
 // back with its position, so a retry resumes exactly there.
@@ -15,7 +15,10 @@
 import { roundUsd } from '../usd.js'
 import type { Kysely } from 'kysely'
 import type { Database, TranscriptFilesTable } from '../../db/schema.js'
-import type { EventStore, ExclusiveAgent, ExclusiveResult, StoredEvent } from '../../plugins/event-store.js'
+import type { EventStore, ExclusiveAgent, ExclusiveResult } from '../store/event-store.js'
+import type { Static } from '@sinclair/typebox'
+import type { StoredEvent } from '../schemas/events.js'
+import type { TranscriptImportResult } from '../schemas/transcripts.js'
 import { parseLine } from '../protocol/ndjson.js'
 import {
   costDelta, mapTranscriptRecord, type MappedRecord, type TranscriptCost, type TranscriptSource, ZERO_COST
@@ -40,29 +43,8 @@ export interface ImportOptions {
   dryRun: boolean
 }
 
-export interface ImportSummary {
-  agent_id: string
-  file: string
-  /** The file's position after this import: bytes of whole lines read (send from here next time). */
-  offset: number
-  /** Whole lines of the file read so far. */
-  lines: number
-  /** Lines read by this request (already imported ones skipped). */
-  records: number
-  events_added: number
-  /** Conversation records already stored (a re-import, or the session was seen live). */
-  duplicates: number
-  /** Records that are not conversation, by type. */
-  skipped: Record<string, number>
-  /** Record types this server does not know, by type (skipped too). */
-  unknown: Record<string, number>
-  /** Lines that are not a JSON object with a string `type`, or longer than the limit. */
-  invalid: number
-  sessions: number[]
-  /** A line still being written at the end: left for later. */
-  partial_line: boolean
-  dry_run: boolean
-}
+/** What an import did, as the import route answers it. */
+export type ImportSummary = Static<typeof TranscriptImportResult>
 
 interface Item {
   mapped: MappedRecord

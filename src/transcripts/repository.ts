@@ -1,30 +1,17 @@
 // The queries imports run inside their exclusive write: file positions, what matching sessions already hold,
 // and the inserts. Kysely on both databases; every call takes the write's transaction.
 import type { Kysely, Transaction } from 'kysely'
-import type { Database, TranscriptFilesTable } from '../../db/schema.js'
-import type { StoredEvent } from '../../plugins/event-store.js'
+import type { Database, SessionsTable, TranscriptFilesTable } from '../../db/schema.js'
+import type { StoredEvent } from '../schemas/events.js'
 import { upsertSession } from '../store/backend.js'
+import { type EventColumns, rowToEvent } from '../store/event-rows.js'
 
 export type Trx = Transaction<Database>
 
-export interface NewEvent {
-  agent_id: string
-  session_number: number
-  seq: number
-  event_type: string
-  content: string | null
-  /** Already JSON text (as stored). */
-  metadata: string | null
-  created_at: string
-}
+/** An event to insert, before its id; its metadata already JSON text (as stored). */
+export type NewEvent = Omit<StoredEvent, 'id' | 'metadata'> & Pick<EventColumns, 'metadata'>
 
-export interface SessionTotals {
-  cost_usd: number
-  input_tokens: number
-  output_tokens: number
-  cache_read_tokens: number
-  cache_creation_tokens: number
-}
+export type SessionTotals = Pick<SessionsTable, 'cost_usd' | 'input_tokens' | 'output_tokens' | 'cache_read_tokens' | 'cache_creation_tokens'>
 
 const INSERT_CHUNK = 500
 
@@ -101,18 +88,7 @@ export async function insertEvents (trx: Trx, rows: NewEvent[]): Promise<StoredE
       .values(chunk.map(({ agent_id: agentId, ...r }) => ({ ...r, agent_key: keys.get(agentId) as number })))
       .returning(['id', 'seq']).execute()
     const ids = new Map(inserted.map(r => [r.seq, Number(r.id)]))
-    for (const r of chunk) {
-      out.push({
-        id: ids.get(r.seq) as number,
-        agent_id: r.agent_id,
-        session_number: r.session_number,
-        seq: r.seq,
-        event_type: r.event_type,
-        content: r.content,
-        metadata: r.metadata === null ? null : JSON.parse(r.metadata),
-        created_at: r.created_at
-      })
-    }
+    for (const r of chunk) out.push(rowToEvent({ ...r, id: ids.get(r.seq) as number }, r.agent_id))
   }
   return out
 }
@@ -132,13 +108,8 @@ export async function addToSession (trx: Trx, agentId: string, session: number, 
   await upsertSession(trx, { agent_key: await keyOf(trx, agentId), session_number: session, ...span, ...totals }).execute()
 }
 
-export interface SessionRowValues extends SessionTotals {
-  session_number: number
-  first_seq: number
-  last_seq: number
-  started_at: string
-  ended_at: string
-}
+/** A session's row but for the agent's key. */
+export type SessionRowValues = Omit<SessionsTable, 'agent_key'>
 
 /** Sets a session's row to exactly these values (an exported session moved to this server). */
 export async function setSession (trx: Trx, agentId: string, s: SessionRowValues): Promise<void> {

@@ -4,8 +4,10 @@
 //
 // Written like transcript imports: chunks of lines through the event store's exclusive write, each in one
 // transaction at the agent's place in the write queue.
+import type { Static } from '@sinclair/typebox'
 import { EVENT_TYPES } from '../protocol/messages.js'
-import type { EventStore, ExclusiveAgent, ExclusiveResult } from '../../plugins/event-store.js'
+import type { ExportImportResult } from '../schemas/transcripts.js'
+import type { EventStore, ExclusiveAgent, ExclusiveResult } from '../store/event-store.js'
 import { httpError } from '../errors.js'
 import { streamLines } from './lines.js'
 import type { AgentLocks } from './import.js'
@@ -14,18 +16,8 @@ import { addToSession, insertEvents, type NewEvent, type SessionRowValues, setSe
 const CHUNK_LINES = 1000
 const CHUNK_BYTES = 4 * 1024 * 1024
 
-export interface RestoreSummary {
-  agent_id: string
-  format: 'agentlog'
-  offset: number
-  records: number
-  events_added: number
-  duplicates: number
-  sessions: number
-  complete: boolean
-  partial_line: boolean
-  dry_run: boolean
-}
+/** What a restore did, as the import route answers it. */
+export type RestoreSummary = Static<typeof ExportImportResult>
 
 interface EndLine {
   current_session: number
