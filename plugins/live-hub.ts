@@ -212,7 +212,7 @@ export function createLiveHub (db: Kysely<Database>, events: EventStore, hub: Ag
   // as on one instance, with two guards: an agent's followers read from the database when this instance takes
   // the agent over (what the previous owner committed may not be announced yet), and the global followers (by id)
   // are handed a commit only when every commit before it is known here (each carries the highest id committed
-  // before it, see src/cluster/cluster.ts); otherwise they read from the database too.
+  // before it, see src/cluster/commits.ts); otherwise they read from the database too.
   const clustered = cluster !== null
   /** Every event with an id up to this one was committed in a commit known here (announced or our own). */
   let knownThrough = 0
