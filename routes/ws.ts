@@ -90,9 +90,10 @@ const plugin: FastifyPluginAsync = async (fastify) => {
     const log = request.log.child({ agentId })
 
     /**
-     * Whether this instance still holds the agent's state. The cluster drops it (events.forget in cluster.lose) when
-     * another instance has taken the agent, possibly before this socket has closed; what arrives meanwhile is neither
-     * written nor answered here, and 1001 sends the agent to whoever serves it now (it re-sends and asks again there).
+     * Whether this instance still holds the agent's state. The cluster drops it (events.forget in lose,
+     * src/cluster/ownership.ts) when another instance has taken the agent, possibly before this socket has closed;
+     * what arrives meanwhile is neither written nor answered here, and 1001 sends the agent to whoever serves it
+     * now (it re-sends and asks again there).
      */
     function served (): boolean {
       if (events.getAgent(agentId) !== undefined) return true

@@ -354,7 +354,7 @@ test('an agent whose state this instance dropped (handed over) while its socket 
   for (const [kind, frame] of lines) {
     const ws = await connect(t, `${url}/ws/moved`)
     const inbox = collect(ws)
-    // what cluster.lose() does when another instance has taken the agent, before it closes the socket
+    // what lose() in src/cluster/ownership.ts does when another instance has taken the agent, before it closes the socket
     await app.events.forget('moved')
     // a request the policy allows: this instance answered it as if nothing had happened, or sends the agent away
     const after = `after-${kind}`

@@ -45,6 +45,12 @@ export function isFor (notice: Notice, instanceId: string): boolean {
   return !('to' in notice) || notice.to === instanceId
 }
 
+/** The notice in a payload, when it is one this instance acts on; else null. */
+export function noticeFor (payload: string | undefined, instanceId: string): Notice | null {
+  const notice = decodeNotice(payload)
+  return notice !== null && isFor(notice, instanceId) ? notice : null
+}
+
 /**
  * A committed batch as commit notices: one range per agent (a batch holds each agent's events in seq order),
  * split over as many payloads as the size limit needs.
