@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto'
 import fp from 'fastify-plugin'
 import { decide, KEY_TTL_MS, validKey } from '../src/idempotency/decide.js'
 import { createIdempotencyStore, type KeyRef } from '../src/idempotency/store.js'
-import { Type } from '@sinclair/typebox'
+import { Type, type TSchema } from '@sinclair/typebox'
 import { httpError, type ErrorCode } from '../src/errors.js'
 import { errorResponse } from '../src/schemas/docs.js'
 import { requiredRole } from './auth.js'
@@ -62,10 +62,20 @@ export default fp(async function idempotency (fastify) {
     // documented (and validated) with the route's own schema
     const schema = (route.schema ??= {}) as Record<string, any>
     schema.headers ??= Type.Object({ [IDEMPOTENCY_HEADER]: Type.Optional(KeyHeader) }, { additionalProperties: true })
-    const response = (schema.response ??= {}) as Record<string, { description?: string } | undefined>
+    const response = (schema.response ??= {}) as Record<string, TSchema | undefined>
     const also = (status: number, description: string, code: ErrorCode): void => {
-      const before = response[status]?.description
-      response[status] = errorResponse(before === undefined ? description : `${before}; ${description}`, [code])
+      const before = response[status]
+      if (before === undefined) {
+        response[status] = errorResponse(description, [code])
+        return
+      }
+      const combined = `${before.description ?? ''}; ${description}`
+      // a plain error answer takes one more code; a richer one (approvals' already_decided with its decision) stays
+      // as it is, beside the plain error this plugin answers with
+      const plain = Object.keys((before as { properties?: object }).properties ?? {}).sort().join() === 'code,error,message'
+      response[status] = plain
+        ? errorResponse(combined, [code])
+        : Type.Union([before, errorResponse(description, [code])], { description: `${combined} (code: \`${code}\`)` })
     }
     also(409, 'A request with the same Idempotency-Key is being carried out (see Retry-After)', 'request_in_progress')
     also(422, 'The Idempotency-Key was used within 24 hours for another request', 'idempotency_key_reused')

@@ -72,7 +72,9 @@ function expectedFrom (frames: Sent[], skip: (m: any, step: string) => boolean =
       if (m.type === 'result' && typeof m.total_cost_usd === 'number') results.push({ total: m.total_cost_usd, process: 0 })
       if (skip(m, f.step)) continue
       const uuid = m.uuid ?? null
-      if (m.type === 'assistant') {
+      // the CLI's "(no content)" stand-in for an empty turn (2.1.120 after /clear) says nothing: not stored
+      const placeholder = m.message?.model === '<synthetic>' && (m.message?.content ?? []).every((b: any) => b.type === 'text' && b.text.trim() === '(no content)')
+      if (m.type === 'assistant' && !placeholder) {
         for (const b of m.message?.content ?? []) {
           if (b.type === 'text' && b.text.trim() !== '') events.push({ type: 'output', content: b.text, uuid, step: f.step })
           if (b.type === 'thinking' && b.thinking.trim() !== '') events.push({ type: 'thinking', content: b.thinking, uuid, step: f.step })
