@@ -26,6 +26,8 @@ export interface Principal {
   /** The token's name (`name=role:token`), null when it has none. */
   name: string | null
   agentPattern: RegExp | null
+  /** The agent token's glob as configured (agentPattern is made from it); null: any agent, or not an agent token. */
+  agentGlob: string | null
 }
 
 export const AGENT_SOCKET_ROUTE = '/ws/:agentId'
@@ -33,6 +35,8 @@ export const AGENT_SOCKET_ROUTE = '/ws/:agentId'
 const PUBLIC_ROUTES = new Set(['/', '/ui/:file'])
 /** Answers any valid token, an agent's too: it only says which role the token has. */
 const ANY_TOKEN_ROUTES = new Set(['/auth/whoami'])
+/** The MCP endpoint: any valid token; each tool keeps an agent token to the agents its glob allows. */
+export const MCP_ROUTE = '/mcp'
 const QUERY_TOKEN_ROUTES = new Set([AGENT_SOCKET_ROUTE, '/stream', '/agents/:agentId/events/stream'])
 
 /** The API document and its page: any valid token reads them (an agent's too). */
@@ -48,6 +52,7 @@ export function takesQueryToken (routeUrl: string, websocket: boolean): boolean 
 /** What a request needs: nothing, an agent token, any valid token, reading, or operating. */
 export function requiredRole (method: string, routeUrl: string | undefined): Role | 'any' | null {
   if (routeUrl?.startsWith('/health/') === true) return null
+  if (routeUrl === MCP_ROUTE) return 'any'
   if (routeUrl !== undefined && (method === 'GET' || method === 'HEAD')) {
     if (PUBLIC_ROUTES.has(routeUrl)) return null
     if (ANY_TOKEN_ROUTES.has(routeUrl)) return 'any'
@@ -90,7 +95,7 @@ export function requestSerializer (request: { method?: string, url?: string, hos
 export function createTokenCheck (tokens: AuthToken[]) {
   const known = tokens.map((t, i) => ({
     digest: digest(t.token),
-    principal: { role: t.role, tokenNumber: i + 1, name: t.name, agentPattern: t.agentGlob === null ? null : globToRegExp(t.agentGlob) }
+    principal: { role: t.role, tokenNumber: i + 1, name: t.name, agentPattern: t.agentGlob === null ? null : globToRegExp(t.agentGlob), agentGlob: t.agentGlob }
   }))
   /**
    * Compares against every known token, each time, on fixed-length digests: neither the length of a guess nor

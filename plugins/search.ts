@@ -19,6 +19,7 @@ import { relevanceOfMarked } from '../src/search/relevance.js'
 import { httpError } from '../src/errors.js'
 import { createPostgresIndexer } from '../src/search/postgres-index.js'
 import { parseTypes } from './history.js'
+import { UNSCOPED, type SearchScope } from '../src/search/scope.js'
 
 declare module 'fastify' {
   interface FastifyInstance { textSearch: Search }
@@ -64,9 +65,17 @@ export function createSearch (db: Kysely<Database>, dialect: Dialect, sqlite: SQ
   const postgres = dialect === 'postgres'
   sqlite?.function(RELEVANCE_FN, { deterministic: true }, (marked: unknown) => typeof marked === 'string' ? relevanceOfMarked(marked, MARK_START) : 0)
 
-  function filters (p: { agent?: string, session?: number, types: string[] | null, after?: string, before?: string }): RawBuilder<unknown> | null {
+  function filters (p: { agent?: string, session?: number, types: string[] | null, after?: string, before?: string }, scope: SearchScope): RawBuilder<unknown> | null {
     const parts: Array<RawBuilder<unknown>> = []
     if (p.agent !== undefined) parts.push(sql`e.agent_key = (select agent_key from agents where agent_id = ${p.agent})`)
+    if (scope.agents !== null) {
+      parts.push(scope.agents.length === 0
+        ? sql`1 = 0`
+        : sql`e.agent_key in (select agent_key from agents where agent_id in (${sql.join(scope.agents)}))`)
+    }
+    if (scope.exclude !== null) {
+      parts.push(sql`not (e.agent_key = coalesce((select agent_key from agents where agent_id = ${scope.exclude.agent}), -1) and e.session_number = ${scope.exclude.session})`)
+    }
     if (p.session !== undefined) parts.push(sql`e.session_number = ${p.session}`)
     if (p.types !== null) parts.push(sql`e.event_type in (${sql.join(p.types)})`)
     // created_at is stored as ISO-8601 UTC with milliseconds: text order is time order
@@ -160,7 +169,8 @@ export function createSearch (db: Kysely<Database>, dialect: Dialect, sqlite: SQ
     return Number(row.rows[0]?.n ?? 0)
   }
 
-  async function search (p: SearchQueryType): Promise<Static<typeof SearchResult>> {
+  /** `scope`: what the caller may reach besides the query's own filters (the MCP endpoint's; the REST route has none). */
+  async function search (p: SearchQueryType, scope: SearchScope = UNSCOPED): Promise<Static<typeof SearchResult>> {
     let tree
     try {
       tree = parseQuery(p.q)
@@ -172,8 +182,8 @@ export function createSearch (db: Kysely<Database>, dialect: Dialect, sqlite: SQ
     const types = parseTypes(p.type)
     const after = isoTime('after', p.after)
     const before = isoTime('before', p.before)
-    const where = filters({ agent: p.agent, session: p.session, types, after, before })
-    const f = fingerprint([match, p.agent, p.session, types, after, before])
+    const where = filters({ agent: p.agent, session: p.session, types, after, before }, scope)
+    const f = fingerprint([match, p.agent, p.session, types, after, before, scope.agents, scope.exclude])
 
     let cursor: SearchCursor | null = null
     if (p.cursor !== undefined) {

@@ -32,6 +32,7 @@ import streamRoutes from '../routes/stream.js'
 import searchRoutes from '../routes/search.js'
 import whoamiRoutes from '../routes/whoami.js'
 import viewerRoutes from '../routes/viewer.js'
+import mcpRoutes from '../routes/mcp.js'
 import errorsPlugin from '../plugins/errors.js'
 import validationPlugin from '../plugins/validation.js'
 import openapiPlugin from '../plugins/openapi.js'
@@ -148,4 +149,5 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(setAsideRoutes)
   await fastify.register(whoamiRoutes)
   await fastify.register(viewerRoutes)
+  await fastify.register(mcpRoutes)
 }

@@ -65,6 +65,8 @@ export interface Config {
   allowUnauthenticated: boolean
   /** Browser origins allowed to call the API; null: CORS off. */
   corsOrigins: string[] | null
+  /** Host names /mcp answers to (DNS-rebinding protection); ['*']: any; null: loopback, PUBLIC_URL's and HOST's. */
+  mcpAllowedHosts: string[] | null
   /** Operator requests (POST) per client per window; 0: no limit. */
   rateLimitMax: number
   rateLimitWindowMs: number
@@ -231,6 +233,18 @@ function corsOrigins (env: Env): string[] | null {
   return list
 }
 
+/** MCP_ALLOWED_HOSTS: comma-separated host names (a port is ignored), or *. */
+function mcpAllowedHosts (env: Env): string[] | null {
+  const list = (env.MCP_ALLOWED_HOSTS ?? '').split(',').map(h => h.trim().toLowerCase()).filter(h => h !== '')
+  if (list.length === 0) return null
+  for (const host of list) {
+    if (host !== '*' && !/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d+)?$/.test(host)) {
+      throw new ConfigError(`MCP_ALLOWED_HOSTS must be comma-separated host names like agentlog.example.com (no scheme or path) or *, got ${JSON.stringify(host)}`)
+    }
+  }
+  return list
+}
+
 /** The built-in patterns (unless REDACT_DEFAULTS=0) and REDACT_PATTERNS, whitespace-separated regular expressions. */
 function redactPatterns (env: Env): RegExp[] {
   const patterns = flag(env, 'REDACT_DEFAULTS', true) ? [...DEFAULT_REDACT_PATTERNS] : []
@@ -313,6 +327,7 @@ export function loadConfig (env: Env = process.env): Config {
     authTokens,
     allowUnauthenticated,
     corsOrigins: corsOrigins(env),
+    mcpAllowedHosts: mcpAllowedHosts(env),
     rateLimitMax: integer(env, 'RATE_LIMIT_MAX', 600, 0),
     rateLimitWindowMs: integer(env, 'RATE_LIMIT_WINDOW_MS', 60000, 100, 86400000),
     redactPatterns: redactPatterns(env),

@@ -34,6 +34,7 @@ export const ERROR_CODES = {
   unsupported_encoding: { status: 415, meaning: 'a Content-Encoding other than gzip' },
   agent_refused: { status: 422, meaning: 'the agent answered the control command with an error' },
   idempotency_key_reused: { status: 422, meaning: 'the Idempotency-Key was used within 24 hours for another request (another route, agent or body)' },
+  method_not_allowed: { status: 405, meaning: 'GET or DELETE on /mcp: the MCP endpoint is stateless and takes POST only' },
   upgrade_required: { status: 426, meaning: 'a plain GET on a WebSocket route' },
   uri_too_long: { status: 414, meaning: 'a path parameter longer than the router takes (256 characters)' },
   rate_limited: { status: 429, meaning: 'too many operator requests in the window (see Retry-After)' },
