@@ -23,6 +23,9 @@ connect options:
   --max-restarts N      restarts (with --resume) after the CLI dies, within ${DEFAULTS.restartWindowMs / 60000} minutes (default ${DEFAULTS.maxRestarts}; 0: never)
   --buffer-lines N      lines held while disconnected, oldest dropped beyond (default ${DEFAULTS.bufferLines})
   --replay-lines N      last sent lines re-sent after a reconnect (default ${DEFAULTS.replayLines})
+  --no-mcp              do not give the CLI agentlog's MCP tools (by default it gets SERVER/mcp with the
+                        agent's token, and --allowedTools mcp__agentlog__*: search, list_agents, list_sessions,
+                        get_events, usage)
   --verbose             log connections, restarts and counts to stderr (AGENTLOG_VERBOSE=1)
   --version             agentlog's version and the CLI's (\`claude --version\`)
   -h, --help            this text
@@ -106,6 +109,7 @@ export function parseCommandLine (argv: string[], env: NodeJS.ProcessEnv, log: (
         'buffer-lines': { type: 'string' },
         'replay-lines': { type: 'string' },
         verbose: { type: 'boolean' },
+        'no-mcp': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' }
       }
@@ -148,6 +152,7 @@ export function parseCommandLine (argv: string[], env: NodeJS.ProcessEnv, log: (
       token,
       claudeBin,
       claudeArgs,
+      mcp: values['no-mcp'] !== true,
       bufferLines,
       replayLines,
       maxRestarts,

@@ -34,6 +34,7 @@ import { ServerLink } from './relay/server-link.js'
 import { onStopSignals } from './relay/signals.js'
 import { howToStop } from './relay/stopping.js'
 import { CliSupervisor } from './relay/supervisor.js'
+import { mcpArgs, mcpConfig, writeMcpConfig } from './relay/mcp-config.js'
 
 /** A line as the relay reads it: a JSON object, or null; never throws. */
 function read (line: string): AgentMessage | null {
@@ -60,12 +61,20 @@ class Relay {
   private finished = false
   private done: (code: number) => void = () => {}
   private unsignal: () => void = () => {}
+  /** Deletes the CLI's MCP configuration file (it holds the token) when the relay ends. */
+  private removeMcpConfig: () => void = () => {}
 
   constructor (private readonly opts: ConnectOptions) {
     this.log = relayLog(opts.log, opts.verbose)
     this.url = agentUrl(opts.server, opts.agentId)
     this.outbound = new OutboundBuffer(opts)
-    this.supervisor = new CliSupervisor(opts, {
+    let claudeArgs = opts.claudeArgs
+    if (opts.mcp !== false) {
+      const file = writeMcpConfig(mcpConfig(opts.server, opts.agentId, opts.token))
+      this.removeMcpConfig = file.remove
+      claudeArgs = [...mcpArgs(file.path), ...claudeArgs]
+    }
+    this.supervisor = new CliSupervisor({ ...opts, claudeArgs }, {
       line: (line) => this.fromCli(line),
       failedToStart: () => this.fail(127),
       restarted: (notice, waiting) => this.restarted(notice, waiting),
@@ -262,6 +271,7 @@ class Relay {
     this.supervisor.end()
     if (this.drainTimer !== null) clearTimeout(this.drainTimer)
     this.unsignal()
+    this.removeMcpConfig()
     this.log.info(`done: ${this.link.sent} lines to the server, ${this.supervisor.written} to the CLI, ${this.replayed} re-sent, ${this.supervisor.restarts} CLI restarts`)
     this.done(this.exitCode)
   }

@@ -118,6 +118,11 @@ function script (req: MockRequest): MockAnswer {
   if (prompt.includes('WRITE_FILE')) {
     return { blocks: [{ type: 'tool_use', name: 'Write', input: { file_path: `${cwd}/note.txt`, content: 'written by the agent\n' } }] }
   }
+  const mcpSearch = /MCP_SEARCH "([^"]+)"/.exec(prompt)
+  if (mcpSearch !== null) {
+    // agentlog's MCP tool (as `agentlog connect` hands it to the CLI): a phrase another agent wrote
+    return { blocks: [{ type: 'tool_use', name: 'mcp__agentlog__search', input: { query: `"${mcpSearch[1]}"` } }] }
+  }
   if (prompt.includes('ERROR_PLEASE')) {
     return { blocks: [], error: { status: 400, type: 'invalid_request_error', message: 'prompt is too long: 300000 tokens > 200000 maximum' } }
   }

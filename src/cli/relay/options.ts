@@ -10,6 +10,11 @@ export interface ConnectOptions {
   claudeBin: string
   /** Extra arguments for the CLI, after the stdio flags. */
   claudeArgs: string[]
+  /**
+   * Hand the CLI the server's MCP endpoint (SERVER/mcp with this token) and allow its tools; false: --no-mcp.
+   * Absent means on, so every relay (connect, the runner) gives its agent the fleet's history.
+   */
+  mcp?: boolean
   /** Lines held while disconnected; beyond this the oldest are dropped. */
   bufferLines: number
   /** How many of the last sent lines are re-sent after a reconnect. */
