@@ -37,6 +37,7 @@ export const TAGS = [
   { name: 'agent socket', description: 'Where Claude Code (--sdk-url) or `agentlog connect` streams stream-json' },
   { name: 'approvals', description: 'Permission requests waiting for a person, and remembered rules' },
   { name: 'search', description: 'Full-text search across every agent\'s log' },
+  { name: 'mcp', description: 'The MCP endpoint: the fleet\'s history as tools for agents (docs/mcp.md)' },
   { name: 'import/export', description: 'Claude Code transcripts and agentlog exports in and out' },
   { name: 'auth', description: 'What the presented token may do' },
   { name: 'viewer', description: 'The web viewer (a page and its files)' },
