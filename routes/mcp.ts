@@ -46,12 +46,12 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       description: 'Model Context Protocol over Streamable HTTP, stateless: search, list_agents, list_sessions, ' +
         'get_events and usage, for a Claude Code agent (or any MCP client) to read what the fleet did. Any valid ' +
         'token; an agent token reads only the agents its glob allows. `X-Agentlog-Agent` names the calling agent ' +
-        '(its current session is left out of search). See docs/mcp.md.',
+        '(its current session is left out of search). GET and DELETE answer 405: there are no streams or sessions. ' +
+        'See docs/mcp.md.',
       tags: ['mcp'],
       body: JsonRpcBody,
       response: {
-        200: Type.Unknown({ description: 'The JSON-RPC answer (application/json or a text/event-stream of it)' }),
-        202: Type.Null({ description: 'A notification or response, accepted' }),
+        200: Type.Unknown({ description: 'The JSON-RPC answer (application/json); a notification alone is answered 202 with no body' }),
         403: refused
       }
     }
@@ -82,12 +82,8 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     fastify.route({
       method,
       url: MCP_ROUTE,
-      schema: {
-        summary: method === 'GET' ? 'No event stream on /mcp' : 'No session to end on /mcp',
-        description: 'The MCP endpoint is stateless: it answers 405 (Allow: POST), as the Streamable HTTP transport says.',
-        tags: ['mcp'],
-        response: { 403: refused, 405: stateless }
-      },
+      // not part of the API: the answer the Streamable HTTP transport prescribes for a stateless server (POST /mcp says so)
+      schema: { hide: true, response: { 403: refused, 405: stateless } },
       handler: async function (request, reply) {
         checkRebinding(request.headers)
         reply.header('allow', 'POST')
