@@ -18,6 +18,9 @@ test('defaults', async (t) => {
   t.match(c, { dedupeWindowLines: 5000, writeTimeoutMs: 10000 })
   t.equal(loadConfig({ DEDUPE_WINDOW_LINES: '0' }).dedupeWindowLines, 0, '0 = no window (see test/dedupe-window.test.ts)')
   t.equal(loadConfig({ PORT: '' }).port, 7700, 'empty means default')
+  t.equal(c.mcpAllowedHosts, null)
+  t.same(loadConfig({ MCP_ALLOWED_HOSTS: ' Agentlog.example.com:443, [::1] ' }).mcpAllowedHosts, ['agentlog.example.com:443', '[::1]'])
+  t.same(loadConfig({ MCP_ALLOWED_HOSTS: '*' }).mcpAllowedHosts, ['*'])
 })
 
 test('tool policies', async (t) => {
@@ -68,6 +71,8 @@ test('bad values name the variable', async (t) => {
     ['APPROVAL_FALLBACK', 'ask'],
     ['APPROVAL_WEBHOOK_URL', 'ftp://x'],
     ['APPROVAL_WEBHOOK_FORMAT', 'xml'],
+    ['MCP_ALLOWED_HOSTS', 'https://agentlog.example.com'],
+    ['MCP_ALLOWED_HOSTS', 'host/path'],
     ['PUBLIC_URL', 'not a url'],
     ['LOG_LEVEL', 'loud'],
     ['LOG_LEVEL', 'INFO '],

@@ -36,8 +36,11 @@ test('connect: flags, defaults, and extra CLI arguments after --', async (t) => 
     maxRestarts: 5,
     restartWindowMs: 600000,
     verbose: false,
-    cwd: '/home/me/project'
+    cwd: '/home/me/project',
+    mcp: true
   })
+  const noMcp = parseCommandLine(['connect', '--agent', 'a1', '--no-mcp'], { PATH: '/usr/bin' }, log, io())
+  t.match(noMcp, { kind: 'connect', options: { mcp: false } }, '--no-mcp')
   const fromEnv = parseCommandLine(['connect'], { AGENTLOG_AGENT: 'a2', AGENTLOG_SERVER: 'ws://h:1', AGENTLOG_VERBOSE: '1', CLAUDE_BIN: '/x/cli.js' }, log, io())
   t.match(fromEnv, { kind: 'connect', options: { agentId: 'a2', server: 'ws://h:1', verbose: true, claudeBin: '/x/cli.js' } })
   t.same(parseCommandLine(['--help'], {}, log, io()), { kind: 'help' })
