@@ -168,6 +168,10 @@ test('a caller\'s mistakes are tool errors the model reads, not protocol failure
   t.match(both.text, /at most one of around, after and before/)
   const wrongType = await call(c, 'get_events', { agent: 'build-1', limit: 'ten' })
   t.equal(wrongType.isError, true, 'arguments against the schema')
+  for (const [tool, args] of [['usage', { since: 'last tuesday' }], ['search', { query: 'zebrafish', until: 'soon' }]] as const) {
+    const res = await call(c, tool, args)
+    t.equal(res.isError, true, `${tool}: a time that is not one`)
+  }
   // the connection is still good after all of these
   t.equal((await call(c, 'list_agents', {})).isError, false)
 })

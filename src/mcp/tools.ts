@@ -202,7 +202,7 @@ export function registerTools (server: McpServer, engines: McpEngines, caller: C
   }, async (args) => answer(async () => {
     if (args.agent !== undefined && !visible(caller, args.agent)) throw unknownAgent(args.agent)
     const agents = args.agent !== undefined ? [args.agent] : caller.pattern === null ? null : (await visibleAgents()).map(a => a.agent_id)
-    return usageTotals(db, { since: iso(args.since), until: iso(args.until), by: args.by ?? 'agent', agents })
+    return usageTotals(db, { since: iso(args.since, 'since'), until: iso(args.until, 'until'), by: args.by ?? 'agent', agents })
   }))
 }
 
@@ -213,6 +213,9 @@ function firstLine (prompt: string | undefined): string | null {
   return c.omitted > 0 ? `${c.text}…` : c.text
 }
 
-function iso (value: string | undefined): string | undefined {
-  return value === undefined ? undefined : new Date(value).toISOString()
+function iso (value: string | undefined, name: string): string | undefined {
+  if (value === undefined) return undefined
+  const t = Date.parse(value)
+  if (Number.isNaN(t)) throw new ToolError(`${name}: not an ISO-8601 time (e.g. 2026-05-01T12:00:00Z)`)
+  return new Date(t).toISOString()
 }
