@@ -48,6 +48,15 @@ function schema<T extends TSchema> (s: T) {
   return fromJsonSchema<Static<T>>(s as unknown as Parameters<typeof fromJsonSchema>[0])
 }
 
+// compiled once (a validator each), not for every request: a request builds a new server with these tools
+const INPUTS = {
+  search: schema(SearchArgs),
+  listAgents: schema(ListAgentsArgs),
+  listSessions: schema(ListSessionsArgs),
+  getEvents: schema(GetEventsArgs),
+  usage: schema(UsageArgs)
+}
+
 function unknownAgent (agentId: string): ToolError {
   return new ToolError(`unknown agent ${JSON.stringify(agentId)}: list_agents names the agents you can read`)
 }
@@ -67,7 +76,7 @@ export function registerTools (server: McpServer, engines: McpEngines, caller: C
       'met the same error, file or problem, and what it did. Returns hits (agent, session, seq, type, time, snippet), ' +
       'best first; read what happened around a hit with get_events {agent, around: seq}. Your own current session is ' +
       'left out unless include_own_session is true.',
-    inputSchema: schema(SearchArgs),
+    inputSchema: INPUTS.search,
     annotations: { readOnlyHint: true, openWorldHint: false }
   }, async (args) => answer(async () => {
     if (args.agent !== undefined && !visible(caller, args.agent)) throw unknownAgent(args.agent)
@@ -95,7 +104,7 @@ export function registerTools (server: McpServer, engines: McpEngines, caller: C
     description: 'Every agent whose history you can read: its state (busy, idle or disconnected), current session, ' +
       'last activity, working directory, model and total cost in USD. The ids are what search, list_sessions and ' +
       'get_events take.',
-    inputSchema: schema(ListAgentsArgs),
+    inputSchema: INPUTS.listAgents,
     annotations: { readOnlyHint: true, openWorldHint: false }
   }, async () => answer(async () => {
     const agents = await visibleAgents()
@@ -118,7 +127,7 @@ export function registerTools (server: McpServer, engines: McpEngines, caller: C
     title: 'List an agent\'s sessions',
     description: 'An agent\'s sessions, newest first (a session ends when its context is cleared): number, first ' +
       'prompt, seq range, start and end times, cost in USD. Read one with get_events {agent, session}.',
-    inputSchema: schema(ListSessionsArgs),
+    inputSchema: INPUTS.listSessions,
     annotations: { readOnlyHint: true, openWorldHint: false }
   }, async (args) => answer(async () => {
     if (!visible(caller, args.agent)) throw unknownAgent(args.agent)
@@ -149,7 +158,7 @@ export function registerTools (server: McpServer, engines: McpEngines, caller: C
       'before a seq, or the newest; optionally one session or some event types. Each event\'s content and metadata ' +
       '(a tool\'s input, a result\'s counters) are cut to max_chars. Page on with after = the last seq (has_more_after) ' +
       'or before = the first seq (has_more_before).',
-    inputSchema: schema(GetEventsArgs),
+    inputSchema: INPUTS.getEvents,
     annotations: { readOnlyHint: true, openWorldHint: false }
   }, async (args) => answer(async () => {
     if (!visible(caller, args.agent)) throw unknownAgent(args.agent)
@@ -197,7 +206,7 @@ export function registerTools (server: McpServer, engines: McpEngines, caller: C
     title: 'Cost and tokens of the fleet',
     description: 'Cost in USD and tokens of the sessions active in a period (all time by default), grouped by agent ' +
       'or by model, biggest cost first, with the total.',
-    inputSchema: schema(UsageArgs),
+    inputSchema: INPUTS.usage,
     annotations: { readOnlyHint: true, openWorldHint: false }
   }, async (args) => answer(async () => {
     if (args.agent !== undefined && !visible(caller, args.agent)) throw unknownAgent(args.agent)
