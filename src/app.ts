@@ -21,6 +21,7 @@ import metricsPlugin from '../plugins/metrics.js'
 import approvalsPlugin from '../plugins/approvals.js'
 import approvalRoutes from '../routes/approvals.js'
 import setAsideRoutes from '../routes/set-aside.js'
+import usageRoutes from '../routes/usage.js'
 import transcriptsPlugin from '../plugins/transcripts.js'
 import metricsRoutes from '../routes/metrics.js'
 import wsRoutes from '../routes/ws.js'
@@ -146,6 +147,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(metricsRoutes)
   await fastify.register(approvalRoutes)
   await fastify.register(setAsideRoutes)
+  await fastify.register(usageRoutes)
   await fastify.register(whoamiRoutes)
   await fastify.register(viewerRoutes)
 }

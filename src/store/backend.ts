@@ -3,6 +3,7 @@
 import type { Kysely, Transaction } from 'kysely'
 import type { Database } from '../../db/schema.js'
 import type { PlannedRow, SessionDelta, StoredEvent } from './types.js'
+import type { UsageDelta } from '../usage/counters.js'
 
 /**
  * Steps run inside each PostgreSQL write transaction (several instances, see src/cluster/): `begin` before
@@ -21,6 +22,8 @@ export interface AgentUpdate {
   last_seq: number
   current_session: number
   cost_baseline_usd: number | null
+  /** The per-model counters of the agent's current process, as JSON text (src/usage/counters.ts). */
+  usage_baseline: string | null
   info: string | null
   last_seen_at: string | null
   last_connected_at: string | null
@@ -31,6 +34,8 @@ export interface CommitBatch {
   agentIds: string[]
   rows: PlannedRow[]
   sessions: SessionDelta[]
+  /** Additions to usage_hours, one per agent, session, model and hour. */
+  usage: UsageDelta[]
   agents: Array<{ key: number, update: AgentUpdate }>
 }
 
@@ -41,6 +46,7 @@ export interface LoadedAgent {
   currentSession: number
   lastSeq: number
   costBaseline: number | null
+  usageBaseline: string | null
   info: string | null
   lastSeenAt: string | null
   lastConnectedAt: string | null
@@ -92,6 +98,24 @@ export function upsertSession (qc: Kysely<Database>, d: SessionDelta) {
       output_tokens: eb('sessions.output_tokens', '+', eb.ref('excluded.output_tokens')),
       cache_read_tokens: eb('sessions.cache_read_tokens', '+', eb.ref('excluded.cache_read_tokens')),
       cache_creation_tokens: eb('sessions.cache_creation_tokens', '+', eb.ref('excluded.cache_creation_tokens'))
+    })))
+}
+
+/** Adds a batch's usage to usage_hours (imports; the writers have their own statement for it). */
+export function upsertUsage (qc: Kysely<Database>, rows: UsageDelta[]) {
+  return qc.insertInto('usage_hours').values(rows)
+    .onConflict(oc => oc.columns(['agent_key', 'session_number', 'model', 'hour']).doUpdateSet(eb => ({
+      input_tokens: eb('usage_hours.input_tokens', '+', eb.ref('excluded.input_tokens')),
+      output_tokens: eb('usage_hours.output_tokens', '+', eb.ref('excluded.output_tokens')),
+      cache_creation_tokens: eb('usage_hours.cache_creation_tokens', '+', eb.ref('excluded.cache_creation_tokens')),
+      cache_creation_1h_tokens: eb('usage_hours.cache_creation_1h_tokens', '+', eb.ref('excluded.cache_creation_1h_tokens')),
+      cache_read_tokens: eb('usage_hours.cache_read_tokens', '+', eb.ref('excluded.cache_read_tokens')),
+      web_search_requests: eb('usage_hours.web_search_requests', '+', eb.ref('excluded.web_search_requests')),
+      reported_cost_usd: eb('usage_hours.reported_cost_usd', '+', eb.ref('excluded.reported_cost_usd')),
+      computed_cost_usd: eb('usage_hours.computed_cost_usd', '+', eb.ref('excluded.computed_cost_usd')),
+      reported_count: eb('usage_hours.reported_count', '+', eb.ref('excluded.reported_count')),
+      computed_count: eb('usage_hours.computed_count', '+', eb.ref('excluded.computed_count')),
+      unpriced_count: eb('usage_hours.unpriced_count', '+', eb.ref('excluded.unpriced_count'))
     })))
 }
 
@@ -158,6 +182,7 @@ export function createKyselyBackend (db: Kysely<Database>): SharedQueries {
       currentSession: row.current_session,
       lastSeq: row.last_seq,
       costBaseline: row.cost_baseline_usd,
+      usageBaseline: row.usage_baseline ?? null,
       info: row.info,
       lastSeenAt: row.last_seen_at,
       lastConnectedAt: row.last_connected_at,
