@@ -171,9 +171,7 @@ export class UsageRows {
       this.rows.set(id, row)
     }
     for (const k of COUNTED) row[k] += c[k]
-    if (cost.kind === 'reported') { row.reported_cost_usd = roundUsd(row.reported_cost_usd + cost.usd); row.reported_count++ }
-    else if (cost.kind === 'computed') { row.computed_cost_usd = roundUsd(row.computed_cost_usd + cost.usd); row.computed_count++ }
-    else row.unpriced_count++
+    if (cost.kind === 'reported') { row.reported_cost_usd = roundUsd(row.reported_cost_usd + cost.usd); row.reported_count++ } else if (cost.kind === 'computed') { row.computed_cost_usd = roundUsd(row.computed_cost_usd + cost.usd); row.computed_count++ } else row.unpriced_count++
   }
 
   list (): UsageDelta[] {
