@@ -38,6 +38,7 @@ export const TAGS = [
   { name: 'approvals', description: 'Permission requests waiting for a person, and remembered rules' },
   { name: 'search', description: 'Full-text search across every agent\'s log' },
   { name: 'import/export', description: 'Claude Code transcripts and agentlog exports in and out' },
+  { name: 'usage', description: 'Tokens and cost per day, model, agent and project (live and imported sessions)' },
   { name: 'auth', description: 'What the presented token may do' },
   { name: 'viewer', description: 'The web viewer (a page and its files)' },
   { name: 'health', description: 'Liveness, readiness and metrics' },
