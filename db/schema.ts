@@ -174,6 +174,9 @@ export interface UsageHoursTable {
   unpriced_count: number
 }
 
+/** usage_hours summed over agents and sessions: fleet-wide queries read these. */
+export type UsageFleetHoursTable = Omit<UsageHoursTable, 'agent_key' | 'session_number'>
+
 /** The imported messages already counted (message.id + requestId). */
 export interface UsageMessagesTable {
   message_key: string
@@ -182,6 +185,7 @@ export interface UsageMessagesTable {
 
 export interface Database {
   usage_hours: UsageHoursTable
+  usage_fleet_hours: UsageFleetHoursTable
   usage_messages: UsageMessagesTable
   transcript_files: TranscriptFilesTable
   agents: AgentsTable

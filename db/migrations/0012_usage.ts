@@ -25,6 +25,23 @@ export async function up (db: Kysely<any>): Promise<void> {
     .addPrimaryKeyConstraint('usage_hours_pk', ['agent_key', 'session_number', 'model', 'hour'])
     .execute()
   await db.schema.createIndex('usage_hours_hour').on('usage_hours').columns(['hour', 'model']).execute()
+  // the same sums for the whole fleet (per model and hour): what a fleet-wide query reads, a few rows per hour
+  await db.schema.createTable('usage_fleet_hours')
+    .addColumn('model', 'text', col => col.notNull())
+    .addColumn('hour', 'text', col => col.notNull())
+    .addColumn('input_tokens', 'bigint', col => col.notNull())
+    .addColumn('output_tokens', 'bigint', col => col.notNull())
+    .addColumn('cache_creation_tokens', 'bigint', col => col.notNull())
+    .addColumn('cache_creation_1h_tokens', 'bigint', col => col.notNull())
+    .addColumn('cache_read_tokens', 'bigint', col => col.notNull())
+    .addColumn('web_search_requests', 'bigint', col => col.notNull())
+    .addColumn('reported_cost_usd', 'double precision', col => col.notNull())
+    .addColumn('computed_cost_usd', 'double precision', col => col.notNull())
+    .addColumn('reported_count', 'integer', col => col.notNull())
+    .addColumn('computed_count', 'integer', col => col.notNull())
+    .addColumn('unpriced_count', 'integer', col => col.notNull())
+    .addPrimaryKeyConstraint('usage_fleet_hours_pk', ['hour', 'model'])
+    .execute()
   await db.schema.createTable('usage_messages')
     // message.id + requestId: a message is counted once, whichever file or agent it is imported with
     .addColumn('message_key', 'text', col => col.primaryKey())
@@ -36,5 +53,6 @@ export async function up (db: Kysely<any>): Promise<void> {
 export async function down (db: Kysely<any>): Promise<void> {
   await db.schema.alterTable('agents').dropColumn('usage_baseline').execute()
   await db.schema.dropTable('usage_messages').execute()
+  await db.schema.dropTable('usage_fleet_hours').execute()
   await db.schema.dropTable('usage_hours').execute()
 }

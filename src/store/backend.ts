@@ -3,7 +3,7 @@
 import type { Kysely, Transaction } from 'kysely'
 import type { Database } from '../../db/schema.js'
 import type { PlannedRow, SessionDelta, StoredEvent } from './types.js'
-import type { UsageDelta } from '../usage/counters.js'
+import { fleetRows, USAGE_NUMBERS, type UsageDelta } from '../usage/counters.js'
 
 /**
  * Steps run inside each PostgreSQL write transaction (several instances, see src/cluster/): `begin` before
@@ -101,22 +101,17 @@ export function upsertSession (qc: Kysely<Database>, d: SessionDelta) {
     })))
 }
 
-/** Adds a batch's usage to usage_hours (imports; the writers have their own statement for it). */
-export function upsertUsage (qc: Kysely<Database>, rows: UsageDelta[]) {
-  return qc.insertInto('usage_hours').values(rows)
-    .onConflict(oc => oc.columns(['agent_key', 'session_number', 'model', 'hour']).doUpdateSet(eb => ({
-      input_tokens: eb('usage_hours.input_tokens', '+', eb.ref('excluded.input_tokens')),
-      output_tokens: eb('usage_hours.output_tokens', '+', eb.ref('excluded.output_tokens')),
-      cache_creation_tokens: eb('usage_hours.cache_creation_tokens', '+', eb.ref('excluded.cache_creation_tokens')),
-      cache_creation_1h_tokens: eb('usage_hours.cache_creation_1h_tokens', '+', eb.ref('excluded.cache_creation_1h_tokens')),
-      cache_read_tokens: eb('usage_hours.cache_read_tokens', '+', eb.ref('excluded.cache_read_tokens')),
-      web_search_requests: eb('usage_hours.web_search_requests', '+', eb.ref('excluded.web_search_requests')),
-      reported_cost_usd: eb('usage_hours.reported_cost_usd', '+', eb.ref('excluded.reported_cost_usd')),
-      computed_cost_usd: eb('usage_hours.computed_cost_usd', '+', eb.ref('excluded.computed_cost_usd')),
-      reported_count: eb('usage_hours.reported_count', '+', eb.ref('excluded.reported_count')),
-      computed_count: eb('usage_hours.computed_count', '+', eb.ref('excluded.computed_count')),
-      unpriced_count: eb('usage_hours.unpriced_count', '+', eb.ref('excluded.unpriced_count'))
-    })))
+/** Adds usage to usage_hours and usage_fleet_hours (imports; the writers have their own statements for it). */
+export async function addUsageRows (qc: Kysely<Database>, rows: UsageDelta[]): Promise<void> {
+  if (rows.length === 0) return
+  const sums = <T extends 'usage_hours' | 'usage_fleet_hours'>(table: T) => (eb: any) =>
+    Object.fromEntries(USAGE_NUMBERS.map(k => [k, eb(`${table}.${k}`, '+', eb.ref(`excluded.${k}`))]))
+  await qc.insertInto('usage_hours').values(rows)
+    .onConflict(oc => oc.columns(['agent_key', 'session_number', 'model', 'hour']).doUpdateSet(sums('usage_hours')))
+    .execute()
+  await qc.insertInto('usage_fleet_hours').values(fleetRows(rows))
+    .onConflict(oc => oc.columns(['hour', 'model']).doUpdateSet(sums('usage_fleet_hours')))
+    .execute()
 }
 
 /**

@@ -4,7 +4,7 @@
 import { EVENT_TYPES, type EventType } from '../protocol/messages.js'
 import type { AgentUpdate, CommitBatch } from './backend.js'
 import type { SessionDelta } from './types.js'
-import type { UsageDelta } from '../usage/counters.js'
+import { USAGE_NUMBERS, type UsageDelta } from '../usage/counters.js'
 
 const VERSION = 2
 const HEADER = 6
@@ -16,10 +16,6 @@ const SESSION = 9 + 2 * 2
 const AGENT = 4 + 4 * 2
 /** Numbers per usage row: key, session, six token counts, two costs, three counts, then model and hour. */
 const USAGE = 13 + 2 * 2
-const USAGE_NUMBERS = [
-  'input_tokens', 'output_tokens', 'cache_creation_tokens', 'cache_creation_1h_tokens', 'cache_read_tokens', 'web_search_requests',
-  'reported_cost_usd', 'computed_cost_usd', 'reported_count', 'computed_count', 'unpriced_count'
-] as const
 
 const TYPE_INDEX = new Map<string, number>(EVENT_TYPES.map((t, i) => [t, i]))
 

@@ -3,7 +3,7 @@
 import type { Kysely, Transaction } from 'kysely'
 import type { Database, SessionsTable, TranscriptFilesTable } from '../../db/schema.js'
 import type { StoredEvent } from '../schemas/events.js'
-import { upsertSession, upsertUsage } from '../store/backend.js'
+import { addUsageRows, upsertSession } from '../store/backend.js'
 import type { UsageDelta } from '../usage/counters.js'
 import { type EventColumns, rowToEvent } from '../store/event-rows.js'
 
@@ -137,5 +137,5 @@ export async function addUsage (trx: Trx, agentKey: number, keys: string[], rows
     await trx.insertInto('usage_messages').values(keys.slice(i, i + INSERT_CHUNK).map(k => ({ message_key: k, agent_key: agentKey })))
       .onConflict(oc => oc.column('message_key').doNothing()).execute()
   }
-  for (let i = 0; i < rows.length; i += INSERT_CHUNK) await upsertUsage(trx, rows.slice(i, i + INSERT_CHUNK)).execute()
+  for (let i = 0; i < rows.length; i += INSERT_CHUNK) await addUsageRows(trx, rows.slice(i, i + INSERT_CHUNK))
 }

@@ -1,7 +1,7 @@
 // Usage as counted at the source (pure): a result's per-model counters and their growth since the process's
 // previous result, an imported message's tokens, the UTC hour a figure is filed under, and a batch's additions to
 // the pre-aggregated rows (one per agent, session, model and hour).
-import type { UsageHoursTable } from '../../db/schema.js'
+import type { UsageFleetHoursTable, UsageHoursTable } from '../../db/schema.js'
 import { roundUsd } from '../usd.js'
 
 /** Tokens and cost of one model; cost_usd null when nothing reported one. */
@@ -177,4 +177,28 @@ export class UsageRows {
   list (): UsageDelta[] {
     return [...this.rows.values()]
   }
+}
+
+/** The numbers of a usage row, in the order the writers bind them. */
+export const USAGE_NUMBERS = [
+  'input_tokens', 'output_tokens', 'cache_creation_tokens', 'cache_creation_1h_tokens', 'cache_read_tokens', 'web_search_requests',
+  'reported_cost_usd', 'computed_cost_usd', 'reported_count', 'computed_count', 'unpriced_count'
+] as const
+
+/**
+ * A batch's rows summed per model and hour (usage_fleet_hours), in key order: transactions of several instances
+ * take the rows' locks in the same order.
+ */
+export function fleetRows (rows: ReadonlyArray<Omit<UsageDelta, 'model' | 'hour'> & { model: string, hour: string }>): UsageFleetHoursTable[] {
+  const out = new Map<string, UsageFleetHoursTable>()
+  for (const r of rows) {
+    const id = `${r.hour}\u0000${r.model}`
+    let f = out.get(id)
+    if (f === undefined) {
+      f = { model: r.model, hour: r.hour, ...Object.fromEntries(USAGE_NUMBERS.map(k => [k, 0])) } as UsageFleetHoursTable
+      out.set(id, f)
+    }
+    for (const k of USAGE_NUMBERS) f[k] += r[k]
+  }
+  return [...out.entries()].sort((a, b) => a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0).map(e => e[1])
 }

@@ -92,13 +92,15 @@ export async function queryUsage (db: Kysely<Database>, options: UsageQueryOptio
   const byAgent = groups.includes('agent') || groups.includes('project') || glob !== null
   const bySession = groups.includes('session')
 
-  let q = db.selectFrom('usage_hours')
+  // fleet-wide: the per-model sums (a few rows per hour); otherwise the rows of each agent and session
+  const fleet = !byAgent && !bySession && options.agent === undefined
+  let q = (db as unknown as Kysely<Pick<Database, 'usage_hours'>>).selectFrom(fleet ? 'usage_fleet_hours' as 'usage_hours' : 'usage_hours')
     .select(eb => SUMS.map(k => eb.fn.sum<number | string>(k).as(k)))
-    .select(eb => eb.fn.count<number | string>('model').as('n'))
     .where('hour', '<', range.to)
   if (range.from !== null) q = q.where('hour', '>=', range.from)
   if (options.agent !== undefined && glob === null) {
-    q = q.where('agent_key', '=', db.selectFrom('agents').select('agent_key').where('agent_id', '=', options.agent))
+    const agentKey = db.selectFrom('agents').select('agent_key').where('agent_id', '=', options.agent)
+    q = q.where('agent_key', '=', agentKey as any)
   }
   // every query groups by model: the unpriced models are named whatever the grouping
   const keys: Array<'model' | 'hour' | 'agent_key' | 'session_number'> = ['model']
