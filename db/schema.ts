@@ -183,7 +183,16 @@ export interface UsageMessagesTable {
   agent_key: number
 }
 
+/** Budgets already told as crossed, per budget, agent ('' for the fleet) and period. */
+export interface UsageBudgetAlertsTable {
+  budget: string
+  scope_agent: string
+  period: string
+  created_at: string
+}
+
 export interface Database {
+  usage_budget_alerts: UsageBudgetAlertsTable
   usage_hours: UsageHoursTable
   usage_fleet_hours: UsageFleetHoursTable
   usage_messages: UsageMessagesTable

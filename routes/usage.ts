@@ -42,6 +42,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       if (err instanceof RangeError400) throw httpError(400, err.message, 'bad_parameter')
       throw err
     }
+    if (fastify.config.budgets.length > 0) result.budgets = await fastify.usageBudgets.status()
     reply.header('vary', 'accept')
     if (wantsCsv(request.headers.accept)) {
       reply.type('text/csv; charset=utf-8')

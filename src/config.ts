@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { DEFAULT_REDACT_PATTERNS } from './redact.js'
 import { parsePolicy, parsePolicyJson, PolicyError, type Policy } from './approvals/policy.js'
 import { loadPriceTable, type PriceTable } from './usage/prices.js'
+import { parseBudgets, type Budget } from './usage/budgets.js'
 
 export type ToolPolicy = Policy
 
@@ -37,6 +38,10 @@ export interface Config {
   toolPolicy: ToolPolicy
   /** What tokens cost when nothing reported a cost (imports): the bundled table, or PRICING_FILE's. */
   prices: PriceTable
+  /** BUDGETS: spend limits per day or month, fleet-wide or per agent glob. */
+  budgets: Budget[]
+  /** How often budgets are checked against usage. */
+  budgetCheckMs: number
   /** How long a tool call waits for a person before approvalFallback is sent. */
   approvalTimeoutMs: number
   approvalFallback: 'allow' | 'deny'
@@ -250,6 +255,14 @@ function redactPatterns (env: Env): RegExp[] {
   return patterns
 }
 
+function loadBudgets (env: Env): Budget[] {
+  try {
+    return parseBudgets(env.BUDGETS)
+  } catch (err) {
+    throw new ConfigError(`BUDGETS: ${(err as Error).message}`)
+  }
+}
+
 function loadPrices (env: Env): PriceTable {
   const file = (env.PRICING_FILE ?? '').trim()
   try {
@@ -305,6 +318,8 @@ export function loadConfig (env: Env = process.env): Config {
     logLevel,
     toolPolicy: loadToolPolicy(env),
     prices: loadPrices(env),
+    budgets: loadBudgets(env),
+    budgetCheckMs: integer(env, 'BUDGET_CHECK_MS', 60000, 10, 86400000),
     approvalTimeoutMs: integer(env, 'APPROVAL_TIMEOUT_MS', 15 * 60 * 1000, 100, 7 * 24 * 3600 * 1000),
     approvalFallback: oneOf(env, 'APPROVAL_FALLBACK', ['deny', 'allow'] as const, 'deny'),
     approvalWebhookUrl: httpUrl(env, 'APPROVAL_WEBHOOK_URL'),

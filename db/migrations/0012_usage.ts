@@ -48,9 +48,18 @@ export async function up (db: Kysely<any>): Promise<void> {
     .addColumn('agent_key', 'integer', col => col.notNull())
     .execute()
   await db.schema.alterTable('agents').addColumn('usage_baseline', 'text').execute()
+  // BUDGETS: each budget crossed is told once per agent ('' for the fleet) and period
+  await db.schema.createTable('usage_budget_alerts')
+    .addColumn('budget', 'text', col => col.notNull())
+    .addColumn('scope_agent', 'text', col => col.notNull())
+    .addColumn('period', 'text', col => col.notNull())
+    .addColumn('created_at', 'text', col => col.notNull())
+    .addPrimaryKeyConstraint('usage_budget_alerts_pk', ['budget', 'scope_agent', 'period'])
+    .execute()
 }
 
 export async function down (db: Kysely<any>): Promise<void> {
+  await db.schema.dropTable('usage_budget_alerts').execute()
   await db.schema.alterTable('agents').dropColumn('usage_baseline').execute()
   await db.schema.dropTable('usage_messages').execute()
   await db.schema.dropTable('usage_fleet_hours').execute()

@@ -55,6 +55,18 @@ export const UsageResult = Type.Object({
   unpriced_models: Type.Array(Type.String(), { description: 'models whose tokens are counted but have no price (their cost is not in cost_usd)' }),
   from: Type.Union([Type.String(), Type.Null()], { description: 'the start of the range, ISO-8601 UTC (null: from the first usage)' }),
   to: Type.String({ description: 'the end of the range (exclusive), ISO-8601 UTC' }),
-  tz: Type.String()
+  tz: Type.String(),
+  budgets: Type.Optional(Type.Array(Type.Object({
+    budget: Type.String({ description: 'as written in BUDGETS' }),
+    scope: Type.String({ description: 'fleet, or an agent id or glob' }),
+    period: Type.Union([Type.Literal('day'), Type.Literal('month')]),
+    period_start: Type.String({ description: 'the current period\'s first day (UTC)' }),
+    amount_usd: Type.Number(),
+    spend: Type.Array(Type.Object({
+      agent_id: Type.Union([Type.String(), Type.Null()], { description: 'null for the fleet' }),
+      spend_usd: Type.Number(),
+      exceeded: Type.Boolean()
+    }))
+  }), { description: 'each budget of BUDGETS with its spend in the current period (when budgets are set)' }))
 })
 export type UsageResultType = Static<typeof UsageResult>

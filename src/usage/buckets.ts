@@ -28,12 +28,13 @@ export function checkTimeZone (tz: string): void {
 
 interface Local { y: number, m: number, d: number, h: number, min: number }
 
+const FORMATTED = /^(\d{2})\/(\d{2})\/(\d+), (\d{2}):(\d{2})$/
+
 function local (ms: number, tz: string): Local {
-  const p: Record<string, number> = {}
-  for (const part of format(tz).formatToParts(new Date(ms))) {
-    if (part.type !== 'literal') p[part.type] = Number(part.value)
-  }
-  return { y: p.year, m: p.month, d: p.day, h: p.hour, min: p.minute }
+  // format() and a pattern: ten times faster than formatToParts (en-US: MM/DD/YYYY, HH:mm)
+  const m = FORMATTED.exec(format(tz).format(new Date(ms)))
+  if (m === null) throw new Error(`unexpected date format for ${tz}`)
+  return { y: Number(m[3]), m: Number(m[1]), d: Number(m[2]), h: Number(m[4]), min: Number(m[5]) }
 }
 
 /** How far `tz` is ahead of UTC at `ms`, in milliseconds. */
@@ -79,8 +80,23 @@ export interface LocalBuckets { hour: string, day: string, week: string, month: 
 
 const pad = (n: number): string => String(n).padStart(2, '0')
 
+/** Local buckets already worked out (Intl's formatting is the slow part of a query): bounded, dropped whole when full. */
+const known = new Map<string, LocalBuckets>()
+const KNOWN_MAX = 200_000
+
 /** A stored UTC hour ('YYYY-MM-DDTHH') as the caller's local hour, day, week (its Monday) and month. */
 export function localBuckets (utcHour: string, tz: string): LocalBuckets {
+  const id = `${tz} ${utcHour}`
+  let b = known.get(id)
+  if (b === undefined) {
+    if (known.size >= KNOWN_MAX) known.clear()
+    b = computeBuckets(utcHour, tz)
+    known.set(id, b)
+  }
+  return b
+}
+
+function computeBuckets (utcHour: string, tz: string): LocalBuckets {
   const l = local(Date.parse(`${utcHour}:00:00Z`), tz)
   const day = `${l.y}-${pad(l.m)}-${pad(l.d)}`
   const weekday = new Date(Date.UTC(l.y, l.m - 1, l.d)).getUTCDay()
