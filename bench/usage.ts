@@ -23,7 +23,10 @@ const EVENTS_PER_ROW = 17
 async function seed (db: Kysely<Database>, agents: number, days: number, end: number, log: (msg: string) => void): Promise<number> {
   const started = Date.now()
   await db.insertInto('agents').values(Array.from({ length: agents }, (_, a) => ({
-    agent_id: `fleet-${String(a).padStart(4, '0')}`, current_session: 0, last_seq: 0, created_at: new Date(end - days * 86400000).toISOString(),
+    agent_id: `fleet-${String(a).padStart(4, '0')}`,
+    current_session: 0,
+    last_seq: 0,
+    created_at: new Date(end - days * 86400000).toISOString(),
     info: JSON.stringify({ cwd: `/home/dev/project-${a % 12}` })
   }))).execute()
   const keys = (await db.selectFrom('agents').select('agent_key').orderBy('agent_key').execute()).map(r => Number(r.agent_key))
@@ -37,9 +40,21 @@ async function seed (db: Kysely<Database>, agents: number, days: number, end: nu
       for (const [i, model] of MODELS.entries()) {
         const n = (key * 7 + h * 13 + i) % 97
         batch.push({
-          agent_key: key, session_number: Math.floor(h / 8), model, hour,
-          input_tokens: 1000 + n, output_tokens: 300 + n, cache_creation_tokens: 2000, cache_creation_1h_tokens: 0, cache_read_tokens: 20000 + n,
-          web_search_requests: 0, reported_cost_usd: 0.05 + n / 10000, computed_cost_usd: 0, reported_count: 3, computed_count: 0, unpriced_count: 0
+          agent_key: key,
+          session_number: Math.floor(h / 8),
+          model,
+          hour,
+          input_tokens: 1000 + n,
+          output_tokens: 300 + n,
+          cache_creation_tokens: 2000,
+          cache_creation_1h_tokens: 0,
+          cache_read_tokens: 20000 + n,
+          web_search_requests: 0,
+          reported_cost_usd: 0.05 + n / 10000,
+          computed_cost_usd: 0,
+          reported_count: 3,
+          computed_count: 0,
+          unpriced_count: 0
         })
       }
     }
