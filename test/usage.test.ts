@@ -130,6 +130,16 @@ test('imports: each message counted once (split over lines, repeated by a resume
   const ny = await usage(app, 'group_by=day&tz=America/New_York&from=2026-03-01&to=2026-03-01')
   t.same(ny.usage.map((r: any) => [r.day, r.input_tokens]), [['2026-03-01', 1117]], 'from and to are days in tz')
   t.equal((await usage(app, 'group_by=month&from=2026-03-02T00:00:00Z')).totals.input_tokens, 117, 'a timestamp bound')
+  // the database groups by local day when the zone's offset holds over the range, the server otherwise (DST on 8 March)
+  const parisRange = await usage(app, 'group_by=day,model&tz=Europe/Paris&from=2026-03-01&to=2026-03-03')
+  t.same(parisRange.usage.map((r: any) => [r.day, r.model, r.input_tokens]), [
+    ['2026-03-02', HAIKU, 10], ['2026-03-02', SONNET, 1100], ['2026-03-02', 'some-new-model', 7]
+  ])
+  const acrossDst = await usage(app, 'group_by=week,model&tz=America/New_York&from=2026-02-20&to=2026-03-20')
+  // all of it falls on Sunday 1 March in New York: the week of Monday 23 February
+  t.same(acrossDst.usage.map((r: any) => [r.week, r.model, r.input_tokens]), [
+    ['2026-02-23', HAIKU, 10], ['2026-02-23', SONNET, 1100], ['2026-02-23', 'some-new-model', 7]
+  ])
 
   // retention kept 3 events of the agent; usage is kept whole
   const events = (await app.inject({ method: 'GET', url: '/agents/imp-1/events?limit=100' })).json().events

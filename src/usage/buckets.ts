@@ -108,3 +108,21 @@ function computeBuckets (utcHour: string, tz: string): LocalBuckets {
     month: `${l.y}-${pad(l.m)}`
   }
 }
+
+/**
+ * The zone's offset from UTC in minutes when it is the same all through [fromMs, toMs) (no DST change inside),
+ * else null. Then a local day is a UTC hour shifted by it, and the database can group by day itself.
+ */
+export function constantOffsetMinutes (fromMs: number, toMs: number, tz: string): number | null {
+  if (toMs - fromMs > 400 * 86400000) return null
+  const first = offset(fromMs, tz)
+  for (let at = fromMs + 86400000; at < toMs; at += 86400000) if (offset(at, tz) !== first) return null
+  return offset(toMs - 1, tz) === first ? first / 60000 : null
+}
+
+/** A local day (YYYY-MM-DD) as its day, week (its Monday) and month. */
+export function dayBuckets (day: string): Omit<LocalBuckets, 'hour'> {
+  const [y, m, d] = day.split('-').map(Number)
+  const weekday = new Date(Date.UTC(y, m - 1, d)).getUTCDay()
+  return { day, week: new Date(Date.UTC(y, m - 1, d - ((weekday + 6) % 7))).toISOString().slice(0, 10), month: day.slice(0, 7) }
+}

@@ -1,10 +1,10 @@
 // Usage as GET /usage answers it (and anything else that asks: the CLI through the API, other engines directly):
 // the pre-aggregated rows of usage_hours in the range, summed by the database per UTC hour and the other keys,
 // then rolled up into the caller's local days, weeks and months. Never a scan of the log.
-import type { Kysely } from 'kysely'
+import { type Kysely, PostgresAdapter, sql } from 'kysely'
 import type { Database } from '../../db/schema.js'
 import type { UsageGroup, UsageResultType, UsageRowType } from '../schemas/usage.js'
-import { checkTimeZone, hourRange, localBuckets, parseBound, RangeError400, type LocalBuckets } from './buckets.js'
+import { checkTimeZone, constantOffsetMinutes, dayBuckets, hourRange, localBuckets, parseBound, RangeError400, type LocalBuckets } from './buckets.js'
 import { roundUsd } from '../usd.js'
 
 export { RangeError400 } from './buckets.js'
@@ -107,7 +107,21 @@ export async function queryUsage (db: Kysely<Database>, options: UsageQueryOptio
   if (byHour) keys.push('hour')
   if (byAgent) keys.push('agent_key')
   if (bySession) keys.push('session_number')
-  const rows = await q.select(keys).groupBy(keys).execute() as unknown as Array<Record<string, string | number | null>>
+  // by day, week or month in a zone whose offset does not change in the range: the database groups the hours into
+  // local days itself (a month is then tens of rows, not hundreds)
+  const shift = byHour && !groups.includes('hour') && fromMs !== null ? constantOffsetMinutes(fromMs, toMs, tz) : null
+  let rows: Array<Record<string, string | number | null>>
+  if (shift !== null) {
+    const minutes = Math.round(shift)
+    const localDay = db.getExecutor().adapter instanceof PostgresAdapter
+      ? sql<string>`to_char((replace(hour, 'T', ' ') || ':00:00')::timestamp + ${minutes}::int * interval '1 minute', 'YYYY-MM-DD')`
+      : sql<string>`substr(datetime(hour || ':00:00', ${`${minutes} minutes`}), 1, 10)`
+    const plain = keys.filter(k => k !== 'hour')
+    // grouped by the output column: the expression's parameter would not match a second copy of it
+    rows = await q.select(plain).select(localDay.as('local_day')).groupBy([...plain, sql`local_day`] as any).execute() as unknown as typeof rows
+  } else {
+    rows = await q.select(keys).groupBy(keys).execute() as unknown as typeof rows
+  }
 
   const agentKeys = byAgent ? [...new Set(rows.map(r => Number(r.agent_key)))] : []
   const agents = new Map<number, { id: string, project: string | null }>()
@@ -128,7 +142,11 @@ export async function queryUsage (db: Kysely<Database>, options: UsageQueryOptio
     const agent = byAgent ? agents.get(Number(r.agent_key)) : undefined
     if (glob !== null && (agent === undefined || !glob.test(agent.id))) continue
     let local: LocalBuckets | undefined
-    if (byHour) {
+    if (r.local_day !== undefined) {
+      const day = String(r.local_day)
+      local = buckets.get(day)
+      if (local === undefined) { local = { hour: '', ...dayBuckets(day) }; buckets.set(day, local) }
+    } else if (byHour) {
       const hour = String(r.hour)
       local = buckets.get(hour)
       if (local === undefined) { local = localBuckets(hour, tz); buckets.set(hour, local) }

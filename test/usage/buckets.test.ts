@@ -1,6 +1,6 @@
 // Time for usage (pure): bounds in a time zone, the hours a range covers, a UTC hour as local day, week, month.
 import { test } from 'tap'
-import { hourRange, localBuckets, parseBound, RangeError400 } from '../../src/usage/buckets.js'
+import { constantOffsetMinutes, dayBuckets, hourRange, localBuckets, parseBound, RangeError400 } from '../../src/usage/buckets.js'
 
 function refused (fn: () => unknown): boolean {
   try {
@@ -32,4 +32,11 @@ test('a UTC hour as the local hour, day, week (its Monday) and month', async (t)
   t.same(localBuckets('2026-03-01T23', 'UTC'), { hour: '2026-03-01T23', day: '2026-03-01', week: '2026-02-23', month: '2026-03' })
   t.same(localBuckets('2026-03-31T23', 'Europe/Paris'), { hour: '2026-04-01T01', day: '2026-04-01', week: '2026-03-30', month: '2026-04' })
   t.same(localBuckets('2026-03-02T03', 'America/Los_Angeles'), { hour: '2026-03-01T19', day: '2026-03-01', week: '2026-02-23', month: '2026-03' })
+})
+
+test('a zone\'s offset over a range, when it holds (then days can be grouped by the database)', async (t) => {
+  t.equal(constantOffsetMinutes(Date.parse('2026-05-01T00:00:00Z'), Date.parse('2026-06-01T00:00:00Z'), 'Europe/Paris'), 120)
+  t.equal(constantOffsetMinutes(Date.parse('2026-03-01T00:00:00Z'), Date.parse('2026-04-01T00:00:00Z'), 'Europe/Paris'), null, 'DST starts on 29 March')
+  t.equal(constantOffsetMinutes(Date.parse('2026-03-01T00:00:00Z'), Date.parse('2026-04-01T00:00:00Z'), 'Asia/Kolkata'), 330)
+  t.same(dayBuckets('2026-03-01'), { day: '2026-03-01', week: '2026-02-23', month: '2026-03' })
 })
