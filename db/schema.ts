@@ -16,6 +16,8 @@ export interface AgentsTable {
   info: string | null
   /** Last `total_cost_usd` seen from the agent's current CLI process; cost_usd is the growth from it. */
   cost_baseline_usd: number | null
+  /** The per-model counters (`modelUsage`) of the same process, as JSON text: usage deltas are taken from them. */
+  usage_baseline: Generated<string | null>
   /** Several instances: the instance that owns the agent's writes, and its fencing epoch (bumped by each new owner). */
   owner_instance: Generated<string | null>
   owner_epoch: Generated<number>
@@ -151,7 +153,49 @@ export interface IdempotencyKeysTable {
   created_at: string
 }
 
+/** Usage per agent, session, model and UTC hour, added to as the writer commits (db/migrations/0012_usage.ts). */
+export interface UsageHoursTable {
+  agent_key: number
+  session_number: number
+  model: string
+  /** 'YYYY-MM-DDTHH', UTC. */
+  hour: string
+  input_tokens: number
+  output_tokens: number
+  /** All cache writes; the 1-hour ones also in cache_creation_1h_tokens (the rest are 5-minute writes). */
+  cache_creation_tokens: number
+  cache_creation_1h_tokens: number
+  cache_read_tokens: number
+  web_search_requests: number
+  reported_cost_usd: number
+  computed_cost_usd: number
+  reported_count: number
+  computed_count: number
+  unpriced_count: number
+}
+
+/** usage_hours summed over agents and sessions: fleet-wide queries read these. */
+export type UsageFleetHoursTable = Omit<UsageHoursTable, 'agent_key' | 'session_number'>
+
+/** The imported messages already counted (message.id + requestId). */
+export interface UsageMessagesTable {
+  message_key: string
+  agent_key: number
+}
+
+/** Budgets already told as crossed, per budget, agent ('' for the fleet) and period. */
+export interface UsageBudgetAlertsTable {
+  budget: string
+  scope_agent: string
+  period: string
+  created_at: string
+}
+
 export interface Database {
+  usage_budget_alerts: UsageBudgetAlertsTable
+  usage_hours: UsageHoursTable
+  usage_fleet_hours: UsageFleetHoursTable
+  usage_messages: UsageMessagesTable
   transcript_files: TranscriptFilesTable
   agents: AgentsTable
   conversation_events: ConversationEventsTable

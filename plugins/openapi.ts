@@ -39,6 +39,7 @@ export const TAGS = [
   { name: 'search', description: 'Full-text search across every agent\'s log' },
   { name: 'mcp', description: 'The MCP endpoint: the fleet\'s history as tools for agents (docs/mcp.md)' },
   { name: 'import/export', description: 'Claude Code transcripts and agentlog exports in and out' },
+  { name: 'usage', description: 'Tokens and cost per day, model, agent and project (live and imported sessions)' },
   { name: 'auth', description: 'What the presented token may do' },
   { name: 'viewer', description: 'The web viewer (a page and its files)' },
   { name: 'health', description: 'Liveness, readiness and metrics' },

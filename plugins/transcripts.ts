@@ -17,7 +17,8 @@ export function createTranscripts (fastify: FastifyInstance) {
   const locks = createAgentLocks()
   const importer = createTranscriptImporter(fastify.db, fastify.events, locks, {
     maxEventContentBytes: fastify.config.maxEventContentBytes,
-    maxLineBytes: MAX_IMPORT_LINE_BYTES
+    maxLineBytes: MAX_IMPORT_LINE_BYTES,
+    prices: fastify.config.prices
   })
   const restorer = createRestorer(fastify.events, locks, { maxLineBytes: MAX_IMPORT_LINE_BYTES })
   const sqlitePath = fastify.sqlite === null ? null : fastify.config.databasePath

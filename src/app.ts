@@ -21,6 +21,8 @@ import metricsPlugin from '../plugins/metrics.js'
 import approvalsPlugin from '../plugins/approvals.js'
 import approvalRoutes from '../routes/approvals.js'
 import setAsideRoutes from '../routes/set-aside.js'
+import usageRoutes from '../routes/usage.js'
+import usagePlugin from '../plugins/usage.js'
 import transcriptsPlugin from '../plugins/transcripts.js'
 import metricsRoutes from '../routes/metrics.js'
 import wsRoutes from '../routes/ws.js'
@@ -102,6 +104,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(metricsPlugin)
   await fastify.register(approvalsPlugin)
   await fastify.register(transcriptsPlugin)
+  await fastify.register(usagePlugin)
 
   await fastify.register(websocket, {
     options: { maxPayload: opts.config.maxFrameBytes },
@@ -147,6 +150,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(metricsRoutes)
   await fastify.register(approvalRoutes)
   await fastify.register(setAsideRoutes)
+  await fastify.register(usageRoutes)
   await fastify.register(whoamiRoutes)
   await fastify.register(viewerRoutes)
   await fastify.register(mcpRoutes)

@@ -6,6 +6,8 @@ import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import { DEFAULT_REDACT_PATTERNS } from './redact.js'
 import { parsePolicy, parsePolicyJson, PolicyError, type Policy } from './approvals/policy.js'
+import { loadPriceTable, type PriceTable } from './usage/prices.js'
+import { parseBudgets, type Budget } from './usage/budgets.js'
 
 export type ToolPolicy = Policy
 
@@ -34,6 +36,12 @@ export interface Config {
   eventsMaxPerAgent: number
   logLevel: string
   toolPolicy: ToolPolicy
+  /** What tokens cost when nothing reported a cost (imports): the bundled table, or PRICING_FILE's. */
+  prices: PriceTable
+  /** BUDGETS: spend limits per day or month, fleet-wide or per agent glob. */
+  budgets: Budget[]
+  /** How often budgets are checked against usage. */
+  budgetCheckMs: number
   /** How long a tool call waits for a person before approvalFallback is sent. */
   approvalTimeoutMs: number
   approvalFallback: 'allow' | 'deny'
@@ -261,6 +269,23 @@ function redactPatterns (env: Env): RegExp[] {
   return patterns
 }
 
+function loadBudgets (env: Env): Budget[] {
+  try {
+    return parseBudgets(env.BUDGETS)
+  } catch (err) {
+    throw new ConfigError(`BUDGETS: ${(err as Error).message}`)
+  }
+}
+
+function loadPrices (env: Env): PriceTable {
+  const file = (env.PRICING_FILE ?? '').trim()
+  try {
+    return loadPriceTable(file === '' ? null : resolve(file))
+  } catch (err) {
+    throw new ConfigError(`PRICING_FILE: ${(err as Error).message}`)
+  }
+}
+
 export function loadConfig (env: Env = process.env): Config {
   const host = (env.HOST ?? '').trim() || '127.0.0.1'
   const logLevel = (env.LOG_LEVEL ?? '').trim() || 'info'
@@ -306,6 +331,9 @@ export function loadConfig (env: Env = process.env): Config {
     eventsMaxPerAgent: integer(env, 'EVENTS_MAX_PER_AGENT', 50000, 0),
     logLevel,
     toolPolicy: loadToolPolicy(env),
+    prices: loadPrices(env),
+    budgets: loadBudgets(env),
+    budgetCheckMs: integer(env, 'BUDGET_CHECK_MS', 60000, 10, 86400000),
     approvalTimeoutMs: integer(env, 'APPROVAL_TIMEOUT_MS', 15 * 60 * 1000, 100, 7 * 24 * 3600 * 1000),
     approvalFallback: oneOf(env, 'APPROVAL_FALLBACK', ['deny', 'allow'] as const, 'deny'),
     approvalWebhookUrl: httpUrl(env, 'APPROVAL_WEBHOOK_URL'),

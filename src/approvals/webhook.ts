@@ -107,33 +107,38 @@ export function createNotifier (opts: NotifierOptions) {
     })
   }
 
-  async function deliver (notice: ApprovalNotice): Promise<void> {
-    const target = webhookRequest(opts.url, opts.format, notice)
+  async function deliver (target: { url: string, body: Record<string, unknown> }, requestId: string): Promise<void> {
     let delay = backoffMs
     for (let i = 1; i <= attempts; i++) {
       const error = await attempt(target)
       if (error === null) {
-        opts.log.info({ requestId: notice.request_id, attempt: i }, 'approval webhook delivered')
+        opts.log.info({ requestId, attempt: i }, 'approval webhook delivered')
         return
       }
       if (controller.signal.aborted) return
       if (i === attempts) {
-        opts.log.warn({ requestId: notice.request_id, attempts, error }, 'approval webhook failed; giving up')
+        opts.log.warn({ requestId, attempts, error }, 'approval webhook failed; giving up')
         return
       }
-      opts.log.warn({ requestId: notice.request_id, attempt: i, error, retryInMs: delay }, 'approval webhook failed; retrying')
+      opts.log.warn({ requestId, attempt: i, error, retryInMs: delay }, 'approval webhook failed; retrying')
       await wait(delay)
       if (controller.signal.aborted) return
       delay = Math.min(delay * 2, maxBackoffMs)
     }
   }
 
+  function send (target: { url: string, body: Record<string, unknown> }, id: string): void {
+    const p = deliver(target, id).finally(() => inFlight.delete(p))
+    inFlight.add(p)
+  }
+
   return {
     /** Starts delivering in the background and returns at once. */
     notify (notice: ApprovalNotice): void {
-      const p = deliver(notice).finally(() => inFlight.delete(p))
-      inFlight.add(p)
+      send(webhookRequest(opts.url, opts.format, notice), notice.request_id)
     },
+    /** Another notice through the same webhook (usage budgets), shaped by the caller; `id` names it in the log. */
+    send,
     /** Stops retrying (on shutdown) and waits for attempts under way to end. */
     async close (): Promise<void> {
       controller.abort()

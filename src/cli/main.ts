@@ -9,6 +9,7 @@ import { connect } from './connect.js'
 import { parseCommandLine, UsageError, USAGE, type ArgsIo } from './args.js'
 import { importCommand } from './import.js'
 import { exportCommand } from './export.js'
+import { usageCommand } from './usage.js'
 
 function version (): string {
   try {
@@ -54,6 +55,7 @@ function claudeVersion (bin: string, env: NodeJS.ProcessEnv): Promise<string> {
 export async function main (argv: string[], env: NodeJS.ProcessEnv = process.env, io: ArgsIo = defaultIo()): Promise<number | null> {
   if (argv[0] === 'import') return await importCommand(argv.slice(1), env, io)
   if (argv[0] === 'export') return await exportCommand(argv.slice(1), env, io)
+  if (argv[0] === 'usage') return await usageCommand(argv.slice(1), env, io)
   const log = (line: string): void => { process.stderr.write(line + '\n') }
   let parsed
   try {

@@ -9,6 +9,7 @@ import type { Health, WhoAmI } from '../schemas/health.js'
 import type { SearchQuery, SearchResult } from '../schemas/search.js'
 import type { AgentStreamQuery } from '../schemas/stream.js'
 import type { ExportQuery, ImportPositions, ImportQuery, ImportResult } from '../schemas/transcripts.js'
+import type { UsageQuery, UsageResult } from '../schemas/usage.js'
 import { SseParser, type SseMessage } from './sse.js'
 
 export type { SseMessage }
@@ -28,6 +29,10 @@ export type PermissionMode = Static<typeof PermissionModeBody>['mode']
 export type Approvals = Static<typeof ApprovalList>
 export type Approval = Approvals['approvals'][number]
 export type Decision = Static<typeof DecisionBody>
+/** GET /usage's parameters: group_by (comma-separated) and tz have server defaults (day, UTC). */
+export type UsageParams = Partial<Static<typeof UsageQuery>>
+export type Usage = Static<typeof UsageResult>
+export type UsageRow = Usage['usage'][number]
 export type DecisionOutcome = Static<typeof DecisionResult>
 export type Rule = Static<typeof RememberedRule>
 export type Rules = Static<typeof RuleList>
@@ -91,6 +96,8 @@ export interface AgentlogClient {
     delete: (agentId: string, ruleId: string) => Promise<Rule>
   }
   search: (query: SearchParams) => Promise<SearchResults>
+  /** Tokens and cost grouped by day, week, month, hour, agent, session, model or project. */
+  usage: (query?: UsageParams) => Promise<Usage>
   whoami: () => Promise<Identity>
   health: { live: () => Promise<HealthState>, ready: () => Promise<HealthState> }
   /** POST .../import: the body is JSONL text or bytes (a stream needs `duplex: 'half'`, which fetch handles for Uint8Array/string) */
@@ -204,6 +211,7 @@ export function createClient (options: ClientOptions): AgentlogClient {
       delete: async (agentId, ruleId) => await json('DELETE', `${a(agentId)}/rules/${encodeURIComponent(ruleId)}`)
     },
     search: async (query) => await json('GET', '/search', { query: query as Query }),
+    usage: async (query = {}) => await json('GET', '/usage', { query: query as Query }),
     whoami: async () => await json('GET', '/auth/whoami'),
     health: {
       live: async () => await json('GET', '/health/live'),

@@ -16,11 +16,13 @@ export type EventType =
   | 'agent_restarted'
   | 'permission_requested'
   | 'permission_decided'
+  | 'budget_exceeded'
 
 export const EVENT_TYPES: EventType[] = [
   'output', 'tool_use', 'tool_result', 'thinking', 'result', 'prompt_sent',
   'activity_changed', 'context_cleared', 'context_clear_outcome',
-  'operator_command', 'agent_restarted', 'permission_requested', 'permission_decided'
+  'operator_command', 'agent_restarted', 'permission_requested', 'permission_decided',
+  'budget_exceeded'
 ]
 
 export interface EventDraft {

@@ -43,6 +43,7 @@ export function createAgents (backend: StoreBackend, window: number, hooks: Writ
           lastSeq: row.lastSeq,
           oldestSeq: row.oldestSeq,
           costBaseline: row.costBaseline,
+          usageBaseline: row.usageBaseline === null ? null : JSON.parse(row.usageBaseline),
           resumeFrom: null,
           claudeSessionId: typeof info?.claude_session_id === 'string' ? info.claude_session_id : null,
           info,

@@ -3,6 +3,7 @@
 import type { Kysely, Transaction } from 'kysely'
 import type { Database } from '../../db/schema.js'
 import type { PlannedRow, SessionDelta, StoredEvent } from './types.js'
+import { fleetRows, USAGE_NUMBERS, type UsageDelta } from '../usage/counters.js'
 
 /**
  * Steps run inside each PostgreSQL write transaction (several instances, see src/cluster/): `begin` before
@@ -21,6 +22,8 @@ export interface AgentUpdate {
   last_seq: number
   current_session: number
   cost_baseline_usd: number | null
+  /** The per-model counters of the agent's current process, as JSON text (src/usage/counters.ts). */
+  usage_baseline: string | null
   info: string | null
   last_seen_at: string | null
   last_connected_at: string | null
@@ -31,6 +34,8 @@ export interface CommitBatch {
   agentIds: string[]
   rows: PlannedRow[]
   sessions: SessionDelta[]
+  /** Additions to usage_hours, one per agent, session, model and hour. */
+  usage: UsageDelta[]
   agents: Array<{ key: number, update: AgentUpdate }>
 }
 
@@ -41,6 +46,7 @@ export interface LoadedAgent {
   currentSession: number
   lastSeq: number
   costBaseline: number | null
+  usageBaseline: string | null
   info: string | null
   lastSeenAt: string | null
   lastConnectedAt: string | null
@@ -93,6 +99,19 @@ export function upsertSession (qc: Kysely<Database>, d: SessionDelta) {
       cache_read_tokens: eb('sessions.cache_read_tokens', '+', eb.ref('excluded.cache_read_tokens')),
       cache_creation_tokens: eb('sessions.cache_creation_tokens', '+', eb.ref('excluded.cache_creation_tokens'))
     })))
+}
+
+/** Adds usage to usage_hours and usage_fleet_hours (imports; the writers have their own statements for it). */
+export async function addUsageRows (qc: Kysely<Database>, rows: UsageDelta[]): Promise<void> {
+  if (rows.length === 0) return
+  const sums = <T extends 'usage_hours' | 'usage_fleet_hours'>(table: T) => (eb: any) =>
+    Object.fromEntries(USAGE_NUMBERS.map(k => [k, eb(`${table}.${k}`, '+', eb.ref(`excluded.${k}`))]))
+  await qc.insertInto('usage_hours').values(rows)
+    .onConflict(oc => oc.columns(['agent_key', 'session_number', 'model', 'hour']).doUpdateSet(sums('usage_hours')))
+    .execute()
+  await qc.insertInto('usage_fleet_hours').values(fleetRows(rows))
+    .onConflict(oc => oc.columns(['hour', 'model']).doUpdateSet(sums('usage_fleet_hours')))
+    .execute()
 }
 
 /**
@@ -158,6 +177,7 @@ export function createKyselyBackend (db: Kysely<Database>): SharedQueries {
       currentSession: row.current_session,
       lastSeq: row.last_seq,
       costBaseline: row.cost_baseline_usd,
+      usageBaseline: row.usage_baseline ?? null,
       info: row.info,
       lastSeenAt: row.last_seen_at,
       lastConnectedAt: row.last_connected_at,

@@ -4,15 +4,18 @@
 import { EVENT_TYPES, type EventType } from '../protocol/messages.js'
 import type { AgentUpdate, CommitBatch } from './backend.js'
 import type { SessionDelta } from './types.js'
+import { USAGE_NUMBERS, type UsageDelta } from '../usage/counters.js'
 
-const VERSION = 1
-const HEADER = 5
+const VERSION = 2
+const HEADER = 6
 /** Numbers per row: agent key, session, seq, event type index, then content, metadata, created_at, line_uuid. */
 const ROW = 4 + 4 * 2
 /** Numbers per session: key, number, first, last seq, cost and four token counts, then started_at and ended_at. */
 const SESSION = 9 + 2 * 2
-/** Numbers per agent: key, last seq, current session, cost baseline (NaN: none), then info and two times. */
-const AGENT = 4 + 3 * 2
+/** Numbers per agent: key, last seq, current session, cost baseline (NaN: none), then info, two times, usage baseline. */
+const AGENT = 4 + 4 * 2
+/** Numbers per usage row: key, session, six token counts, two costs, three counts, then model and hour. */
+const USAGE = 13 + 2 * 2
 
 const TYPE_INDEX = new Map<string, number>(EVENT_TYPES.map((t, i) => [t, i]))
 
@@ -32,11 +35,12 @@ function metadataText (metadata: Record<string, unknown> | null): string | null 
  * serialized here, once.
  */
 export function encodeBatch (batch: CommitBatch, reuse: ArrayBuffer | null = null): Encoded {
-  const { rows, sessions, agents } = batch
+  const { rows, sessions, agents, usage } = batch
   const strings: Array<string | null> = []
   for (const r of rows) strings.push(r.content, metadataText(r.metadata), r.created_at, r.line_uuid)
   for (const s of sessions) strings.push(s.started_at, s.ended_at)
-  for (const a of agents) strings.push(a.update.info, a.update.last_seen_at, a.update.last_connected_at)
+  for (const a of agents) strings.push(a.update.info, a.update.last_seen_at, a.update.last_connected_at, a.update.usage_baseline)
+  for (const u of usage) strings.push(u.model, u.hour)
   let textBytes = 0
   const sizes = new Int32Array(strings.length)
   for (let i = 0; i < strings.length; i++) {
@@ -44,7 +48,7 @@ export function encodeBatch (batch: CommitBatch, reuse: ArrayBuffer | null = nul
     sizes[i] = s === null ? -1 : Buffer.byteLength(s, 'utf8')
     if (s !== null) textBytes += sizes[i]
   }
-  const count = HEADER + rows.length * ROW + sessions.length * SESSION + agents.length * AGENT
+  const count = HEADER + rows.length * ROW + sessions.length * SESSION + agents.length * AGENT + usage.length * USAGE
   const length = count * 8 + textBytes
   const buffer = reuse !== null && reuse.byteLength >= length ? reuse : new ArrayBuffer(Math.max(length, 1 << 16))
   const nums = new Float64Array(buffer, 0, count)
@@ -69,6 +73,7 @@ export function encodeBatch (batch: CommitBatch, reuse: ArrayBuffer | null = nul
   nums[n++] = rows.length
   nums[n++] = sessions.length
   nums[n++] = agents.length
+  nums[n++] = usage.length
   nums[n++] = count * 8
   for (const r of rows) {
     const type = TYPE_INDEX.get(r.event_type)
@@ -96,7 +101,13 @@ export function encodeBatch (batch: CommitBatch, reuse: ArrayBuffer | null = nul
     nums[n++] = a.update.last_seq
     nums[n++] = a.update.current_session
     nums[n++] = a.update.cost_baseline_usd ?? NaN
-    text(); text(); text()
+    text(); text(); text(); text()
+  }
+  for (const u of usage) {
+    nums[n++] = u.agent_key
+    nums[n++] = u.session_number
+    for (const k of USAGE_NUMBERS) nums[n++] = u[k]
+    text(); text()
   }
   return { buffer, length }
 }
@@ -114,7 +125,8 @@ export interface DecodedBatch {
   /** Calls `sink.row` for each row, in order, without building objects. */
   eachRow: (sink: RowSink['row']) => void
   sessions: Array<Omit<SessionDelta, 'started_at' | 'ended_at'> & { started_at: TextBytes, ended_at: TextBytes }>
-  agents: Array<{ key: number, update: Omit<AgentUpdate, 'info' | 'last_seen_at' | 'last_connected_at'> & { info: TextBytes, last_seen_at: TextBytes, last_connected_at: TextBytes } }>
+  agents: Array<{ key: number, update: Omit<AgentUpdate, 'info' | 'last_seen_at' | 'last_connected_at' | 'usage_baseline'> & { info: TextBytes, last_seen_at: TextBytes, last_connected_at: TextBytes, usage_baseline: TextBytes } }>
+  usage: Array<Omit<UsageDelta, 'model' | 'hour'> & { model: TextBytes, hour: TextBytes }>
   /** The first row's key and seq (null without rows): whether a batch committed can be told from them. */
   first: { agentKey: number, seq: number } | null
 }
@@ -125,7 +137,8 @@ export function decodeBatch (buffer: ArrayBuffer): DecodedBatch {
   const rows = head[1]
   const sessionCount = head[2]
   const agentCount = head[3]
-  const textStart = head[4]
+  const usageCount = head[4]
+  const textStart = head[5]
   const nums = new Float64Array(buffer, 0, textStart / 8)
   const bytes = Buffer.from(buffer, textStart)
   const text = (i: number): TextBytes => nums[i + 1] < 0 ? null : bytes.subarray(nums[i], nums[i] + nums[i + 1])
@@ -158,9 +171,16 @@ export function decodeBatch (buffer: ArrayBuffer): DecodedBatch {
         cost_baseline_usd: Number.isNaN(nums[n + 3]) ? null : nums[n + 3],
         info: text(n + 4),
         last_seen_at: text(n + 6),
-        last_connected_at: text(n + 8)
+        last_connected_at: text(n + 8),
+        usage_baseline: text(n + 10)
       }
     })
+  }
+  const usage: DecodedBatch['usage'] = []
+  for (let i = 0, n = agentsAt + agentCount * AGENT; i < usageCount; i++, n += USAGE) {
+    const u = { agent_key: nums[n], session_number: nums[n + 1], model: text(n + 13), hour: text(n + 15) } as DecodedBatch['usage'][number]
+    USAGE_NUMBERS.forEach((k, j) => { u[k] = nums[n + 2 + j] })
+    usage.push(u)
   }
   return {
     rows,
@@ -171,6 +191,7 @@ export function decodeBatch (buffer: ArrayBuffer): DecodedBatch {
       }
     },
     sessions,
-    agents
+    agents,
+    usage
   }
 }

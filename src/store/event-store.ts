@@ -12,6 +12,8 @@ import { createRedactor } from '../redact.js'
 import { httpError } from '../errors.js'
 import { within } from '../within.js'
 import type { Config } from '../config.js'
+import { computeCost } from '../usage/prices.js'
+import type { ModelCounters } from '../usage/counters.js'
 import { toStored, type CommitBatch, type StoreBackend, type WriteHooks } from './backend.js'
 import { createAgents } from './agents.js'
 import { fresh, failed, nextSize, passed, probeOf } from './isolate.js'
@@ -55,7 +57,11 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
   const retention = createRetention(backend, agents, config.eventsMaxPerAgent)
   const listeners = new Set<CommitListener>()
   const batchListeners = new Set<BatchListener>()
-  const rules = { maxEventContentBytes: config.maxEventContentBytes, redact: createRedactor(config.redactPatterns) }
+  const rules = {
+    maxEventContentBytes: config.maxEventContentBytes,
+    redact: createRedactor(config.redactPatterns),
+    price: (model: string, counters: ModelCounters) => computeCost(config.prices, model, counters)
+  }
   /** Callers of clearContext waiting for the agent's answer, by turn id. */
   const clearWaiters = new Map<number, (outcome: ClearOutcome) => void>()
   const idleWaiters: Array<() => void> = []
@@ -506,12 +512,14 @@ export function createEventStore (backend: StoreBackend, config: Config, log: Fa
         agentIds: [...plan.agents.keys()],
         rows: plan.rows,
         sessions: plan.sessions,
+        usage: plan.usage,
         agents: [...plan.agents.values()].map(st => ({
           key: st.key,
           update: {
             last_seq: st.lastSeq,
             current_session: st.currentSession,
             cost_baseline_usd: st.costBaseline,
+            usage_baseline: st.usageBaseline === null ? null : JSON.stringify(st.usageBaseline),
             info: st.info === null ? null : JSON.stringify(st.info),
             last_seen_at: st.lastSeenAt,
             last_connected_at: st.lastConnectedAt

@@ -8,11 +8,14 @@ import {
 import { clearReply, isClearReplyAssistant, isNoContentPlaceholder } from '../protocol/clear.js'
 import type { AgentLog, ClearOutcome, ClearTurn, Input, PlannedRow, SessionDelta } from './types.js'
 import { roundUsd } from '../usd.js'
+import { modelUsageDelta, resultModelUsage, UsageRows, type UsageDelta } from '../usage/counters.js'
 
 export interface PlanRules {
   maxEventContentBytes: number
   /** Masks secrets in a draft before it is stored or announced (identity when none are configured). */
   redact: ((draft: EventDraft) => EventDraft) | null
+  /** The cost of a model's tokens from the price table, for a result that reports none (null: unpriced). */
+  price?: (model: string, counters: import('../usage/counters.js').ModelCounters) => number | null
 }
 
 /** The recent line uuids of an agent already stored (the dedupe window; see src/store/recent-lines.ts). */
@@ -25,6 +28,8 @@ export interface Planned {
   /** For each input, in order, the [start, end) of its rows. */
   spans: Array<[number, number]>
   sessions: SessionDelta[]
+  /** The batch's additions to usage per agent, session, model and UTC hour (src/usage/). */
+  usage: UsageDelta[]
   /** The new state of every agent the batch touched. */
   agents: Map<string, AgentLog>
   /** Per agent, the uuids of the lines taken in, in order (the writer adds them to the window after the commit). */
@@ -55,6 +60,7 @@ export function planBatch (
   const lineUuids = new Map<string, string[]>()
   const batchUuids = new Map<string, Set<string>>()
   const outcomes: Array<{ turnId: number, outcome: ClearOutcome }> = []
+  const usage = new UsageRows()
   let duplicates = 0
 
   const current = (agentId: string): AgentLog => {
@@ -130,9 +136,10 @@ export function planBatch (
         if (input.newProcess) {
           // a new CLI process: its cost counter starts again, and prompts sent to the old one are gone
           st.resumeFrom = st.costBaseline !== null && st.claudeSessionId !== null
-            ? { sessionId: st.claudeSessionId, total: st.costBaseline }
+            ? { sessionId: st.claudeSessionId, total: st.costBaseline, models: st.usageBaseline }
             : null
           st.costBaseline = null
+          st.usageBaseline = null
           for (const turn of st.pendingTurns) {
             if (turn.kind === 'clear') outcomes.push({ turnId: turn.id, outcome: 'no_answer' })
           }
@@ -189,13 +196,13 @@ export function planBatch (
           list.push(uuid)
           lineUuid = uuid
         }
-        planLine(input, st, rules, append, outcomes)
+        planLine(input, st, rules, append, outcomes, usage)
         break
       }
     }
     spans.push([start, rows.length])
   }
-  return { rows, spans, sessions: sessionList, agents, lineUuids, outcomes, duplicates }
+  return { rows, spans, sessions: sessionList, usage: usage.list(), agents, lineUuids, outcomes, duplicates }
 }
 
 /** One stream-json line: its events, and what it says about the agent (session id, cost, which turn ended). */
@@ -204,7 +211,8 @@ function planLine (
   st: AgentLog,
   rules: PlanRules,
   append: (draft: EventDraft, cost?: { cost_usd: number, usage: ReturnType<typeof resultUsage> }) => void,
-  outcomes: Array<{ turnId: number, outcome: ClearOutcome }>
+  outcomes: Array<{ turnId: number, outcome: ClearOutcome }>,
+  usage: UsageRows
 ): void {
   const message = input.message
   const head = st.pendingTurns[0]
@@ -235,14 +243,28 @@ function planLine (
     case 'result': {
       const total = resultTotalCost(message)
       let costUsd = 0
+      const models = resultModelUsage(message.modelUsage)
       if (total !== null) {
         let baseline = st.costBaseline ?? 0
+        let modelsBaseline = st.usageBaseline
         const resumed = st.resumeFrom
         if (st.costBaseline === null && resumed !== null && sessionId === resumed.sessionId && total >= resumed.total &&
             countsEarlierTurns(message) !== false) {
           baseline = resumed.total
+          modelsBaseline = resumed.models
         }
         st.resumeFrom = null
+        if (models !== null) {
+          // the per-model counters are cumulative for the process, like total_cost_usd: their growth is this turn's
+          for (const [model, d] of Object.entries(modelUsageDelta(models, modelsBaseline))) {
+            const computed = d.cost_usd === null && rules.price !== undefined ? rules.price(model, d) : null
+            const cost = d.cost_usd !== null
+              ? { kind: 'reported' as const, usd: d.cost_usd }
+              : computed !== null ? { kind: 'computed' as const, usd: computed } : { kind: 'unpriced' as const, usd: 0 }
+            usage.add(st.key, input.session, input.at, model, d, cost)
+          }
+          st.usageBaseline = models
+        }
         // a counter that went down belongs to a new process the server was not told about: it counts from zero
         costUsd = total >= baseline ? roundUsd(total - baseline) : total
         st.costBaseline = total

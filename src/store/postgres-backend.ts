@@ -2,6 +2,7 @@
 // from arrays: UNNEST), whatever its size, plus the fence and the commit notice of several instances (src/cluster/).
 import { type Kysely, sql, type Transaction } from 'kysely'
 import type { Database } from '../../db/schema.js'
+import { fleetRows } from '../usage/counters.js'
 import { type CommitBatch, createKyselyBackend, inTransaction, type StoreBackend, toStored, type WriteHooks } from './backend.js'
 
 /** Thrown inside a probe's transaction to roll it back once every statement has run. */
@@ -9,10 +10,13 @@ const ROLL_BACK = new Error('probe rolled back')
 
 /** The batch's rows, sessions and agents, each column an array: one statement writes them all. */
 async function write (trx: Transaction<Database>, batch: CommitBatch): Promise<number[]> {
-  const { rows, sessions, agents } = batch
+  const { rows, sessions, agents, usage } = batch
   const col = <T>(pick: (r: typeof rows[number]) => T): T[] => rows.map(pick)
   const ses = <T>(pick: (s: typeof sessions[number]) => T): T[] => sessions.map(pick)
   const agt = <T>(pick: (a: typeof agents[number]) => T): T[] => agents.map(pick)
+  const use = <T>(pick: (u: typeof usage[number]) => T): T[] => usage.map(pick)
+  const fleet = fleetRows(usage)
+  const flt = <T>(pick: (u: typeof fleet[number]) => T): T[] => fleet.map(pick)
   // data-modifying CTEs all run, referenced or not; they touch three different tables
   const result = await sql<{ id: string | number, agent_key: number, seq: number }>`
     with sessions_added as (
@@ -28,13 +32,58 @@ async function write (trx: Transaction<Database>, batch: CommitBatch): Promise<n
         output_tokens = sessions.output_tokens + excluded.output_tokens,
         cache_read_tokens = sessions.cache_read_tokens + excluded.cache_read_tokens,
         cache_creation_tokens = sessions.cache_creation_tokens + excluded.cache_creation_tokens
+    ), usage_added as (
+      insert into usage_hours (agent_key, session_number, model, hour, input_tokens, output_tokens, cache_creation_tokens,
+        cache_creation_1h_tokens, cache_read_tokens, web_search_requests, reported_cost_usd, computed_cost_usd,
+        reported_count, computed_count, unpriced_count)
+      select * from unnest(${use(u => u.agent_key)}::int[], ${use(u => u.session_number)}::int[], ${use(u => u.model)}::text[],
+        ${use(u => u.hour)}::text[], ${use(u => u.input_tokens)}::bigint[], ${use(u => u.output_tokens)}::bigint[],
+        ${use(u => u.cache_creation_tokens)}::bigint[], ${use(u => u.cache_creation_1h_tokens)}::bigint[],
+        ${use(u => u.cache_read_tokens)}::bigint[], ${use(u => u.web_search_requests)}::bigint[],
+        ${use(u => u.reported_cost_usd)}::float8[], ${use(u => u.computed_cost_usd)}::float8[],
+        ${use(u => u.reported_count)}::int[], ${use(u => u.computed_count)}::int[], ${use(u => u.unpriced_count)}::int[])
+      on conflict (agent_key, session_number, model, hour) do update set
+        input_tokens = usage_hours.input_tokens + excluded.input_tokens,
+        output_tokens = usage_hours.output_tokens + excluded.output_tokens,
+        cache_creation_tokens = usage_hours.cache_creation_tokens + excluded.cache_creation_tokens,
+        cache_creation_1h_tokens = usage_hours.cache_creation_1h_tokens + excluded.cache_creation_1h_tokens,
+        cache_read_tokens = usage_hours.cache_read_tokens + excluded.cache_read_tokens,
+        web_search_requests = usage_hours.web_search_requests + excluded.web_search_requests,
+        reported_cost_usd = usage_hours.reported_cost_usd + excluded.reported_cost_usd,
+        computed_cost_usd = usage_hours.computed_cost_usd + excluded.computed_cost_usd,
+        reported_count = usage_hours.reported_count + excluded.reported_count,
+        computed_count = usage_hours.computed_count + excluded.computed_count,
+        unpriced_count = usage_hours.unpriced_count + excluded.unpriced_count
+    ), fleet_usage_added as (
+      insert into usage_fleet_hours (model, hour, input_tokens, output_tokens, cache_creation_tokens,
+        cache_creation_1h_tokens, cache_read_tokens, web_search_requests, reported_cost_usd, computed_cost_usd,
+        reported_count, computed_count, unpriced_count)
+      select * from unnest(${flt(u => u.model)}::text[], ${flt(u => u.hour)}::text[], ${flt(u => u.input_tokens)}::bigint[],
+        ${flt(u => u.output_tokens)}::bigint[], ${flt(u => u.cache_creation_tokens)}::bigint[],
+        ${flt(u => u.cache_creation_1h_tokens)}::bigint[], ${flt(u => u.cache_read_tokens)}::bigint[],
+        ${flt(u => u.web_search_requests)}::bigint[], ${flt(u => u.reported_cost_usd)}::float8[],
+        ${flt(u => u.computed_cost_usd)}::float8[], ${flt(u => u.reported_count)}::int[], ${flt(u => u.computed_count)}::int[],
+        ${flt(u => u.unpriced_count)}::int[])
+      on conflict (hour, model) do update set
+        input_tokens = usage_fleet_hours.input_tokens + excluded.input_tokens,
+        output_tokens = usage_fleet_hours.output_tokens + excluded.output_tokens,
+        cache_creation_tokens = usage_fleet_hours.cache_creation_tokens + excluded.cache_creation_tokens,
+        cache_creation_1h_tokens = usage_fleet_hours.cache_creation_1h_tokens + excluded.cache_creation_1h_tokens,
+        cache_read_tokens = usage_fleet_hours.cache_read_tokens + excluded.cache_read_tokens,
+        web_search_requests = usage_fleet_hours.web_search_requests + excluded.web_search_requests,
+        reported_cost_usd = usage_fleet_hours.reported_cost_usd + excluded.reported_cost_usd,
+        computed_cost_usd = usage_fleet_hours.computed_cost_usd + excluded.computed_cost_usd,
+        reported_count = usage_fleet_hours.reported_count + excluded.reported_count,
+        computed_count = usage_fleet_hours.computed_count + excluded.computed_count,
+        unpriced_count = usage_fleet_hours.unpriced_count + excluded.unpriced_count
     ), agents_moved as (
       update agents set last_seq = u.last_seq, current_session = u.current_session, cost_baseline_usd = u.baseline,
-        info = u.info, last_seen_at = u.seen, last_connected_at = u.connected
+        info = u.info, last_seen_at = u.seen, last_connected_at = u.connected, usage_baseline = u.usage_baseline
       from unnest(${agt(a => a.key)}::int[], ${agt(a => a.update.last_seq)}::int[], ${agt(a => a.update.current_session)}::int[],
         ${agt(a => a.update.cost_baseline_usd)}::float8[], ${agt(a => a.update.info)}::text[],
-        ${agt(a => a.update.last_seen_at)}::text[], ${agt(a => a.update.last_connected_at)}::text[])
-        as u (key, last_seq, current_session, baseline, info, seen, connected)
+        ${agt(a => a.update.last_seen_at)}::text[], ${agt(a => a.update.last_connected_at)}::text[],
+        ${agt(a => a.update.usage_baseline)}::text[])
+        as u (key, last_seq, current_session, baseline, info, seen, connected, usage_baseline)
       where agents.agent_key = u.key
     )
     insert into conversation_events (agent_key, session_number, seq, event_type, content, metadata, created_at, line_uuid)

@@ -5,6 +5,7 @@ import type { EventDraft, EventType } from '../protocol/messages.js'
 import type { Static } from '@sinclair/typebox'
 import type { ClearContextResult } from '../schemas/agents.js'
 import type { StoredEvent } from '../schemas/events.js'
+import type { ModelUsage } from '../usage/counters.js'
 
 export type { StoredEvent } from '../schemas/events.js'
 
@@ -37,7 +38,9 @@ export interface AgentLog {
    * The previous process's session and counter, kept when a new process connects: a CLI started with
    * --resume continues that session's counter instead of starting at zero.
    */
-  resumeFrom: { sessionId: string, total: number } | null
+  resumeFrom: { sessionId: string, total: number, models: ModelUsage | null } | null
+  /** The per-model counters (`modelUsage`) of the current process's last result: usage deltas are taken from them. */
+  usageBaseline: ModelUsage | null
   claudeSessionId: string | null
   info: Record<string, unknown> | null
   pendingTurns: Turn[]

@@ -26,8 +26,10 @@ import {
 import type { EventDraft } from '../protocol/messages.js'
 import { httpError } from '../errors.js'
 import { streamLines } from './lines.js'
+import { type MessageUsage, transcriptMessageUsage, UsageRows } from '../usage/counters.js'
+import { computeCost, type PriceTable } from '../usage/prices.js'
 import {
-  addToSession, filePosition, insertEvents, type NewEvent, saveFilePosition, sessionEvents, sessionExists,
+  addToSession, addUsage, countedMessages, filePosition, keyOf, insertEvents, type NewEvent, saveFilePosition, sessionEvents, sessionExists,
   sessionsBetween, type SessionTotals, type Trx
 } from './repository.js'
 
@@ -51,6 +53,8 @@ interface Item {
   line: number
   end: number
   sessionId: string | null
+  /** An assistant record's message usage (the message is counted once, by its key). */
+  usage: MessageUsage | null
 }
 
 function zeroTotals (): SessionTotals {
@@ -134,7 +138,7 @@ export function createAgentLocks () {
 
 export type AgentLocks = ReturnType<typeof createAgentLocks>
 
-export function createTranscriptImporter (db: Kysely<Database>, events: EventStore, serialized: AgentLocks, opts: { maxEventContentBytes: number, maxLineBytes: number }) {
+export function createTranscriptImporter (db: Kysely<Database>, events: EventStore, serialized: AgentLocks, opts: { maxEventContentBytes: number, maxLineBytes: number, prices: PriceTable }) {
   async function importTranscript (agentId: string, body: AsyncIterable<Buffer>, options: ImportOptions): Promise<ImportSummary> {
     await events.loadAgent(agentId, true)
     return await serialized(agentId, () => run(agentId, body, options))
@@ -210,6 +214,12 @@ export function createTranscriptImporter (db: Kysely<Database>, events: EventSto
       const uuids: Array<{ uuid: string, seq: number }> = []
       const spans = new Map<number, { first_seq: number, last_seq: number, started_at: string, ended_at: string }>()
       const totals = new Map<number, SessionTotals>()
+      const agentKey = await keyOf(trx, agentId)
+      const usage = new UsageRows()
+      // a message's usage is repeated on each of its content blocks, and a resumed session's file repeats messages
+      const chunkKeys = items.map(i => i.usage?.key ?? null).filter(k => k !== null)
+      const counted = chunkKeys.length === 0 ? new Set<string>() : await countedMessages(trx, [...new Set(chunkKeys)])
+      const newKeys: string[] = []
       /** The session this file's records go to now; null until one is needed. */
       let target: number | null = next.session_number !== null && next.session_number === state.currentSession ? next.session_number : null
 
@@ -279,6 +289,14 @@ export function createTranscriptImporter (db: Kysely<Database>, events: EventSto
           continue
         }
         if (m.prompt && seen.match('prompt_sent', m.drafts[0].content)) { summary.duplicates++; continue }
+        const u = item.usage
+        if (u !== null && (u.key === null || !counted.has(u.key))) {
+          if (u.key !== null) { counted.add(u.key); newKeys.push(u.key) }
+          const computed = u.counters.cost_usd === null ? computeCost(opts.prices, u.model, u.counters) : null
+          usage.add(agentKey, target ?? openSession(), at, u.model, u.counters, u.counters.cost_usd !== null
+            ? { kind: 'reported', usd: u.counters.cost_usd }
+            : computed !== null ? { kind: 'computed', usd: computed } : { kind: 'unpriced', usd: 0 })
+        }
         if (m.drafts.length === 0) continue
         let first = -1
         for (const d of m.drafts) {
@@ -299,6 +317,7 @@ export function createTranscriptImporter (db: Kysely<Database>, events: EventSto
         totals.delete(session)
       }
       for (const [session, t] of totals) await addToSession(trx, agentId, session, null, t)
+      await addUsage(trx, agentKey, newKeys, usage.list())
       await saveFilePosition(trx, next)
       summary.events_added += rows.length
       for (const s of spans.keys()) if (!summary.sessions.includes(s)) summary.sessions.push(s)
@@ -331,7 +350,8 @@ export function createTranscriptImporter (db: Kysely<Database>, events: EventSto
         mapped: mapTranscriptRecord(record, source, opts.maxEventContentBytes),
         line: lineNo,
         end,
-        sessionId: typeof record.sessionId === 'string' ? record.sessionId : null
+        sessionId: typeof record.sessionId === 'string' ? record.sessionId : null,
+        usage: transcriptMessageUsage(record)
       })
       chunkBytes += text === null ? 0 : text.length
       if (chunk.length >= CHUNK_RECORDS || chunkBytes >= CHUNK_BYTES) await flush()

@@ -3,7 +3,8 @@
 import type { Kysely, Transaction } from 'kysely'
 import type { Database, SessionsTable, TranscriptFilesTable } from '../../db/schema.js'
 import type { StoredEvent } from '../schemas/events.js'
-import { upsertSession } from '../store/backend.js'
+import { addUsageRows, upsertSession } from '../store/backend.js'
+import type { UsageDelta } from '../usage/counters.js'
 import { type EventColumns, rowToEvent } from '../store/event-rows.js'
 
 export type Trx = Transaction<Database>
@@ -16,7 +17,7 @@ export type SessionTotals = Pick<SessionsTable, 'cost_usd' | 'input_tokens' | 'o
 const INSERT_CHUNK = 500
 
 /** Events and sessions carry the agent's integer key (see db/migrations/0002_lean_events.ts). */
-async function keyOf (q: Kysely<Database>, agentId: string): Promise<number> {
+export async function keyOf (q: Kysely<Database>, agentId: string): Promise<number> {
   const row = await q.selectFrom('agents').select('agent_key').where('agent_id', '=', agentId).executeTakeFirstOrThrow()
   return Number(row.agent_key)
 }
@@ -117,4 +118,24 @@ export async function setSession (trx: Trx, agentId: string, s: SessionRowValues
   await trx.insertInto('sessions').values({ agent_key: await keyOf(trx, agentId), ...s })
     .onConflict(oc => oc.columns(['agent_key', 'session_number']).doUpdateSet(rest))
     .execute()
+}
+
+/** Which of these imported messages (message.id + requestId) were counted already, by any import. */
+export async function countedMessages (trx: Trx, keys: string[]): Promise<Set<string>> {
+  const out = new Set<string>()
+  for (let i = 0; i < keys.length; i += INSERT_CHUNK) {
+    const rows = await trx.selectFrom('usage_messages').select('message_key')
+      .where('message_key', 'in', keys.slice(i, i + INSERT_CHUNK)).execute()
+    for (const r of rows) out.add(r.message_key)
+  }
+  return out
+}
+
+/** Records the messages counted and adds their usage (one row per session, model and hour). */
+export async function addUsage (trx: Trx, agentKey: number, keys: string[], rows: UsageDelta[]): Promise<void> {
+  for (let i = 0; i < keys.length; i += INSERT_CHUNK) {
+    await trx.insertInto('usage_messages').values(keys.slice(i, i + INSERT_CHUNK).map(k => ({ message_key: k, agent_key: agentKey })))
+      .onConflict(oc => oc.column('message_key').doNothing()).execute()
+  }
+  for (let i = 0; i < rows.length; i += INSERT_CHUNK) await addUsageRows(trx, rows.slice(i, i + INSERT_CHUNK))
 }

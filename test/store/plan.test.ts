@@ -14,6 +14,7 @@ function fresh (over: Partial<AgentLog> = {}): AgentLog {
     lastSeq: 0,
     oldestSeq: null,
     costBaseline: null,
+    usageBaseline: null,
     resumeFrom: null,
     claudeSessionId: null,
     info: null,

@@ -8,6 +8,7 @@ import { decodeBatch, type DecodedBatch } from '../batch-codec.js'
 import { INDEX_RANGE, INDEXED_THROUGH, MARK_INDEXED, NEWEST_EVENT_ID } from '../../search/sqlite-index.js'
 import { committed, indexed, initialCatchUp, mergeNow, nextSlice, type CatchUp } from './catch-up.js'
 import type { Reply, Request, WriterOptions, WriterStats } from './protocol.js'
+import { fleetRows, USAGE_NUMBERS } from '../../usage/counters.js'
 
 const options = workerData as WriterOptions
 const port = parentPort as NonNullable<typeof parentPort>
@@ -39,7 +40,17 @@ const upsertSession = db.prepare(`insert into sessions (agent_key, session_numbe
     cache_read_tokens = sessions.cache_read_tokens + excluded.cache_read_tokens,
     cache_creation_tokens = sessions.cache_creation_tokens + excluded.cache_creation_tokens`)
 const updateAgent = db.prepare(`update agents set last_seq = ?, current_session = ?, cost_baseline_usd = ?,
-  info = ${text}, last_seen_at = ${text}, last_connected_at = ${text} where agent_key = ?`)
+  info = ${text}, last_seen_at = ${text}, last_connected_at = ${text}, usage_baseline = ${text} where agent_key = ?`)
+/** Adds to a usage table's row (src/usage/): every number summed with the stored one. */
+function usageUpsert (table: string, keys: string[]): string {
+  const cols = [...keys, ...USAGE_NUMBERS]
+  const values = [...keys.map(k => k === 'model' || k === 'hour' ? text : '?'), ...USAGE_NUMBERS.map(() => '?')]
+  return `insert into ${table} (${cols.join(', ')}) values (${values.join(', ')})
+    on conflict (${keys.join(', ')}) do update set ${USAGE_NUMBERS.map(k => `${k} = ${table}.${k} + excluded.${k}`).join(', ')}`
+}
+// one row per agent, session, model and UTC hour, and one per model and hour for the fleet, in the batch's transaction
+const upsertUsage = db.prepare(usageUpsert('usage_hours', ['agent_key', 'session_number', 'model', 'hour']))
+const upsertFleetUsage = db.prepare(usageUpsert('usage_fleet_hours', ['model', 'hour']))
 const prune = db.prepare('delete from conversation_events where agent_key = ? and seq < ?')
 const newestId = db.prepare(NEWEST_EVENT_ID).pluck()
 const indexRange = db.prepare(INDEX_RANGE)
@@ -101,7 +112,12 @@ const commit = db.transaction((batch: DecodedBatch): Float64Array => {
   }
   for (const a of batch.agents) {
     const u = a.update
-    updateAgent.run(u.last_seq, u.current_session, u.cost_baseline_usd, u.info, u.last_seen_at, u.last_connected_at, a.key)
+    updateAgent.run(u.last_seq, u.current_session, u.cost_baseline_usd, u.info, u.last_seen_at, u.last_connected_at, u.usage_baseline, a.key)
+  }
+  for (const u of batch.usage) upsertUsage.run(u.agent_key, u.session_number, u.model, u.hour, ...USAGE_NUMBERS.map(k => u[k]))
+  if (batch.usage.length > 0) {
+    const named = batch.usage.map(u => ({ ...u, model: String(u.model), hour: String(u.hour) }))
+    for (const f of fleetRows(named)) upsertFleetUsage.run(f.model, f.hour, ...USAGE_NUMBERS.map(k => f[k]))
   }
   seam('in_transaction')
   return ids
