@@ -16,11 +16,14 @@ export type EventType =
   | 'agent_restarted'
   | 'permission_requested'
   | 'permission_decided'
+  | 'agent_started'
+  | 'agent_stopped'
 
 export const EVENT_TYPES: EventType[] = [
   'output', 'tool_use', 'tool_result', 'thinking', 'result', 'prompt_sent',
   'activity_changed', 'context_cleared', 'context_clear_outcome',
-  'operator_command', 'agent_restarted', 'permission_requested', 'permission_decided'
+  'operator_command', 'agent_restarted', 'permission_requested', 'permission_decided',
+  'agent_started', 'agent_stopped'
 ]
 
 export interface EventDraft {
