@@ -114,4 +114,3 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
 }
 
 export default plugin
-

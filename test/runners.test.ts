@@ -26,7 +26,7 @@ async function fakeRunner (t: Parameters<typeof build>[0], base: string, name: s
     const m = JSON.parse(data.toString())
     received.push(m)
     for (const w of waiters.slice()) if (w.pred(m)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(m) }
-    void handle(m)
+    handle(m).catch(() => {})
   })
   async function handle (m: any): Promise<void> {
     if (m.type === 'start') {
@@ -51,7 +51,12 @@ async function fakeRunner (t: Parameters<typeof build>[0], base: string, name: s
     }
   }
   ws.send(JSON.stringify({
-    type: 'hello', protocol: 1, host: 'box', roots: opts.roots ?? ['/work/repos'], claude_version: '2.1.112 (Claude Code)', agentlog_version: '0.1.0',
+    type: 'hello',
+    protocol: 1,
+    host: 'box',
+    roots: opts.roots ?? ['/work/repos'],
+    claude_version: '2.1.112 (Claude Code)',
+    agentlog_version: '0.1.0',
     agents: (opts.agents ?? []).map(a => ({ ...a, worktree: null, pid: 1 }))
   }))
   return {
@@ -135,8 +140,10 @@ test('refusals: unknown runner, the runner\'s failures with their codes, a silen
   const app = await build(t, { env: { AUTH_TOKENS: TOKENS, RUNNER_START_TIMEOUT_MS: '300' } })
   const base = await listen(app)
   await fakeRunner(t, base, 'box-2', {
-    answer: (m) => m.cwd === '/etc' ? { code: 'cwd_not_allowed', message: '/etc is outside the runner\'s roots' }
-      : m.cwd === '/work/repos/bad' ? { code: 'cli_failed', message: 'the CLI exited', stderr: ['No conversation found with session ID: x'] }
+    answer: (m) => m.cwd === '/etc'
+      ? { code: 'cwd_not_allowed', message: '/etc is outside the runner\'s roots' }
+      : m.cwd === '/work/repos/bad'
+        ? { code: 'cli_failed', message: 'the CLI exited', stderr: ['No conversation found with session ID: x'] }
         : m.cwd === '/work/repos/slow' ? 'silent' : 'up'
   })
   await until('the runner', async () => (await runners(app)).find(r => r.connected))

@@ -1,6 +1,6 @@
 // The agent_started and agent_stopped events a runner's agents get in their logs (pure).
 import type { EventDraft } from '../protocol/messages.js'
-import type { WorktreeInfo } from '../protocol/runner.js'
+import type { WorktreeInfoType as WorktreeInfo } from '../protocol/runner.js'
 
 /** Who asked (which configured token, never the token), or null when the fleet did it by itself. */
 export type By = { role: string, token_number: number, name: string | null } | null

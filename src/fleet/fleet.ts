@@ -8,8 +8,8 @@ import type { Config } from '../config.js'
 import { agentNotFound, ERROR_CODES, httpError, type HttpError } from '../errors.js'
 import type { PromptSender } from '../prompt.js'
 import { RunnerCloseCodes } from '../protocol/close-codes.js'
-import type { FromRunner, RunnerExited, RunnerHello, StartAgent, StopAgent, WorktreeInfo } from '../protocol/runner.js'
-import type { AgentRunResult, StartAgentBody } from '../schemas/runners.js'
+import type { FromRunnerType as FromRunner, RunnerExitedType as RunnerExited, RunnerHelloType as RunnerHello, StartAgentType as StartAgent, StopAgentType as StopAgent, WorktreeInfoType as WorktreeInfo } from '../protocol/runner.js'
+import type { AgentRunResultType as AgentRunResult, StartAgentBodyType as StartAgentBody } from '../schemas/runners.js'
 import type { EventStore } from '../store/event-store.js'
 import { agentStartedDraft, agentStoppedDraft, type By } from './events.js'
 import { reconcile } from './reconcile.js'
@@ -139,8 +139,15 @@ export function createFleet ({ repo, events, agents, prompt, config, log }: Flee
     try {
       await repo.starting({ agentId: l.agentId, runner: conn.name, cwd: l.cwd, worktree: null, model: l.model, permissionMode: l.permissionMode })
       const reply = await ask(conn, {
-        type: 'start', request_id: requestId, agent_id: l.agentId, cwd: l.cwd, model: l.model, permission_mode: l.permissionMode,
-        worktree: l.worktree, resume: l.resume, fork: l.fork
+        type: 'start',
+        request_id: requestId,
+        agent_id: l.agentId,
+        cwd: l.cwd,
+        model: l.model,
+        permission_mode: l.permissionMode,
+        worktree: l.worktree,
+        resume: l.resume,
+        fork: l.fork
       }, config.runnerStartTimeoutMs)
       if (reply.type === 'failed') {
         await repo.stopped(l.agentId, 'start_failed')
@@ -187,8 +194,14 @@ export function createFleet ({ repo, events, agents, prompt, config, log }: Flee
     if (run === null || run.runner !== name || run.state === 'stopped') return
     await repo.stopped(message.agent_id, message.reason)
     await record(message.agent_id, agentStoppedDraft({
-      by: null, runner: name, cwd: run.cwd, worktree: run.worktree, claudeSessionId: await claudeSession(message.agent_id), reason: message.reason,
-      exitCode: message.exit_code, signal: message.signal
+      by: null,
+      runner: name,
+      cwd: run.cwd,
+      worktree: run.worktree,
+      claudeSessionId: await claudeSession(message.agent_id),
+      reason: message.reason,
+      exitCode: message.exit_code,
+      signal: message.signal
     }))
   }
 
@@ -210,8 +223,16 @@ export function createFleet ({ repo, events, agents, prompt, config, log }: Flee
         continue
       }
       launch(conn, {
-        agentId: run.agentId, cwd: run.worktree?.path ?? run.cwd, model: run.model, permissionMode: run.permissionMode, worktree: null,
-        resume: session, fork: false, prompt: null, by: null, reason: 'runner_restarted'
+        agentId: run.agentId,
+        cwd: run.worktree?.path ?? run.cwd,
+        model: run.model,
+        permissionMode: run.permissionMode,
+        worktree: null,
+        resume: session,
+        fork: false,
+        prompt: null,
+        by: null,
+        reason: 'runner_restarted'
       }).catch((err: Error) => log.warn({ err, agentId: run.agentId, runner: conn.name }, 'could not resume an agent of a restarted runner'))
     }
   }
@@ -293,8 +314,16 @@ export function createFleet ({ repo, events, agents, prompt, config, log }: Flee
         ? null
         : { name: (body.worktree === true ? undefined : body.worktree.name) ?? agentId.replace(/[^A-Za-z0-9._-]/g, '-'), base: (body.worktree === true ? undefined : body.worktree.base) ?? null }
       return await launch(conn, {
-        agentId, cwd: body.cwd, model: body.model ?? null, permissionMode: body.permission_mode ?? null, worktree,
-        resume: body.resume ?? null, fork: false, prompt: body.prompt ?? null, by, reason: body.resume !== undefined ? 'resumed' : 'started'
+        agentId,
+        cwd: body.cwd,
+        model: body.model ?? null,
+        permissionMode: body.permission_mode ?? null,
+        worktree,
+        resume: body.resume ?? null,
+        fork: false,
+        prompt: body.prompt ?? null,
+        by,
+        reason: body.resume !== undefined ? 'resumed' : 'started'
       })
     },
 
@@ -350,8 +379,16 @@ export function createFleet ({ repo, events, agents, prompt, config, log }: Flee
       const conn = await knownConnection(name)
       const fork = req.fork === true
       return await launch(conn, {
-        agentId, cwd, model: run?.model ?? null, permissionMode: run?.permissionMode ?? null, worktree: null, resume: session, fork,
-        prompt: null, by, reason: fork ? 'forked' : 'resumed'
+        agentId,
+        cwd,
+        model: run?.model ?? null,
+        permissionMode: run?.permissionMode ?? null,
+        worktree: null,
+        resume: session,
+        fork,
+        prompt: null,
+        by,
+        reason: fork ? 'forked' : 'resumed'
       })
     },
 

@@ -1,5 +1,5 @@
 // What a runner's hello means for the agents recorded as running on it (pure).
-import type { RunningAgent } from '../protocol/runner.js'
+import type { RunningAgentType as RunningAgent } from '../protocol/runner.js'
 import type { AgentRun } from './repository.js'
 
 export type Reconciled =

@@ -1,7 +1,7 @@
 // The runners and the agents they run, in the database (db/migrations/0011_runners.ts): Kysely queries only.
 import type { Kysely, Selectable } from 'kysely'
 import type { AgentRunsTable, Database, RunnersTable } from '../../db/schema.js'
-import type { RunnerHello, WorktreeInfo } from '../protocol/runner.js'
+import type { RunnerHelloType as RunnerHello, WorktreeInfoType as WorktreeInfo } from '../protocol/runner.js'
 
 export type RunnerRow = Selectable<RunnersTable>
 export type RunState = AgentRunsTable['state']

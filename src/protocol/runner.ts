@@ -118,17 +118,17 @@ export const StopAgent = Type.Object({
 
 export const ToRunner = Type.Union([StartAgent, StopAgent])
 
-export type RunnerHello = Static<typeof RunnerHello>
-export type RunnerStarted = Static<typeof RunnerStarted>
-export type RunnerFailed = Static<typeof RunnerFailed>
-export type RunnerStopped = Static<typeof RunnerStopped>
-export type RunnerExited = Static<typeof RunnerExited>
-export type FromRunner = Static<typeof FromRunner>
-export type StartAgent = Static<typeof StartAgent>
-export type StopAgent = Static<typeof StopAgent>
-export type ToRunner = Static<typeof ToRunner>
-export type WorktreeInfo = Static<typeof WorktreeInfo>
-export type RunningAgent = Static<typeof RunningAgent>
+export type RunnerHelloType = Static<typeof RunnerHello>
+export type RunnerStartedType = Static<typeof RunnerStarted>
+export type RunnerFailedType = Static<typeof RunnerFailed>
+export type RunnerStoppedType = Static<typeof RunnerStopped>
+export type RunnerExitedType = Static<typeof RunnerExited>
+export type FromRunnerType = Static<typeof FromRunner>
+export type StartAgentType = Static<typeof StartAgent>
+export type StopAgentType = Static<typeof StopAgent>
+export type ToRunnerType = Static<typeof ToRunner>
+export type WorktreeInfoType = Static<typeof WorktreeInfo>
+export type RunningAgentType = Static<typeof RunningAgent>
 
 const fromRunner = TypeCompiler.Compile(FromRunner)
 const toRunner = TypeCompiler.Compile(ToRunner)
@@ -142,13 +142,13 @@ function json (text: string): unknown {
 }
 
 /** A frame from a runner, or null when it is not one of its messages. */
-export function parseFromRunner (text: string): FromRunner | null {
+export function parseFromRunner (text: string): FromRunnerType | null {
   const value = json(text)
   return fromRunner.Check(value) ? value : null
 }
 
 /** A frame from the server, or null when it is not one of its messages. */
-export function parseToRunner (text: string): ToRunner | null {
+export function parseToRunner (text: string): ToRunnerType | null {
   const value = json(text)
   return toRunner.Check(value) ? value : null
 }

@@ -2,7 +2,7 @@
 // a refusal (HTTP 401/403, close 4001/4003) is final.
 import { WebSocket } from 'ws'
 import { RunnerCloseCodes } from '../protocol/close-codes.js'
-import { parseToRunner, type FromRunner, type ToRunner } from '../protocol/runner.js'
+import { parseToRunner, type FromRunnerType as FromRunner, type ToRunnerType as ToRunner } from '../protocol/runner.js'
 import { backoffDelay } from '../cli/relay/reconnect.js'
 
 export interface RunnerLinkOptions {

@@ -5,7 +5,7 @@ import { fork, type ChildProcess } from 'node:child_process'
 import { realpathSync, statSync } from 'node:fs'
 import { startRelay, type RelayHandle } from '../cli/connect.js'
 import { DEFAULTS } from '../cli/relay/options.js'
-import type { RunnerFailure, StartAgent, StopAgent, ToRunner, WorktreeInfo } from '../protocol/runner.js'
+import type { RunnerFailure, StartAgentType as StartAgent, StopAgentType as StopAgent, ToRunnerType as ToRunner, WorktreeInfoType as WorktreeInfo } from '../protocol/runner.js'
 import { RUNNER_PROTOCOL } from '../protocol/runner.js'
 import { checkCwd } from './roots.js'
 import { RunnerLink, runnerUrl } from './link.js'
@@ -73,7 +73,7 @@ export class Runner {
       message: (message) => this.received(message),
       fatal: (why) => {
         this.say(`error: ${why}`)
-        void this.exit(1)
+        this.exit(1).catch(() => {})
       },
       log: (text) => this.info(text)
     })
@@ -132,13 +132,15 @@ export class Runner {
     let cwd = checked.cwd
     let worktree: WorktreeInfo | null = null
     if (m.worktree !== null) {
+      let created: WorktreeInfo
       try {
-        worktree = await createWorktree(cwd, m.worktree.name, m.worktree.base)
+        created = await createWorktree(cwd, m.worktree.name, m.worktree.base)
       } catch (err) {
         if (err instanceof WorktreeError) return this.fail(m, err.code, err.message, [])
         throw err
       }
-      cwd = worktree.path
+      worktree = created
+      cwd = created.path
     }
     const claudeArgs: string[] = []
     if (m.model !== null) claudeArgs.push('--model', m.model)
@@ -255,7 +257,7 @@ export function runRunner (opts: RunnerOptions): Promise<number> {
     signals++
     opts.log(`agentlog runner: ${signal}: stopping ${signals > 1 ? '(again: exiting now)' : 'its agents'}`)
     if (signals > 1) process.exit(130)
-    void runner.exit(0)
+    runner.exit(0).catch(() => {})
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)

@@ -4,7 +4,7 @@
 import { execFile } from 'node:child_process'
 import { appendFile, mkdir, readFile } from 'node:fs/promises'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
-import type { WorktreeInfo } from '../protocol/runner.js'
+import type { WorktreeInfoType as WorktreeInfo } from '../protocol/runner.js'
 
 export class WorktreeError extends Error {
   constructor (readonly code: 'not_a_repository' | 'worktree_exists' | 'base_not_found' | 'worktree_failed' | 'worktree_dirty', message: string) {

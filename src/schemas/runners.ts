@@ -56,5 +56,5 @@ export const ResumeAgentBody = Type.Object({
   fork: Type.Optional(Type.Boolean({ description: 'start a new Claude session from the old one (--fork-session)' }))
 }, { additionalProperties: false })
 
-export type StartAgentBody = Static<typeof StartAgentBody>
-export type AgentRunResult = Static<typeof AgentRunResult>
+export type StartAgentBodyType = Static<typeof StartAgentBody>
+export type AgentRunResultType = Static<typeof AgentRunResult>
