@@ -198,7 +198,7 @@ export function parseAuthTokens (entries: string[], source: string): AuthToken[]
       throw new ConfigError(`${where}: the token must be printable ASCII without spaces, commas or colons`)
     }
     const glob = rest.length > 0 ? rest.join(':') : null
-    if (glob !== null && role !== 'agent' && role !== 'runner') throw new ConfigError(`${where}: only agent tokens (agent ids) and runner tokens (runner names) take a glob`)
+    if (glob !== null && role !== 'agent' && role !== 'runner') throw new ConfigError(`${where}: only agent tokens take an agent-id glob (and runner tokens a runner-name glob)`)
     if (glob !== null && !GLOB_PATTERN.test(glob)) {
       throw new ConfigError(`${where}: the agent-id glob must be 1 to 128 of A-Z a-z 0-9 . _ : - * ?, got ${JSON.stringify(glob)}`)
     }
