@@ -15,8 +15,9 @@ export default fp(async function fleet (fastify) {
     agents: fastify.agents,
     prompt: createPromptSender(fastify.events, fastify.agents),
     config: fastify.config,
-    log: fastify.log.child({ module: 'fleet' })
+    log: fastify.log.child({ module: 'fleet' }),
+    cluster: fastify.cluster
   })
   fastify.decorate('fleet', f)
   fastify.addHook('preClose', async () => { f.close() })
-}, { name: 'fleet', dependencies: ['config', 'db', 'event-store', 'agent-hub'] })
+}, { name: 'fleet', dependencies: ['config', 'db', 'event-store', 'agent-hub', 'cluster'] })

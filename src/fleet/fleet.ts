@@ -5,7 +5,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { AgentHub } from '../agent-hub.js'
 import type { Config } from '../config.js'
-import { agentNotFound, ERROR_CODES, httpError, type HttpError } from '../errors.js'
+import { agentNotFound, ERROR_CODES, errorCode, httpError, type HttpError } from '../errors.js'
 import type { PromptSender } from '../prompt.js'
 import { RunnerCloseCodes } from '../protocol/close-codes.js'
 import type { FromRunnerType as FromRunner, RunnerExitedType as RunnerExited, RunnerHelloType as RunnerHello, StartAgentType as StartAgent, StopAgentType as StopAgent, WorktreeInfoType as WorktreeInfo } from '../protocol/runner.js'
@@ -36,6 +36,17 @@ interface Pending {
   timer: NodeJS.Timeout
 }
 
+/** Several instances: where a runner's socket is, and a command for that instance (src/cluster/). */
+export interface FleetCluster {
+  liveInstances: () => Promise<Set<string>>
+  owns: (agentId: string) => boolean
+  locate: (agentId: string) => string | null
+  onPresence: (listener: (agentId: string, state: 'connected' | 'disconnected', instance: string) => void) => () => void
+  route: (agentId: string, kind: string, body: unknown, waitMs: number) => Promise<{ status: number, body: unknown } | null>
+  forwardTo: (target: string, agentId: string, kind: string, body: unknown, waitMs: number) => Promise<{ status: number, body: unknown }>
+  serveCommand: (kind: string, executor: (agentId: string, body: unknown) => Promise<{ status: number, body: unknown }>) => void
+}
+
 export interface FleetDeps {
   repo: FleetRepository
   events: EventStore
@@ -43,6 +54,7 @@ export interface FleetDeps {
   prompt: PromptSender
   config: Pick<Config, 'instanceId' | 'runnerStartTimeoutMs' | 'runnerStopGraceMs'>
   log: FastifyBaseLogger
+  cluster: FleetCluster | null
 }
 
 export interface ResumeRequest { runner?: string, cwd?: string, fork?: boolean }
@@ -53,7 +65,7 @@ function under (root: string, dir: string): boolean {
   return dir === root || dir.startsWith(r)
 }
 
-export function createFleet ({ repo, events, agents, prompt, config, log }: FleetDeps) {
+export function createFleet ({ repo, events, agents, prompt, config, log, cluster }: FleetDeps) {
   const connections = new Map<string, Connection>()
   const pending = new Map<string, Pending>()
   /** Agents a start was sent for and not yet answered: a second start is refused (agent_running). */
@@ -77,26 +89,75 @@ export function createFleet ({ repo, events, agents, prompt, config, log }: Flee
     })
   }
 
-  /** Resolves once the agent's socket is open here, or throws at the deadline. */
+  /** Whether the agent's socket is open here, or (several instances) on another live instance. */
+  function agentConnected (agentId: string): boolean {
+    return agents.isConnected(agentId) || (cluster !== null && cluster.locate(agentId) !== null)
+  }
+
+  /** Resolves once the agent's socket is open (here, or on another instance), or throws at the deadline. */
   function connectedBy (agentId: string, deadline: number): Promise<void> {
-    if (agents.isConnected(agentId)) return Promise.resolve()
+    if (agentConnected(agentId)) return Promise.resolve()
     return new Promise((resolve, reject) => {
+      const offs: Array<() => void> = []
+      const done = (): void => { for (const off of offs) off() }
       const timer = setTimeout(() => {
-        off()
-        reject(httpError(504, `agent ${agentId}'s CLI is up but its socket did not reach this server in time`, 'runner_timeout'))
+        done()
+        reject(httpError(504, `agent ${agentId}'s CLI is up but its socket did not reach the server in time`, 'runner_timeout'))
       }, Math.max(0, deadline - Date.now()))
-      const off = agents.onChange((id, state) => {
+      const seen = (id: string, state: string): void => {
         if (id !== agentId || state !== 'connected') return
         clearTimeout(timer)
-        off()
+        done()
         resolve()
-      })
+      }
+      offs.push(agents.onChange(seen))
+      if (cluster !== null) offs.push(cluster.onPresence(seen))
     })
   }
 
+  /** Writes the event here, or (several instances) on the instance that owns the agent's log. */
   async function record (agentId: string, draft: ReturnType<typeof agentStartedDraft>): Promise<void> {
+    if (cluster !== null && !cluster.owns(agentId)) {
+      const remote = await cluster.route(agentId, 'fleet-record', { draft }, 15000)
+      if (remote !== null) return
+    }
     await events.loadAgent(agentId, true)
     await events.record(agentId, [draft])
+  }
+
+  /** The first prompt: sent here, or by the instance holding the agent's socket. */
+  async function firstPrompt (agentId: string, content: string): Promise<unknown> {
+    if (cluster !== null && !agents.isConnected(agentId)) {
+      const remote = await cluster.route(agentId, 'prompt', { content }, 15000)
+      if (remote !== null) {
+        if (remote.status >= 400) {
+          const err = remote.body as { message: string, code: string }
+          throw httpError(remote.status, err.message, errorCode(err.code, remote.status))
+        }
+        return remote.body
+      }
+    }
+    return await prompt(agentId, content)
+  }
+
+  /** The live instance (not this one) holding the runner's socket, or null. */
+  async function elsewhere (name: string): Promise<string | null> {
+    if (cluster === null || connections.has(name)) return null
+    const row = await repo.runner(name)
+    const at = row?.connected_instance ?? null
+    if (at === null || at === config.instanceId) return null
+    return (await cluster.liveInstances()).has(at) ? at : null
+  }
+
+  /** Carries the request to the instance holding the runner's socket; its errors are thrown again as it gave them. */
+  async function remote (target: string, agentId: string, kind: string, body: unknown, waitMs: number): Promise<AgentRunResult> {
+    if (cluster === null) throw new Error('no cluster')
+    const result = await cluster.forwardTo(target, agentId, kind, body, waitMs + 5000)
+    if (result.status >= 400) {
+      const err = result.body as { message: string, code: string }
+      throw httpError(result.status, err.message, errorCode(err.code, result.status))
+    }
+    return result.body as AgentRunResult
   }
 
   function connection (name: string): Connection {
@@ -113,7 +174,7 @@ export function createFleet ({ repo, events, agents, prompt, config, log }: Flee
   }
 
   async function isRunning (agentId: string): Promise<boolean> {
-    if (starting.has(agentId) || agents.isConnected(agentId)) return true
+    if (starting.has(agentId) || agentConnected(agentId)) return true
     const run = await repo.run(agentId)
     return run !== null && run.state !== 'stopped' && connections.get(run.runner)?.hello.agents.some(a => a.agent_id === agentId) === true
   }
@@ -165,7 +226,7 @@ export function createFleet ({ repo, events, agents, prompt, config, log }: Flee
       await repo.running(l.agentId, reply.cwd, reply.worktree)
       const sessionId = l.fork ? null : l.resume
       await record(l.agentId, agentStartedDraft({ by: l.by, runner: conn.name, cwd: reply.cwd, worktree: reply.worktree, claudeSessionId: sessionId, reason: l.reason }))
-      const first = l.prompt === null ? null : await prompt(l.agentId, l.prompt)
+      const first = l.prompt === null ? null : await firstPrompt(l.agentId, l.prompt)
       return {
         agent_id: l.agentId,
         runner: conn.name,
@@ -237,7 +298,7 @@ export function createFleet ({ repo, events, agents, prompt, config, log }: Flee
     }
   }
 
-  return {
+  const fleet = {
     /** A runner's socket said hello: it is this name's connection now (an older one is closed). */
     async attach (name: string, socket: RunnerSocket, hello: RunnerHello): Promise<Connection> {
       const previous = connections.get(name)
@@ -294,12 +355,14 @@ export function createFleet ({ repo, events, agents, prompt, config, log }: Flee
 
     async list () {
       const [rows, runs] = await Promise.all([repo.runners(), repo.activeRuns()])
+      const alive = cluster === null ? null : await cluster.liveInstances()
+      const connectedElsewhere = (r: typeof rows[number]): boolean => alive !== null && r.connected_instance !== null && r.connected_instance !== config.instanceId && alive.has(r.connected_instance)
       return {
         runners: rows.map(r => ({
           name: r.name,
           host: r.host,
           roots: JSON.parse(r.roots) as string[],
-          connected: connections.has(r.name),
+          connected: connections.has(r.name) || connectedElsewhere(r),
           claude_version: r.claude_version,
           agents: runs.filter(run => run.runner === r.name).map(run => run.agentId),
           last_seen_at: connections.has(r.name) ? new Date().toISOString() : r.last_seen_at
@@ -308,8 +371,10 @@ export function createFleet ({ repo, events, agents, prompt, config, log }: Flee
     },
 
     async start (name: string, body: StartAgentBody, by: By): Promise<AgentRunResult> {
-      const conn = await knownConnection(name)
       const agentId = body.agent_id ?? `${name}-${randomBytes(4).toString('hex')}`
+      const target = await elsewhere(name)
+      if (target !== null) return await remote(target, agentId, 'runner-start', { name, body: { ...body, agent_id: agentId }, by }, config.runnerStartTimeoutMs)
+      const conn = await knownConnection(name)
       const worktree = body.worktree === undefined
         ? null
         : { name: (body.worktree === true ? undefined : body.worktree.name) ?? agentId.replace(/[^A-Za-z0-9._-]/g, '-'), base: (body.worktree === true ? undefined : body.worktree.base) ?? null }
@@ -335,6 +400,8 @@ export function createFleet ({ repo, events, agents, prompt, config, log }: Flee
       }
       const base = { agent_id: agentId, runner: run.runner, cwd: run.cwd, state: 'stopped' as const, claude_session_id: await claudeSession(agentId), prompt: null }
       if (run.state === 'stopped' && !(removeWorktree && run.worktree !== null)) return { ...base, worktree: run.worktree, worktree_removed: false }
+      const target = await elsewhere(run.runner)
+      if (target !== null) return await remote(target, agentId, 'runner-stop', { removeWorktree, by }, config.runnerStopGraceMs + 10000)
       const conn = connection(run.runner)
       stopping.add(agentId)
       try {
@@ -367,15 +434,21 @@ export function createFleet ({ repo, events, agents, prompt, config, log }: Flee
       if (cwd === null) throw httpError(400, `the directory agent ${JSON.stringify(agentId)} ran in is not known: say it with cwd`, 'bad_request')
       let name = req.runner ?? null
       if (name === null) {
-        const candidates = [...connections.values()].filter(c => c.hello.roots.some(root => under(root, cwd)))
-        const preferred = candidates.find(c => c.name === run?.runner) ?? candidates[0]
+        // the runners connected anywhere (several instances: the database says where) whose roots hold the directory
+        const alive = cluster === null ? null : await cluster.liveInstances()
+        const rows = await repo.runners()
+        const candidates = rows.filter(r => (connections.has(r.name) || (alive !== null && r.connected_instance !== null && alive.has(r.connected_instance))) &&
+          (JSON.parse(r.roots) as string[]).some(root => under(root, cwd))).map(r => r.name)
+        const preferred = candidates.find(c => c === run?.runner) ?? candidates.find(c => connections.has(c)) ?? candidates[0]
         if (preferred === undefined) {
           if (run !== null) name = run.runner
           else throw httpError(404, `no connected runner has ${cwd} under its roots`, 'runner_not_found')
         } else {
-          name = preferred.name
+          name = preferred
         }
       }
+      const target = await elsewhere(name)
+      if (target !== null) return await remote(target, agentId, 'runner-resume', { req: { ...req, runner: name, cwd }, by }, config.runnerStartTimeoutMs)
       const conn = await knownConnection(name)
       const fork = req.fork === true
       return await launch(conn, {
@@ -402,6 +475,26 @@ export function createFleet ({ repo, events, agents, prompt, config, log }: Flee
       for (const conn of connections.values()) conn.socket.close(1001, 'server shutting down')
     }
   }
+
+  // several instances: what another instance forwards here, for the runners whose sockets are here
+  cluster?.serveCommand('fleet-record', async (agentId, body) => {
+    await events.loadAgent(agentId, true)
+    await events.record(agentId, [(body as { draft: ReturnType<typeof agentStartedDraft> }).draft])
+    return { status: 200, body: null }
+  })
+  cluster?.serveCommand('runner-start', async (_agentId, body) => {
+    const { name, body: start, by } = body as { name: string, body: StartAgentBody, by: By }
+    return { status: 201, body: await fleet.start(name, start, by) }
+  })
+  cluster?.serveCommand('runner-stop', async (agentId, body) => {
+    const { removeWorktree, by } = body as { removeWorktree: boolean, by: By }
+    return { status: 200, body: await fleet.stop(agentId, removeWorktree, by) }
+  })
+  cluster?.serveCommand('runner-resume', async (agentId, body) => {
+    const { req, by } = body as { req: ResumeRequest, by: By }
+    return { status: 201, body: await fleet.resume(agentId, req, by) }
+  })
+  return fleet
 }
 
 export type Fleet = ReturnType<typeof createFleet>
