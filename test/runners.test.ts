@@ -124,13 +124,16 @@ test('a runner says hello and is listed; a start sends the first prompt once its
   t.equal(stopped.length, 1)
   t.match(stopped[0].metadata, { runner: 'box-1', reason: 'stopped', by: { role: 'operator', token_number: 2 } })
   const list = await app.inject({ method: 'GET', url: '/agents', headers: op })
-  t.equal(list.json().agents.find((a: any) => a.agent_id === 'a1').connected, false)
+  t.match(list.json().agents.find((a: any) => a.agent_id === 'a1'), { connected: false, runner: 'box-1', state: 'stopped' })
+  t.match(list.json().agents.find((a: any) => a.agent_id === generated.json().agent_id), { connected: true, runner: 'box-1', state: 'running' })
   t.notOk((await runners(app))[0].agents.includes('a1'))
 
   const gone = closed(runner.ws)
   runner.ws.close()
   await gone
   await until('the runner marked disconnected', async () => (await runners(app))[0].connected === false ? true : undefined)
+  const away = await app.inject({ method: 'GET', url: '/agents', headers: op })
+  t.match(away.json().agents.find((a: any) => a.agent_id === generated.json().agent_id), { runner: 'box-1', state: 'runner_offline' })
   const offline = await app.inject({ method: 'POST', url: '/runners/box-1/agents', headers: op, payload: { cwd: '/work/repos/x' } })
   t.equal(offline.statusCode, 409)
   t.equal(offline.json().code, 'runner_not_connected')
