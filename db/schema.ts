@@ -126,6 +126,8 @@ export interface TranscriptFilesTable {
   /** The file's name as the importer sent it (`<claude session id>.jsonl`). */
   file: string
   claude_session_id: string | null
+  /** The directory its session ran in (the records' `cwd`, the last one read); null before 0011 or when none says. */
+  cwd: string | null
   /** The session its records went to; null while everything in it was already stored (seen live). */
   session_number: number | null
   /** Bytes of whole lines read so far; a partly written last line is not counted. */

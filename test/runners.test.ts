@@ -241,3 +241,28 @@ test('resume continues the agent\'s Claude session; a restarted runner gets its 
   await until('the agent_started of the restart', async () => (await walk(app, 'r1', 'type=agent_started')).length === 3 ? true : undefined)
   t.equal((await walk(app, 'r1', 'type=agent_started'))[2].metadata.reason, 'runner_restarted')
 })
+
+test('an agent known only from an imported transcript resumes in the directory and session the transcript names', async (t) => {
+  const app = await build(t, { env: { AUTH_TOKENS: TOKENS } })
+  const base = await listen(app)
+  const runner = await fakeRunner(t, base, 'box-5', { roots: ['/home/me/src'] })
+  await until('the runner', async () => (await runners(app)).find(r => r.connected))
+  const records = [
+    { type: 'user', sessionId: 'sess-imp', cwd: '/home/me/src/app', uuid: '11111111-1111-4111-8111-111111111111', timestamp: '2026-01-01T00:00:00.000Z', message: { role: 'user', content: 'from the terminal' } },
+    { type: 'assistant', sessionId: 'sess-imp', cwd: '/home/me/src/app', uuid: '22222222-2222-4222-8222-222222222222', timestamp: '2026-01-01T00:00:01.000Z', message: { id: 'msg_1', role: 'assistant', model: 'm', content: [{ type: 'text', text: 'hi' }] } }
+  ]
+  const imported = await app.inject({
+    method: 'POST',
+    url: '/agents/imp/import?file=sess-imp.jsonl',
+    headers: { ...op, 'content-type': 'application/x-ndjson' },
+    payload: records.map(r => JSON.stringify(r)).join('\n') + '\n'
+  })
+  t.equal(imported.statusCode, 200, imported.body)
+  const resumed = await app.inject({ method: 'POST', url: '/agents/imp/resume', headers: op, payload: {} })
+  t.equal(resumed.statusCode, 201, resumed.body)
+  t.match(resumed.json(), { agent_id: 'imp', runner: 'box-5', cwd: '/home/me/src/app', claude_session_id: 'sess-imp' })
+  t.match(runner.received.find(m => m.type === 'start'), { agent_id: 'imp', cwd: '/home/me/src/app', resume: 'sess-imp', fork: false })
+  const forked = await app.inject({ method: 'POST', url: '/agents/imp/resume', headers: op, payload: { fork: true } })
+  t.equal(forked.statusCode, 409, 'it runs already')
+  t.equal(forked.json().code, 'agent_running')
+})

@@ -32,9 +32,12 @@ export async function up (db: Kysely<any>): Promise<void> {
     .addColumn('updated_at', 'text', col => col.notNull())
     .execute()
   await db.schema.createIndex('agent_runs_runner').on('agent_runs').columns(['runner', 'state']).execute()
+  // the directory an imported transcript's session ran in (its records' cwd): where a resume runs it
+  await db.schema.alterTable('transcript_files').addColumn('cwd', 'text').execute()
 }
 
 export async function down (db: Kysely<any>): Promise<void> {
+  await db.schema.alterTable('transcript_files').dropColumn('cwd').execute()
   await db.schema.dropTable('agent_runs').execute()
   await db.schema.dropTable('runners').execute()
 }

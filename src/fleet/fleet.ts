@@ -246,7 +246,7 @@ export function createFleet ({ repo, events, agents, prompt, config, log, cluste
     const live = agents.get(agentId)?.claudeSessionId
     if (live !== undefined && live !== null) return live
     const state = await events.loadAgent(agentId, false)
-    return state?.committed.claudeSessionId ?? await repo.importedSession(agentId)
+    return state?.committed.claudeSessionId ?? (await repo.importedSession(agentId))?.sessionId ?? null
   }
 
   async function exited (name: string, message: RunnerExited): Promise<void> {
@@ -430,7 +430,7 @@ export function createFleet ({ repo, events, agents, prompt, config, log, cluste
       const session = await claudeSession(agentId)
       if (session === null) throw httpError(409, `agent ${JSON.stringify(agentId)} has no Claude session to resume`, 'no_session')
       const infoCwd = state?.committed.info?.cwd
-      const cwd = req.cwd ?? run?.worktree?.path ?? run?.cwd ?? (typeof infoCwd === 'string' ? infoCwd : null)
+      const cwd = req.cwd ?? run?.worktree?.path ?? run?.cwd ?? (typeof infoCwd === 'string' ? infoCwd : null) ?? (await repo.importedSession(agentId))?.cwd ?? null
       if (cwd === null) throw httpError(400, `the directory agent ${JSON.stringify(agentId)} ran in is not known: say it with cwd`, 'bad_request')
       let name = req.runner ?? null
       if (name === null) {

@@ -117,12 +117,12 @@ export function createFleetRepository (db: Kysely<Database>) {
         .where('agent_id', '=', agentId).execute()
     },
 
-    /** The newest imported transcript's Claude session of an agent, or null. */
-    async importedSession (agentId: string): Promise<string | null> {
-      const row = await db.selectFrom('transcript_files').select('claude_session_id')
+    /** The newest imported transcript's Claude session of an agent and the directory it ran in, or null. */
+    async importedSession (agentId: string): Promise<{ sessionId: string, cwd: string | null } | null> {
+      const row = await db.selectFrom('transcript_files').select(['claude_session_id', 'cwd'])
         .where('agent_id', '=', agentId).where('claude_session_id', 'is not', null)
         .orderBy('updated_at', 'desc').limit(1).executeTakeFirst()
-      return row?.claude_session_id ?? null
+      return row?.claude_session_id == null ? null : { sessionId: row.claude_session_id, cwd: row.cwd }
     }
   }
 }

@@ -51,6 +51,7 @@ interface Item {
   line: number
   end: number
   sessionId: string | null
+  cwd: string | null
 }
 
 function zeroTotals (): SessionTotals {
@@ -146,6 +147,7 @@ export function createTranscriptImporter (db: Kysely<Database>, events: EventSto
       agent_id: agentId,
       file: options.file,
       claude_session_id: null,
+      cwd: null,
       session_number: null,
       byte_offset: 0,
       lines: 0,
@@ -242,6 +244,7 @@ export function createTranscriptImporter (db: Kysely<Database>, events: EventSto
       for (const item of items) {
         const m = item.mapped
         if (item.sessionId !== null && next.claude_session_id === null) next.claude_session_id = item.sessionId
+        if (item.cwd !== null) next.cwd = item.cwd
         if (m.kind === 'skipped') {
           const bucket = m.known ? summary.skipped : summary.unknown
           bucket[m.type] = (bucket[m.type] ?? 0) + 1
@@ -331,7 +334,8 @@ export function createTranscriptImporter (db: Kysely<Database>, events: EventSto
         mapped: mapTranscriptRecord(record, source, opts.maxEventContentBytes),
         line: lineNo,
         end,
-        sessionId: typeof record.sessionId === 'string' ? record.sessionId : null
+        sessionId: typeof record.sessionId === 'string' ? record.sessionId : null,
+        cwd: typeof record.cwd === 'string' && record.cwd !== '' ? record.cwd : null
       })
       chunkBytes += text === null ? 0 : text.length
       if (chunk.length >= CHUNK_RECORDS || chunkBytes >= CHUNK_BYTES) await flush()
