@@ -117,7 +117,10 @@ class Relay {
   shutdown (): void {
     if (this.stopping) return
     this.supervisor.windDown()
-    this.supervisor.terminate().then(() => this.stop(), () => this.stop())
+    this.supervisor.terminate().then((status) => {
+      if (status !== null) this.exitCode = status
+      this.stop()
+    }, () => this.stop())
   }
 
   /** The CLI process's pid (its process group), while one runs. */

@@ -4,7 +4,7 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import { realpathSync, statSync } from 'node:fs'
 import { startRelay, type RelayHandle } from '../cli/connect.js'
-import { DEFAULTS } from '../cli/relay/options.js'
+import { DEFAULTS, type RelayHooks } from '../cli/relay/options.js'
 import type { RunnerFailure, StartAgentType as StartAgent, StopAgentType as StopAgent, ToRunnerType as ToRunner, WorktreeInfoType as WorktreeInfo } from '../protocol/runner.js'
 import { RUNNER_PROTOCOL } from '../protocol/runner.js'
 import { checkCwd } from './roots.js'
@@ -35,6 +35,8 @@ export interface RunnerOptions {
 
 interface Running {
   agentId: string
+  /** The relay's hooks: a stop sets the grace the server asks for. */
+  hooks: RelayHooks
   cwd: string
   worktree: WorktreeInfo | null
   relay: RelayHandle
@@ -156,6 +158,26 @@ export class Runner {
       entry.relay.stop()
       this.fail(m, 'cli_failed', `the CLI did not come up within ${this.opts.startTimeoutMs} ms`, stderr.slice())
     }, this.opts.startTimeoutMs)
+    const hooks: RelayHooks = {
+      killAfterMs: this.opts.stopGraceMs,
+      spawned: (pid) => {
+        entry?.pids.add(pid)
+        if (this.reaper?.connected === true) this.reaper.send({ add: pid })
+      },
+      stderr: (line) => {
+        stderr.push(line)
+        if (stderr.length > STDERR_TAIL) stderr.shift()
+        if (this.opts.verbose) this.opts.log(`[${m.agent_id}] claude: ${line}`)
+      },
+      ready: () => {
+        clearTimeout(deadline)
+        if (entry === null || entry.answered) return
+        entry.ready = true
+        entry.answered = true
+        this.say(`started ${m.agent_id} in ${cwd} (pid ${relay.pid ?? '?'})`)
+        this.link.send({ type: 'started', request_id: m.request_id, agent_id: m.agent_id, cwd, worktree, pid: relay.pid })
+      }
+    }
     const relay = startRelay({
       ...DEFAULTS,
       server: this.opts.server,
@@ -170,28 +192,9 @@ export class Runner {
       cwd,
       log: (line) => this.opts.log(`[${m.agent_id}] ${line}`),
       forwardSignals: false,
-      hooks: {
-        killAfterMs: this.opts.stopGraceMs,
-        spawned: (pid) => {
-          entry?.pids.add(pid)
-          if (this.reaper?.connected === true) this.reaper.send({ add: pid })
-        },
-        stderr: (line) => {
-          stderr.push(line)
-          if (stderr.length > STDERR_TAIL) stderr.shift()
-          if (this.opts.verbose) this.opts.log(`[${m.agent_id}] claude: ${line}`)
-        },
-        ready: () => {
-          clearTimeout(deadline)
-          if (entry === null || entry.answered) return
-          entry.ready = true
-          entry.answered = true
-          this.say(`started ${m.agent_id} in ${cwd} (pid ${relay.pid ?? '?'})`)
-          this.link.send({ type: 'started', request_id: m.request_id, agent_id: m.agent_id, cwd, worktree, pid: relay.pid })
-        }
-      }
+      hooks
     })
-    entry = { agentId: m.agent_id, cwd, worktree, relay, stderr, ready: false, answered: false, stopping: false, pids: new Set(relay.pid === null ? [] : [relay.pid]) }
+    entry = { agentId: m.agent_id, hooks, cwd, worktree, relay, stderr, ready: false, answered: false, stopping: false, pids: new Set(relay.pid === null ? [] : [relay.pid]) }
     this.agents.set(m.agent_id, entry)
     const running = entry
     relay.done.then((status) => {
@@ -220,6 +223,8 @@ export class Runner {
     let status: number | null = null
     if (running !== undefined) {
       running.stopping = true
+      // the server's RUNNER_STOP_GRACE_MS
+      running.hooks.killAfterMs = m.grace_ms
       running.relay.stop()
       status = await running.relay.done
       this.say(`stopped ${m.agent_id}`)

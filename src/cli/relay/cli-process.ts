@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import type { RelayLog } from './log.js'
 import type { RelayHooks } from './options.js'
+import { exitStatus } from './restarts.js'
 
 /** The flags that put Claude Code in stdio stream-json mode with permission requests on stdout. */
 export const STDIO_ARGS = [
@@ -35,7 +36,7 @@ export class CliProcess {
   readonly closed: Promise<void>
   private readonly child: ChildProcess
 
-  private readonly killAfterMs: number
+  private readonly hooks: RelayHooks | undefined
 
   constructor (bin: string, extraArgs: string[], where: { cwd: string, env: NodeJS.ProcessEnv, hooks?: RelayHooks }, events: CliEvents, log: RelayLog) {
     const args = [...STDIO_ARGS, ...extraArgs]
@@ -44,7 +45,7 @@ export class CliProcess {
     const hooks = where.hooks
     const child = spawn(command, argv, { cwd: where.cwd, env: where.env, stdio: ['pipe', 'pipe', hooks?.stderr !== undefined ? 'pipe' : 'inherit'], detached: true })
     this.child = child
-    this.killAfterMs = hooks?.killAfterMs ?? KILL_AFTER_MS
+    this.hooks = hooks
     if (child.pid !== undefined) hooks?.spawned?.(child.pid)
     const onStderr = hooks?.stderr
     if (onStderr !== undefined && child.stderr !== null) {
@@ -95,6 +96,13 @@ export class CliProcess {
     return this.child.pid ?? null
   }
 
+  /** Its exit status once it has exited (code, or 128 + the signal's number), else null. */
+  get exitStatus (): number | null {
+    const { exitCode, signalCode } = this.child
+    if (exitCode === null && signalCode === null) return null
+    return exitStatus(exitCode, signalCode)
+  }
+
   /** Still running: it has neither exited nor been killed. */
   get running (): boolean {
     return this.child.exitCode === null && this.child.signalCode === null
@@ -114,6 +122,11 @@ export class CliProcess {
 
   kill (signal: NodeJS.Signals): void {
     this.child.kill(signal)
+  }
+
+  /** How long it has after SIGTERM: read when it is asked to stop (`agentlog runner` sets it per stop). */
+  private get killAfterMs (): number {
+    return this.hooks?.killAfterMs ?? KILL_AFTER_MS
   }
 
   /** The signal for its whole process group (the tools it started too), or itself when that fails. */

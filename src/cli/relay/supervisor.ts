@@ -121,9 +121,10 @@ export class CliSupervisor {
     this.stopping = true
   }
 
-  /** Stops the running CLI for good (SIGTERM, then SIGKILL); resolves once it has closed. */
-  async terminate (): Promise<void> {
+  /** Stops the running CLI for good (SIGTERM, then SIGKILL); resolves once it has closed, with its exit status (null: none ran). */
+  async terminate (): Promise<number | null> {
     if (this.cli !== null && this.cli.running) await this.cli.terminate()
+    return this.cli?.exitStatus ?? null
   }
 
   /** The relay has ended: a pending restart is called off. */
