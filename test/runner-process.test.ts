@@ -91,3 +91,26 @@ test('a CLI that exits at once: 502 cli_failed with its stderr; one that never a
   const list = (await app.inject({ method: 'GET', url: '/agents' })).json().agents
   t.match(list.find((a: any) => a.agent_id === 'h1'), { connected: false, state: 'stopped' }, 'nothing left running')
 })
+
+test('a runner killed with -9: its reaper ends a CLI that ignores SIGTERM and its closed stdin', async (t) => {
+  const { cli, root } = setup(t)
+  const app = await build(t)
+  const base = await listen(app)
+  const r = runner(t, base, cli, root, 'stubborn')
+  await waitFor('the runner', () => app.fleet.isConnected('fake') ? true : undefined, 30000)
+  const started = await app.inject({ method: 'POST', url: '/runners/fake/agents', payload: { agent_id: 'k1', cwd: root } })
+  t.equal(started.statusCode, 201, started.body)
+  const pid = Number(/started k1 in .* \(pid (\d+)\)/.exec(r.stderr())?.[1])
+  const alive = (): boolean => { try { process.kill(pid, 0); return true } catch { return false } }
+  t.ok(alive(), `the CLI runs (pid ${pid})`)
+  r.child.kill('SIGKILL')
+  await r.exited
+  const killedAt = Date.now()
+  t.ok(alive(), 'the CLI outlives the runner at first (it ignores SIGTERM and its stdin closing)')
+  await waitFor('the reaper to kill it', () => alive() ? undefined : true, 20000)
+  const took = Date.now() - killedAt
+  t.ok(took < 3000 + 4000, `gone ${took} ms after the runner died (SIGKILL 3 s after SIGTERM)`)
+  await waitFor('the runner marked gone', () => app.fleet.isConnected('fake') ? undefined : true, 10000)
+  const list = (await app.inject({ method: 'GET', url: '/runners' })).json().runners
+  t.match(list, [{ name: 'fake', connected: false, agents: ['k1'] }], 'its agent is kept, to be resumed when it is back')
+})
