@@ -47,7 +47,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       tags: ['runners'],
       params: RunnerParams,
       body: StartAgentBody,
-      response: { 201: AgentRunResult, ...startErrors }
+      response: { 201: { ...AgentRunResult, description: 'The agent\'s CLI is up and connected; the first prompt\'s answer is included' }, ...startErrors }
     }
   }, async function (request, reply) {
     const result = await fleet.start(request.params.name, request.body, byOf(request))

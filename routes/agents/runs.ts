@@ -19,7 +19,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       params: AgentParams,
       body: Type.Optional(StopAgentBody),
       response: {
-        200: AgentRunResult,
+        200: { ...AgentRunResult, description: 'The CLI has ended (or was not running); whether the worktree was removed' },
         404: errorResponse('No such agent', ['agent_not_found']),
         409: errorResponse('The agent was not started by a runner, its runner is not connected, or its worktree has changes', ['not_started_by_runner', 'runner_not_connected', 'worktree_dirty']),
         502: errorResponse('git could not remove the worktree', ['worktree_failed']),
@@ -39,7 +39,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       tags: ['runners'],
       params: AgentParams,
       body: Type.Optional(ResumeAgentBody),
-      response: { 201: AgentRunResult, ...startErrors }
+      response: { 201: { ...AgentRunResult, description: 'The CLI is up again on the agent\'s Claude session' }, ...startErrors }
     }
   }, async function (request, reply) {
     const result = await fleet.resume(request.params.agentId, request.body ?? {}, byOf(request))
