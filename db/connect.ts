@@ -48,6 +48,9 @@ export function openDatabase (options: DatabaseOptions): DatabaseHandle {
     // an idle connection the server ended (restart, pg_terminate_backend) is dropped and replaced on demand;
     // without a listener its error would end the process
     pool.on('error', () => {})
+    // the same for a connection in use (a transaction, a query): the query fails and says so, but the client's
+    // own 'error' event, with no listener while it is checked out, would end the process
+    pool.on('connect', (client) => { client.on('error', () => {}) })
     return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), dialect: 'postgres', sqlite: null, setWriteGate: () => {} }
   }
   mkdirSync(dirname(options.databasePath), { recursive: true })

@@ -12,6 +12,7 @@ import { openapiPath } from '../plugins/openapi.js'
 function isErrorSchema (schema: any): boolean {
   if (schema === null || typeof schema !== 'object') return false
   if (['error', 'message', 'code'].every(k => schema.required?.includes(k) === true && schema.properties?.[k]?.type === 'string')) return true
+  if (Array.isArray(schema.anyOf)) return schema.anyOf.length > 0 && schema.anyOf.every(isErrorSchema)
   return Array.isArray(schema.allOf) && schema.allOf.some(isErrorSchema)
 }
 

@@ -6,7 +6,7 @@ import { STATUS_CODES } from 'node:http'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Kysely } from 'kysely'
 import type { Database } from '../../db/schema.js'
-import { httpError } from '../errors.js'
+import { httpError, isErrorCode } from '../errors.js'
 import type { Notice } from './notices.js'
 
 /** An operator command's result, as the owner answered it. */
@@ -18,18 +18,21 @@ export interface CommandResult {
 export type CommandExecutor = (agentId: string, body: unknown) => Promise<CommandResult>
 
 /**
- * A command that threw, as the answer sent back: its own 4xx/5xx status, message and code; anything else is
- * a 500 whose message stays in this instance's log.
+ * A command that threw, as the answer sent back, by the rule of the error handler (plugins/errors.ts): its own
+ * 4xx/5xx status and code; the message of a 4xx, or of a 5xx thrown on purpose with a code of ours, goes back;
+ * any other fault is a 500 (or its own 5xx) whose message stays in this instance's log.
  */
 export function failedCommand (err: unknown): CommandResult {
   const e = err as { statusCode?: number, code?: string, message?: string }
   const status = typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 600 ? e.statusCode : 500
+  const code = typeof e.code === 'string' && /^[a-z_]+$/.test(e.code) ? e.code : 'internal'
+  const meant = status < 500 || (isErrorCode(code) && code !== 'internal')
   return {
     status,
     body: {
       error: STATUS_CODES[status] ?? 'Error',
-      message: status >= 500 ? 'internal error; see the server log' : String(e.message),
-      code: typeof e.code === 'string' && /^[a-z_]+$/.test(e.code) ? e.code : 'internal'
+      message: meant ? String(e.message) : 'internal error; see the server log',
+      code
     }
   }
 }
