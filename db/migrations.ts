@@ -12,6 +12,7 @@ import * as m0007 from './migrations/0007_search_batched.js'
 import * as m0008 from './migrations/0008_search_catch_up.js'
 import * as m0009 from './migrations/0009_search_catch_up_postgres.js'
 import * as m0010 from './migrations/0010_idempotency_keys.js'
+import * as m0011 from './migrations/0011_runners.js'
 import * as m0012 from './migrations/0012_usage.js'
 
 export const migrations: Record<string, Migration> = {
@@ -25,5 +26,6 @@ export const migrations: Record<string, Migration> = {
   '0008_search_catch_up': m0008,
   '0009_search_catch_up_postgres': m0009,
   '0010_idempotency_keys': m0010,
+  '0011_runners': m0011,
   '0012_usage': m0012
 }

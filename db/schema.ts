@@ -128,6 +128,8 @@ export interface TranscriptFilesTable {
   /** The file's name as the importer sent it (`<claude session id>.jsonl`). */
   file: string
   claude_session_id: string | null
+  /** The directory its session ran in (the records' `cwd`, the last one read); null before 0011 or when none says. */
+  cwd: string | null
   /** The session its records went to; null while everything in it was already stored (seen live). */
   session_number: number | null
   /** Bytes of whole lines read so far; a partly written last line is not counted. */
@@ -205,6 +207,39 @@ export interface Database {
   approvals: ApprovalsTable
   approval_rules: ApprovalRulesTable
   idempotency_keys: IdempotencyKeysTable
+  runners: RunnersTable
+  agent_runs: AgentRunsTable
+}
+
+/** A runner (`agentlog runner`) as it last said hello (db/migrations/0011_runners.ts). */
+export interface RunnersTable {
+  name: string
+  host: string
+  /** JSON array of its roots. */
+  roots: string
+  claude_version: string | null
+  agentlog_version: string | null
+  /** The instance holding its socket; null while it is not connected. */
+  connected_instance: string | null
+  connected_at: string | null
+  last_seen_at: string
+  created_at: string
+}
+
+/** An agent started by a runner: where, how, and whether it still runs. */
+export interface AgentRunsTable {
+  agent_id: string
+  runner: string
+  state: 'starting' | 'running' | 'stopped'
+  cwd: string
+  /** JSON of the worktree, or null. */
+  worktree: string | null
+  model: string | null
+  permission_mode: string | null
+  started_at: string
+  stopped_at: string | null
+  stop_reason: string | null
+  updated_at: string
 }
 
 export type EventRow = Selectable<ConversationEventsTable>

@@ -1,4 +1,4 @@
-// Who may do what: bearer tokens with a role (agent, reader, operator), checked on every request but /health/*.
+// Who may do what: bearer tokens with a role (agent, runner, reader, operator), checked on every request but /health/*.
 //
 // An agent socket with a bad token is upgraded and then closed with 4003, because that is the one answer the
 // Claude Code CLI takes as final (a refused upgrade makes it retry forever). Every other request, stream
@@ -31,6 +31,8 @@ export interface Principal {
 }
 
 export const AGENT_SOCKET_ROUTE = '/ws/:agentId'
+/** `agentlog runner`'s socket: runner tokens only (their glob names the runners they may be). */
+export const RUNNER_SOCKET_ROUTE = '/runners/ws/:name'
 /** The web viewer's page and files: public, since the page itself asks for the token. */
 const PUBLIC_ROUTES = new Set(['/', '/ui/:file'])
 /** Answers any valid token, an agent's too: it only says which role the token has. */
@@ -63,6 +65,7 @@ export function requiredRole (method: string, routeUrl: string | undefined): Rol
   if (routeUrl?.startsWith('/docs/static/') === true) return null
   if (routeUrl !== undefined && isDocsRoute(routeUrl)) return 'any'
   if (routeUrl === AGENT_SOCKET_ROUTE) return 'agent'
+  if (routeUrl === RUNNER_SOCKET_ROUTE) return 'runner'
   if (method === 'GET' || method === 'HEAD') return 'reader'
   return 'operator'
 }
@@ -132,13 +135,21 @@ function presentedToken (request: FastifyRequest, routeUrl: string | undefined):
   return null
 }
 
-const RANK: Record<Role, number> = { agent: 0, reader: 1, operator: 2 }
+const RANK: Record<Role, number> = { agent: 0, runner: 0, reader: 1, operator: 2 }
 
 /** Why this principal may not make this request; null when it may. */
 function refusal (principal: Principal, needed: Role | 'any', request: FastifyRequest, routeUrl: string | undefined): string | null {
   if (needed === 'any') return null
   const what = `${request.method} ${routeUrl ?? request.url.split('?')[0]}`
+  if (needed === 'runner') {
+    if (principal.role !== 'runner') return `a ${principal.role} token cannot connect as a runner`
+    const name = (request.params as { name?: string }).name ?? ''
+    if (principal.agentPattern !== null && !principal.agentPattern.test(name)) return `this runner token may not connect as ${JSON.stringify(name)}`
+    return null
+  }
   if (needed === 'agent') {
+    // a runner's agents connect with the runner's token; routes/ws.ts checks that the agent is one of its own
+    if (principal.role === 'runner') return null
     if (principal.role !== 'agent') return `a ${principal.role} token cannot connect as an agent`
     const agentId = (request.params as { agentId?: string }).agentId ?? ''
     if (principal.agentPattern !== null && !principal.agentPattern.test(agentId)) {
@@ -146,7 +157,7 @@ function refusal (principal: Principal, needed: Role | 'any', request: FastifyRe
     }
     return null
   }
-  if (principal.role === 'agent' || RANK[principal.role] < RANK[needed]) {
+  if (principal.role === 'agent' || principal.role === 'runner' || RANK[principal.role] < RANK[needed]) {
     return `${what} needs the ${needed} role; this token has ${principal.role}`
   }
   return null

@@ -130,6 +130,9 @@ export function createHistory (db: Kysely<Database>, events: EventStore, hub: Ag
       .groupBy('agent_key')
       .execute()
     const byAgent = new Map(totals.map(t => [Number(t.agent_key), t]))
+    // the agents runners run: which runner, and whether it still runs them (src/fleet/)
+    const runs = new Map((await db.selectFrom('agent_runs').innerJoin('runners', 'runners.name', 'agent_runs.runner')
+      .select(['agent_runs.agent_id', 'agent_runs.runner', 'agent_runs.state', 'runners.connected_instance']).execute()).map(r => [r.agent_id, r]))
     // several instances: the database says where each agent is, for as long as that instance lives
     const alive = cluster === null ? null : await cluster.liveInstances()
     return {
@@ -139,6 +142,8 @@ export function createHistory (db: Kysely<Database>, events: EventStore, hub: Ag
         const lastSeq = mem?.committed.lastSeq ?? r.last_seq
         const oldest = mem?.committed.oldestSeq ?? (r.oldest_seq === null ? null : Number(r.oldest_seq))
         const t = byAgent.get(Number(r.agent_key))
+        const run = runs.get(r.agent_id)
+        const runnerUp = run?.connected_instance != null && (run.connected_instance === instanceId || alive?.has(run.connected_instance) === true)
         // this instance's own sockets are known here first; the database speaks for the other instances
         const where = hub.isConnected(r.agent_id)
           ? instanceId
@@ -157,7 +162,9 @@ export function createHistory (db: Kysely<Database>, events: EventStore, hub: Ag
           cost_usd: Number(t?.cost_usd ?? 0),
           input_tokens: Number(t?.input_tokens ?? 0),
           output_tokens: Number(t?.output_tokens ?? 0),
-          info: mem?.committed.info ?? (r.info === null ? null : JSON.parse(r.info))
+          info: mem?.committed.info ?? (r.info === null ? null : JSON.parse(r.info)),
+          runner: run?.runner ?? null,
+          state: run === undefined ? null : run.state === 'stopped' ? 'stopped' as const : runnerUp ? run.state : 'runner_offline' as const
         }
       })
     }

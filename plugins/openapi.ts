@@ -36,6 +36,7 @@ export const TAGS = [
   { name: 'streams', description: 'Live streams of the log (SSE and WebSocket), with resume' },
   { name: 'agent socket', description: 'Where Claude Code (--sdk-url) or `agentlog connect` streams stream-json' },
   { name: 'approvals', description: 'Permission requests waiting for a person, and remembered rules' },
+  { name: 'runners', description: 'Machines running `agentlog runner`: start, stop and resume agents on them (operator role)' },
   { name: 'search', description: 'Full-text search across every agent\'s log' },
   { name: 'mcp', description: 'The MCP endpoint: the fleet\'s history as tools for agents (docs/mcp.md)' },
   { name: 'import/export', description: 'Claude Code transcripts and agentlog exports in and out' },

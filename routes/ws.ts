@@ -71,6 +71,15 @@ const plugin: FastifyPluginAsync = async (fastify) => {
     // the agent's state is loaded before the upgrade completes, so no line can arrive before it is known
     preValidation: async (request) => {
       if (request.agentRefusal !== null || !isValidAgentId(request.params.agentId)) return
+      const principal = request.principal
+      if (principal?.role === 'runner') {
+        // a runner's token opens only the sockets of the agents that runner runs
+        const runner = await fastify.fleet.runnerOf(request.params.agentId)
+        if (runner === null || (principal.agentPattern !== null && !principal.agentPattern.test(runner))) {
+          request.agentRefusal = `this runner token may not connect as agent ${JSON.stringify(request.params.agentId)}: no runner it may be runs it`
+          return
+        }
+      }
       // several instances: the previous owner commits what it received and lets go before this one writes
       if (fastify.cluster !== null) await fastify.cluster.acquire(request.params.agentId)
       await events.loadAgent(request.params.agentId, true)

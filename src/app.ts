@@ -39,6 +39,9 @@ import errorsPlugin from '../plugins/errors.js'
 import validationPlugin from '../plugins/validation.js'
 import openapiPlugin from '../plugins/openapi.js'
 import idempotencyPlugin from '../plugins/idempotency.js'
+import fleetPlugin from '../plugins/fleet.js'
+import runnerRoutes from '../routes/runners.js'
+import agentRunRoutes from '../routes/agents/runs.js'
 
 export interface AppOptions {
   config: Config
@@ -105,6 +108,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(approvalsPlugin)
   await fastify.register(transcriptsPlugin)
   await fastify.register(usagePlugin)
+  await fastify.register(fleetPlugin)
 
   await fastify.register(websocket, {
     options: { maxPayload: opts.config.maxFrameBytes },
@@ -151,6 +155,8 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(approvalRoutes)
   await fastify.register(setAsideRoutes)
   await fastify.register(usageRoutes)
+  await fastify.register(runnerRoutes)
+  await fastify.register(agentRunRoutes)
   await fastify.register(whoamiRoutes)
   await fastify.register(viewerRoutes)
   await fastify.register(mcpRoutes)

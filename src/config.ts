@@ -13,14 +13,17 @@ export type ToolPolicy = Policy
 
 export type SqliteSynchronous = 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA'
 
-export type Role = 'agent' | 'reader' | 'operator'
+export type Role = 'agent' | 'runner' | 'reader' | 'operator'
 
 export interface AuthToken {
   role: Role
   token: string
   /** Who holds it, for the record (who decided an approval); null: unnamed. */
   name: string | null
-  /** Agent tokens only: the agent ids it may connect as (`*` any run of characters, `?` one); null: any. */
+  /**
+   * Agent tokens: the agent ids it may connect as; runner tokens: the runner names it may connect as (`*` any run
+   * of characters, `?` one); null: any.
+   */
   agentGlob: string | null
 }
 
@@ -89,6 +92,10 @@ export interface Config {
   httpConnectionTimeoutMs: number
   /** /health/ready answers 503 while the mean event-loop delay is over this; 0: not checked. */
   readyMaxEventLoopDelayMs: number
+  /** How long POST /runners/:name/agents (and resume) waits for the runner to have the agent's CLI up. */
+  runnerStartTimeoutMs: number
+  /** How long a stopped agent's CLI has after SIGTERM before SIGKILL. */
+  runnerStopGraceMs: number
 }
 
 export class ConfigError extends Error {
@@ -172,7 +179,7 @@ function flag (env: Env, name: string, fallback: boolean): boolean {
   throw new ConfigError(`${name} must be 1 or 0 (true/false), got ${JSON.stringify(env[name])}`)
 }
 
-const ROLES: Role[] = ['agent', 'reader', 'operator']
+const ROLES: Role[] = ['agent', 'runner', 'reader', 'operator']
 const TOKEN_PATTERN = /^[\x21-\x7e]+$/
 const GLOB_PATTERN = /^[A-Za-z0-9._:*?-]{1,128}$/
 
@@ -195,13 +202,13 @@ export function parseAuthTokens (entries: string[], source: string): AuthToken[]
     const entry = named === null ? raw : named[2]
     const [role, token, ...rest] = entry.split(':')
     if (!ROLES.includes(role as Role)) {
-      throw new ConfigError(`${where}: must be role:token or agent:token:glob with role agent, reader or operator, got role ${JSON.stringify(role)}`)
+      throw new ConfigError(`${where}: must be role:token or agent:token:glob with role agent, runner, reader or operator, got role ${JSON.stringify(role)}`)
     }
     if (token === undefined || token === '' || !TOKEN_PATTERN.test(token) || token.includes(',')) {
       throw new ConfigError(`${where}: the token must be printable ASCII without spaces, commas or colons`)
     }
     const glob = rest.length > 0 ? rest.join(':') : null
-    if (glob !== null && role !== 'agent') throw new ConfigError(`${where}: only agent tokens take an agent-id glob`)
+    if (glob !== null && role !== 'agent' && role !== 'runner') throw new ConfigError(`${where}: only agent tokens take an agent-id glob (and runner tokens a runner-name glob)`)
     if (glob !== null && !GLOB_PATTERN.test(glob)) {
       throw new ConfigError(`${where}: the agent-id glob must be 1 to 128 of A-Z a-z 0-9 . _ : - * ?, got ${JSON.stringify(glob)}`)
     }
@@ -363,6 +370,8 @@ export function loadConfig (env: Env = process.env): Config {
     httpRequestTimeoutMs: integer(env, 'HTTP_REQUEST_TIMEOUT_MS', 30000, 0, 3600000),
     httpKeepAliveTimeoutMs: integer(env, 'HTTP_KEEP_ALIVE_TIMEOUT_MS', 72000, 1, 3600000),
     httpConnectionTimeoutMs,
-    readyMaxEventLoopDelayMs: integer(env, 'READY_MAX_EVENT_LOOP_DELAY_MS', 1000, 0, 600000)
+    readyMaxEventLoopDelayMs: integer(env, 'READY_MAX_EVENT_LOOP_DELAY_MS', 1000, 0, 600000),
+    runnerStartTimeoutMs: integer(env, 'RUNNER_START_TIMEOUT_MS', 60000, 100, 3600000),
+    runnerStopGraceMs: integer(env, 'RUNNER_STOP_GRACE_MS', 10000, 0, 600000)
   }
 }

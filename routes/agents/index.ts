@@ -5,9 +5,9 @@ import { AgentParams } from '../../src/schemas/common.js'
 import { errorResponse } from '../../src/schemas/docs.js'
 import { EventPage, HistoryQuery } from '../../src/schemas/events.js'
 import { AgentList, ClearContextResult, PromptAccepted, PromptBody, SessionList } from '../../src/schemas/agents.js'
-import type { StoredEvent } from '../../src/schemas/events.js'
+import { createPromptSender } from '../../src/prompt.js'
 import type { ClearOutcome } from '../../src/store/types.js'
-import { agentNotConnected, agentNotFound, errorBody, httpError } from '../../src/errors.js'
+import { agentNotFound } from '../../src/errors.js'
 import { FORWARD_MARGIN_MS, forwarded } from '../../src/cluster/forward.js'
 
 const unknownAgent = errorResponse('No agent with this id', ['agent_not_found'])
@@ -63,38 +63,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     return sessions
   })
 
-  /**
-   * Stores the prompt, then sends it to the agent's socket here (never before it is committed: a prompt the log
-   * does not hold never runs, and a retry after a 503 cannot run it twice). `settle` hears of a prompt whose commit
-   * outlived WRITE_TIMEOUT_MS (answered 503): its final answer, once it is committed and sent, or null.
-   */
-  async function prompt (agentId: string, content: string, settle: (final: Promise<{ status: number, body: unknown } | null>) => void = () => {}) {
-    if (!agents.isConnected(agentId)) {
-      throw agentNotConnected(agentId)
-    }
-    const state = await events.loadAgent(agentId, true)
-    if (state === null || !agents.isConnected(agentId)) {
-      throw agentNotConnected(agentId)
-    }
-    let sent = false
-    const answer = (evs: StoredEvent[]) => ({ agent_id: agentId, session_number: evs[0].session_number, events: evs })
-    try {
-      const evs = await events.sendPrompt(agentId, content, () => { sent = agents.sendUserMessage(agentId, content) })
-      if (!sent) throw notSent(agentId)
-      return answer(evs)
-    } catch (err) {
-      const settled = (err as { settled?: Promise<StoredEvent[] | null> }).settled
-      if (settled !== undefined) {
-        settle(settled.then(evs => evs === null ? null : sent ? { status: 202, body: answer(evs) } : { status: 409, body: errorBody(notSent(agentId)) }))
-      }
-      throw err
-    }
-  }
-
-  /** The prompt was stored, but its agent disconnected before it could be sent. */
-  function notSent (agentId: string) {
-    return httpError(409, `the prompt was stored (prompt_sent) but agent ${agentId} disconnected before it could be sent to it`, 'agent_not_connected')
-  }
+  const prompt = createPromptSender(events, agents)
 
   async function clearContext (agentId: string) {
     let state = await events.loadAgent(agentId, false)

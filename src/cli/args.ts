@@ -9,9 +9,11 @@ export { UsageError }
 
 export const USAGE = `usage: agentlog serve
        agentlog connect --agent ID [--server ws://127.0.0.1:7700] [--token T | --token-file F] [options] [-- extra claude args]
+       agentlog runner --server URL [--token T | --token-file F] [--name NAME] --root DIR [--root DIR …]
 
 serve     runs the agentlog server (configured by environment variables, see the README; same as npm start)
 connect   starts Claude Code in stdio stream-json mode and relays it to an agentlog server as agent ID
+runner    starts, stops and resumes agents on this machine when the server asks (agentlog runner --help)
 
 connect options:
   --agent ID            the agent id (required; AGENTLOG_AGENT)

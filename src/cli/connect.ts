@@ -36,6 +36,9 @@ import { howToStop } from './relay/stopping.js'
 import { CliSupervisor } from './relay/supervisor.js'
 import { mcpArgs, mcpConfig, writeMcpConfig } from './relay/mcp-config.js'
 
+/** The initialize request `agentlog runner` sends each agent's first CLI: its answer says the CLI is up. */
+const READY_PROBE_ID = 'agentlog-runner-ready'
+
 /** A line as the relay reads it: a JSON object, or null; never throws. */
 function read (line: string): AgentMessage | null {
   return parseJsonObject(line) as AgentMessage | null
@@ -63,6 +66,10 @@ class Relay {
   private unsignal: () => void = () => {}
   /** Deletes the CLI's MCP configuration file (it holds the token) when the relay ends. */
   private removeMcpConfig: () => void = () => {}
+  /** `agentlog runner`: the probe's answer came (cliUp), the socket opened (linkUp), ready was said (readySaid). */
+  private cliUp = false
+  private linkUp = false
+  private readySaid = false
 
   constructor (private readonly opts: ConnectOptions) {
     this.log = relayLog(opts.log, opts.verbose)
@@ -108,8 +115,32 @@ class Relay {
     const { agentId, cwd, claudeBin, token } = this.opts
     this.log.notice(`agent ${agentId} in ${cwd}: running ${claudeBin}, relaying to ${this.url}${token !== null ? ' with a token' : ''}`)
     this.supervisor.start()
+    if (this.opts.hooks?.ready !== undefined) {
+      this.supervisor.write(JSON.stringify({ type: 'control_request', request_id: READY_PROBE_ID, request: { subtype: 'initialize' } }))
+    }
     this.link.connect()
     return result
+  }
+
+  /** Ends the relay on request (`agentlog runner` stopping the agent): the CLI is stopped and not restarted. */
+  shutdown (): void {
+    if (this.stopping) return
+    this.supervisor.windDown()
+    this.supervisor.terminate().then((status) => {
+      if (status !== null) this.exitCode = status
+      this.stop()
+    }, () => this.stop())
+  }
+
+  /** The CLI process's pid (its process group), while one runs. */
+  get pid (): number | null {
+    return this.supervisor.pid
+  }
+
+  private maybeReady (): void {
+    if (this.readySaid || !this.cliUp || !this.linkUp) return
+    this.readySaid = true
+    this.opts.hooks?.ready?.()
   }
 
   // ---- from the CLI to the server ----
@@ -117,6 +148,12 @@ class Relay {
   /** A line the CLI wrote on stdout. */
   private fromCli (line: string): void {
     const message = read(line)
+    if (message?.type === 'control_response' && (message.response as { request_id?: unknown } | undefined)?.request_id === READY_PROBE_ID) {
+      // the runner's own question: the server never asked it
+      this.cliUp = true
+      this.maybeReady()
+      return
+    }
     if (typeof message?.session_id === 'string' && message.session_id !== '') this.supervisor.sawSession(message.session_id)
     const { state, verdict } = cliSaid(this.clears, message)
     this.clears = state
@@ -151,6 +188,8 @@ class Relay {
   }
 
   private opened (reconnect: boolean): void {
+    this.linkUp = true
+    this.maybeReady()
     if (reconnect) {
       // lines in flight when the socket dropped may be lost; the server drops the ones it already has
       const { recent, permissions } = this.outbound.replay()
@@ -279,4 +318,17 @@ class Relay {
 
 export function connect (opts: ConnectOptions): Promise<number> {
   return new Relay(opts).run()
+}
+
+/** One relay as `agentlog runner` holds it: running until `done`, stopped on request. */
+export interface RelayHandle {
+  done: Promise<number>
+  stop: () => void
+  readonly pid: number | null
+}
+
+export function startRelay (opts: ConnectOptions): RelayHandle {
+  const relay = new Relay(opts)
+  const done = relay.run()
+  return { done, stop: () => relay.shutdown(), get pid () { return relay.pid } }
 }

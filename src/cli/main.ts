@@ -1,5 +1,5 @@
 // The `agentlog` command line (bin/agentlog.js runs the compiled copy): `serve` runs the server, `connect` relays
-// a Claude Code CLI to one.
+// a Claude Code CLI to one, `runner` starts agents on request (src/cli/runner.ts).
 import { spawn } from 'node:child_process'
 import { accessSync, constants, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
@@ -10,6 +10,7 @@ import { parseCommandLine, UsageError, USAGE, type ArgsIo } from './args.js'
 import { importCommand } from './import.js'
 import { exportCommand } from './export.js'
 import { usageCommand } from './usage.js'
+import { runnerCommand } from './runner.js'
 
 function version (): string {
   try {
@@ -56,6 +57,7 @@ export async function main (argv: string[], env: NodeJS.ProcessEnv = process.env
   if (argv[0] === 'import') return await importCommand(argv.slice(1), env, io)
   if (argv[0] === 'export') return await exportCommand(argv.slice(1), env, io)
   if (argv[0] === 'usage') return await usageCommand(argv.slice(1), env, io)
+  if (argv[0] === 'runner') return await runnerCommand(argv.slice(1), env, io, { agentlog: version(), claude: claudeVersion })
   const log = (line: string): void => { process.stderr.write(line + '\n') }
   let parsed
   try {

@@ -10,6 +10,7 @@ import type { SearchQuery, SearchResult } from '../schemas/search.js'
 import type { AgentStreamQuery } from '../schemas/stream.js'
 import type { ExportQuery, ImportPositions, ImportQuery, ImportResult } from '../schemas/transcripts.js'
 import type { UsageQuery, UsageResult } from '../schemas/usage.js'
+import type { AgentRunResult, ResumeAgentBody, RunnerList, StartAgentBody } from '../schemas/runners.js'
 import { SseParser, type SseMessage } from './sse.js'
 
 export type { SseMessage }
@@ -43,6 +44,11 @@ export type HealthState = Static<typeof Health>
 export type Identity = Static<typeof WhoAmI>
 export type ImportParams = Partial<Static<typeof ImportQuery>>
 export type ImportOutcome = Static<typeof ImportResult>
+export type Runners = Static<typeof RunnerList>
+export type Runner = Runners['runners'][number]
+export type StartAgent = Static<typeof StartAgentBody>
+export type ResumeAgent = Static<typeof ResumeAgentBody>
+export type AgentRun = Static<typeof AgentRunResult>
 export type ImportFiles = Static<typeof ImportPositions>
 export type ExportParams = Static<typeof ExportQuery>
 export type FollowQuery = Omit<Static<typeof AgentStreamQuery>, 'after'> & {

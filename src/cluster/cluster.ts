@@ -125,6 +125,8 @@ export function createCluster ({ db, config, log }: ClusterOptions) {
     close,
     acquire: ownership.acquire,
     route: commands.route,
+    /** A command for a named instance (the one holding a runner's socket), answered as it answered it. */
+    forwardTo: commands.forward,
     owns: ownership.owns,
     /** Set just before each commit: valid in the store's commit listeners, which run right after it. */
     get lastLocalCommit () { return commits.lastLocalCommit },

@@ -112,6 +112,8 @@ export function createCommands ({ db, instanceId, notify, owns, liveInstances, s
 
   return {
     route,
+    /** Sends a command to a named instance (a runner's, say) and returns its answer; 503 owner_unavailable after waitMs. */
+    forward,
     serve,
     /** The owner's answer to a command sent from here is in instance_commands. */
     replied (id: string): void {

@@ -1,4 +1,5 @@
 // Who is asking the MCP endpoint, and what it may see: pure rules over the token's holder and the request's header.
+import type { Role } from '../config.js'
 import { isValidAgentId } from '../schemas/common.js'
 
 /** The header `agentlog connect` sets in the CLI's MCP configuration: the agent the CLI runs as. */
@@ -12,7 +13,7 @@ export interface Caller {
 }
 
 export interface TokenHolder {
-  role: 'agent' | 'reader' | 'operator'
+  role: Role
   agentPattern: RegExp | null
 }
 
@@ -23,7 +24,8 @@ export function visible (caller: Caller, agentId: string): boolean {
 
 /**
  * The caller: readers and operators (or anyone, without access control) see every agent; an agent token, the agents
- * its glob allows. The calling agent is the header's, when it names one the token may read; else an agent token whose
+ * its glob allows; a runner token (the agents `agentlog runner` starts call with it; its glob names runners, not
+ * agents) every agent, as an agent token with no glob does. The calling agent is the header's, when it names one the token may read; else an agent token whose
  * glob names exactly one agent is that agent.
  */
 export function callerOf (holder: TokenHolder | null, header: string | string[] | undefined, literalAgent: string | null): Caller {

@@ -23,3 +23,13 @@ export const CloseCodes = {
   /** Refused for a reason retrying cannot fix (bad agent id, bad token): the CLI exits. */
   REFUSED: 4003
 } as const
+
+/** The runner socket's own close codes (`agentlog runner` stops on each: retrying cannot fix them). */
+export const RunnerCloseCodes = {
+  /** Another runner connected with the same name. */
+  REPLACED: 4001,
+  /** A bad name, a refused token, or another protocol version. */
+  REFUSED: 4003,
+  /** A message that is not one of the protocol's, or no hello in time. */
+  BAD_MESSAGE: 4002
+} as const

@@ -17,12 +17,14 @@ export type EventType =
   | 'permission_requested'
   | 'permission_decided'
   | 'budget_exceeded'
+  | 'agent_started'
+  | 'agent_stopped'
 
 export const EVENT_TYPES: EventType[] = [
   'output', 'tool_use', 'tool_result', 'thinking', 'result', 'prompt_sent',
   'activity_changed', 'context_cleared', 'context_clear_outcome',
   'operator_command', 'agent_restarted', 'permission_requested', 'permission_decided',
-  'budget_exceeded'
+  'budget_exceeded', 'agent_started', 'agent_stopped'
 ]
 
 export interface EventDraft {

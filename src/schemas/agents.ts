@@ -20,7 +20,12 @@ export const AgentSummary = Type.Object({
   cost_usd: Type.Number(),
   input_tokens: Type.Integer(),
   output_tokens: Type.Integer(),
-  info: Type.Union([JsonObject(), Type.Null()])
+  info: Type.Union([JsonObject(), Type.Null()]),
+  /** The runner that started the agent (`agentlog runner`), null for an agent started by hand. */
+  runner: Nullable(Type.String()),
+  state: Type.Union([
+    Type.Literal('starting'), Type.Literal('running'), Type.Literal('stopped'), Type.Literal('runner_offline'), Type.Null()
+  ], { description: 'a runner\'s agent: starting, running, stopped, or runner_offline (its runner is away); null for an agent started by hand' })
 })
 
 export const AgentList = Type.Object({ agents: Type.Array(AgentSummary) }, { description: 'The agents, ordered by id' })

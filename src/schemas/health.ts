@@ -10,7 +10,7 @@ export const Health = Type.Object({
 
 export const WhoAmI = Type.Object({
   access_control: Type.Boolean({ description: 'whether the server checks tokens at all' }),
-  role: Type.Union([Type.Literal('reader'), Type.Literal('operator'), Type.Literal('agent'), Type.Null()], {
+  role: Type.Union([Type.Literal('reader'), Type.Literal('operator'), Type.Literal('agent'), Type.Literal('runner'), Type.Null()], {
     description: "the token's role; null when access control is off (every request is allowed)"
   })
 }, { description: 'Whether tokens are checked, and the presented token\'s role' })

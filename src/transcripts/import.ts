@@ -55,6 +55,7 @@ interface Item {
   sessionId: string | null
   /** An assistant record's message usage (the message is counted once, by its key). */
   usage: MessageUsage | null
+  cwd: string | null
 }
 
 function zeroTotals (): SessionTotals {
@@ -150,6 +151,7 @@ export function createTranscriptImporter (db: Kysely<Database>, events: EventSto
       agent_id: agentId,
       file: options.file,
       claude_session_id: null,
+      cwd: null,
       session_number: null,
       byte_offset: 0,
       lines: 0,
@@ -252,6 +254,7 @@ export function createTranscriptImporter (db: Kysely<Database>, events: EventSto
       for (const item of items) {
         const m = item.mapped
         if (item.sessionId !== null && next.claude_session_id === null) next.claude_session_id = item.sessionId
+        if (item.cwd !== null) next.cwd = item.cwd
         if (m.kind === 'skipped') {
           const bucket = m.known ? summary.skipped : summary.unknown
           bucket[m.type] = (bucket[m.type] ?? 0) + 1
@@ -351,7 +354,8 @@ export function createTranscriptImporter (db: Kysely<Database>, events: EventSto
         line: lineNo,
         end,
         sessionId: typeof record.sessionId === 'string' ? record.sessionId : null,
-        usage: transcriptMessageUsage(record)
+        usage: transcriptMessageUsage(record),
+        cwd: typeof record.cwd === 'string' && record.cwd !== '' ? record.cwd : null
       })
       chunkBytes += text === null ? 0 : text.length
       if (chunk.length >= CHUNK_RECORDS || chunkBytes >= CHUNK_BYTES) await flush()

@@ -1,8 +1,9 @@
-// The operator's controls on an agent's page: send a prompt (Ctrl+Enter), interrupt, clear the context. A server
+// The operator's controls on an agent's page: send a prompt (Ctrl+Enter), interrupt, clear the context, and for an
+// agent a runner started, stop and resume it. A server
 // without the interrupt route loses that button.
 import { api, isMissingRoute } from './api.js'
 import { h, toast } from './dom.js'
-import type { ClearContext, ControlOutcome } from '../../src/client/index.js'
+import type { AgentRun, ClearContext, ControlOutcome } from '../../src/client/index.js'
 
 /** `sent` is called once a prompt is accepted. */
 export function agentComposer (agentId: string, path: string, sent: () => void): HTMLElement {
@@ -10,10 +11,13 @@ export function agentComposer (agentId: string, path: string, sent: () => void):
   const send = h('button', { type: 'submit', class: 'primary' }, 'Send')
   const interrupt = h('button', { type: 'button' }, 'Interrupt')
   const clearButton = h('button', { type: 'button' }, 'Clear context')
+  // an agent a runner started: stop its CLI, or start it again on its Claude session
+  const stopButton = h('button', { type: 'button', class: 'run-stop' }, 'Stop')
+  const resumeButton = h('button', { type: 'button', class: 'run-resume' }, 'Resume')
   const form = h('form', { class: 'composer', 'aria-label': 'Operator controls' },
     h('label', { for: 'prompt', class: 'visually-hidden' }, `Prompt for ${agentId}`),
     text,
-    h('div', { class: 'buttons' }, send, interrupt, clearButton))
+    h('div', { class: 'buttons' }, send, interrupt, clearButton, stopButton, resumeButton))
   const busy = async (button: HTMLButtonElement, work: () => Promise<void>): Promise<void> => {
     button.disabled = true
     try {
@@ -54,6 +58,19 @@ export function agentComposer (agentId: string, path: string, sent: () => void):
     busy(clearButton, async () => {
       const r = await api<ClearContext>(`${path}/clear-context`, { method: 'POST', body: {} })
       toast(`Session ${r.session_number} started (agent: ${r.agent_context.replace('_', ' ')})`)
+    })
+  })
+  stopButton.addEventListener('click', () => {
+    if (!window.confirm(`Stop ${agentId}? Its CLI ends; Resume starts it again on the same Claude session.`)) return
+    busy(stopButton, async () => {
+      const r = await api<AgentRun>(`${path}/stop`, { method: 'POST', body: {} })
+      toast(`Stopped ${r.agent_id} on ${r.runner}`)
+    })
+  })
+  resumeButton.addEventListener('click', () => {
+    busy(resumeButton, async () => {
+      const r = await api<AgentRun>(`${path}/resume`, { method: 'POST', body: {} })
+      toast(`Resumed ${r.agent_id} on ${r.runner} in ${r.cwd}`)
     })
   })
   return form

@@ -5,16 +5,18 @@ import { clear, h } from './dom.js'
 import { formatCost, relativeTime } from './format.js'
 import { follow } from './stream.js'
 import type { AgentListResult, AgentSummary, Approvals } from '../../src/client/index.js'
-import type { View } from './view.js'
+import type { Capabilities, View } from './view.js'
+import { runnersSection } from './runners.js'
 
-export function agentsView (main: HTMLElement): View {
+export function agentsView (main: HTMLElement, caps: Capabilities): View {
   let agents: AgentSummary[] = []
   /** Tool requests waiting for a person, per agent; null when this server has no approvals. */
   let waiting: Map<string, number> | null = new Map()
   const list = h('ul', { class: 'agents', 'aria-label': 'Agents' })
   const status = h('p', { class: 'muted', role: 'status' }, 'Loading agents…')
+  const runners = runnersSection(caps.operate)
   clear(main)
-  main.append(h('h1', {}, 'Agents'), status, list)
+  main.append(h('h1', {}, 'Agents'), status, list, runners.element)
 
   function draw (): void {
     // the list is drawn anew: a card that had the keyboard focus gets it back, or Enter would open nothing
@@ -30,7 +32,8 @@ export function agentsView (main: HTMLElement): View {
           h('span', { class: 'agent-name' }, a.agent_id),
           h('span', { class: 'badges' },
             (waiting?.get(a.agent_id) ?? 0) > 0 ? h('span', { class: 'badge ask' }, `${waiting?.get(a.agent_id) ?? 0} waiting for approval`) : null,
-            h('span', { class: `badge ${a.connected ? 'on' : 'off'}` }, a.connected ? 'connected' : 'offline')),
+            h('span', { class: `badge ${a.connected ? 'on' : 'off'}` }, a.connected ? 'connected' : 'offline'),
+            a.state !== null && a.state !== undefined ? h('span', { class: 'badge' }, `${a.state.replace('_', ' ')} · ${a.runner ?? ''}`) : null),
           h('span', { class: 'facts' },
             h('span', {}, `session ${a.current_session}`),
             h('span', { title: a.last_seen_at ?? '' }, `active ${relativeTime(a.last_seen_at, now)}`),
@@ -42,7 +45,7 @@ export function agentsView (main: HTMLElement): View {
 
   async function load (): Promise<void> {
     try {
-      const [list, pending] = await Promise.all([api<AgentListResult>('agents'), loadWaiting()])
+      const [list, pending] = await Promise.all([api<AgentListResult>('agents'), loadWaiting(), runners.refresh().catch(() => {})])
       agents = list.agents
       waiting = pending
       draw()

@@ -41,7 +41,7 @@ function route (): void {
     show(() => searchView(main, q))
   } else {
     document.title = 'agentlog'
-    show(() => agentsView(main))
+    show(() => agentsView(main, c))
   }
 }
 

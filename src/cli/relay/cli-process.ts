@@ -2,6 +2,8 @@
 // it is made to stop.
 import { spawn, type ChildProcess } from 'node:child_process'
 import type { RelayLog } from './log.js'
+import type { RelayHooks } from './options.js'
+import { exitStatus } from './restarts.js'
 
 /** The flags that put Claude Code in stdio stream-json mode with permission requests on stdout. */
 export const STDIO_ARGS = [
@@ -34,12 +36,28 @@ export class CliProcess {
   readonly closed: Promise<void>
   private readonly child: ChildProcess
 
-  constructor (bin: string, extraArgs: string[], where: { cwd: string, env: NodeJS.ProcessEnv }, events: CliEvents, log: RelayLog) {
+  private readonly hooks: RelayHooks | undefined
+
+  constructor (bin: string, extraArgs: string[], where: { cwd: string, env: NodeJS.ProcessEnv, hooks?: RelayHooks }, events: CliEvents, log: RelayLog) {
     const args = [...STDIO_ARGS, ...extraArgs]
     const [command, argv] = /\.[cm]?js$/.test(bin) ? [process.execPath, [bin, ...args]] : [bin, args]
     // its own process group: a Ctrl-C in the terminal reaches it once, through us
-    const child = spawn(command, argv, { cwd: where.cwd, env: where.env, stdio: ['pipe', 'pipe', 'inherit'], detached: true })
+    const hooks = where.hooks
+    const child = spawn(command, argv, { cwd: where.cwd, env: where.env, stdio: ['pipe', 'pipe', hooks?.stderr !== undefined ? 'pipe' : 'inherit'], detached: true })
     this.child = child
+    this.hooks = hooks
+    if (child.pid !== undefined) hooks?.spawned?.(child.pid)
+    const onStderr = hooks?.stderr
+    if (onStderr !== undefined && child.stderr !== null) {
+      let rest = ''
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+        rest += chunk
+        const parts = rest.split('\n')
+        rest = parts.pop() ?? ''
+        for (const part of parts) if (part.trim() !== '') onStderr(part)
+      })
+      child.stderr.once('end', () => { if (rest.trim() !== '') onStderr(rest) })
+    }
     let onClosed: () => void = () => {}
     this.closed = new Promise(resolve => { onClosed = resolve })
     log.info(`started ${bin} (pid ${child.pid ?? '?'})`)
@@ -74,6 +92,17 @@ export class CliProcess {
     })
   }
 
+  get pid (): number | null {
+    return this.child.pid ?? null
+  }
+
+  /** Its exit status once it has exited (code, or 128 + the signal's number), else null. */
+  get exitStatus (): number | null {
+    const { exitCode, signalCode } = this.child
+    if (exitCode === null && signalCode === null) return null
+    return exitStatus(exitCode, signalCode)
+  }
+
   /** Still running: it has neither exited nor been killed. */
   get running (): boolean {
     return this.child.exitCode === null && this.child.signalCode === null
@@ -95,22 +124,38 @@ export class CliProcess {
     this.child.kill(signal)
   }
 
+  /** How long it has after SIGTERM: read when it is asked to stop (`agentlog runner` sets it per stop). */
+  private get killAfterMs (): number {
+    return this.hooks?.killAfterMs ?? KILL_AFTER_MS
+  }
+
+  /** The signal for its whole process group (the tools it started too), or itself when that fails. */
+  private killGroup (signal: NodeJS.Signals): void {
+    const pid = this.child.pid
+    try {
+      if (pid === undefined) throw new Error('no pid')
+      process.kill(-pid, signal)
+    } catch {
+      this.child.kill(signal)
+    }
+  }
+
   /** Replaced by a fresh process: its stdin closed, SIGTERM, and SIGKILL if it is still there 3 s later. */
   retire (): void {
     this.retired = true
     this.child.stdin?.end()
-    this.child.kill('SIGTERM')
-    const killer = setTimeout(() => this.child.kill('SIGKILL'), KILL_AFTER_MS)
+    this.killGroup('SIGTERM')
+    const killer = setTimeout(() => this.killGroup('SIGKILL'), this.killAfterMs)
     // it has its SIGTERM and its stdin is closed: no reason to keep this process alive for it
     killer.unref()
     this.child.once('close', () => clearTimeout(killer))
   }
 
-  /** Stopped for good (the relay ends): SIGTERM, SIGKILL 3 s later; resolves once it has closed. */
+  /** Stopped for good (the relay ends): SIGTERM to its process group, SIGKILL after killAfterMs (3 s); resolves once it has closed. */
   async terminate (): Promise<void> {
     this.retired = true
-    this.child.kill('SIGTERM')
-    const killer = setTimeout(() => this.child.kill('SIGKILL'), KILL_AFTER_MS)
+    this.killGroup('SIGTERM')
+    const killer = setTimeout(() => this.killGroup('SIGKILL'), this.killAfterMs)
     await this.closed
     clearTimeout(killer)
   }

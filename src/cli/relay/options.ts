@@ -36,6 +36,20 @@ export interface ConnectOptions {
   log: (line: string) => void
   /** Pass SIGINT/SIGTERM of this process on to the CLI. */
   forwardSignals: boolean
+  /** `agentlog runner` only: what it hears of the relay it runs. */
+  hooks?: RelayHooks
+}
+
+/** What `agentlog runner` hears of each agent's relay (src/runner/). */
+export interface RelayHooks {
+  /** The first CLI answered an initialize request and the agent socket is open: the agent is up. */
+  ready?: () => void
+  /** A CLI process was started (its process group is its pid). */
+  spawned?: (pid: number) => void
+  /** A line the CLI wrote on stderr (then piped, not inherited). */
+  stderr?: (line: string) => void
+  /** How long a CLI asked to stop has before SIGKILL (default 3000 ms). */
+  killAfterMs?: number
 }
 
 export const DEFAULTS = {

@@ -8,7 +8,7 @@ import type { ConnectOptions } from './options.js'
 import { decideOnExit, describeExit, exitStatus, resumeArgs, withoutResume } from './restarts.js'
 
 export type SupervisorOptions = Pick<ConnectOptions,
-  'claudeBin' | 'claudeArgs' | 'cwd' | 'env' | 'maxRestarts' | 'restartWindowMs' | 'restartDelayMs' | 'restartMaxDelayMs'>
+  'claudeBin' | 'claudeArgs' | 'cwd' | 'env' | 'hooks' | 'maxRestarts' | 'restartWindowMs' | 'restartDelayMs' | 'restartMaxDelayMs'>
 
 export interface SupervisorEvents {
   /** A line the current CLI wrote. */
@@ -56,6 +56,10 @@ export class CliSupervisor {
   /** The session the CLI said it is in (any line's session_id). */
   sawSession (sessionId: string): void {
     this.sessionId = sessionId
+  }
+
+  get pid (): number | null {
+    return this.cli?.pid ?? null
   }
 
   get running (): boolean {
@@ -117,9 +121,10 @@ export class CliSupervisor {
     this.stopping = true
   }
 
-  /** Stops the running CLI for good (SIGTERM, then SIGKILL); resolves once it has closed. */
-  async terminate (): Promise<void> {
+  /** Stops the running CLI for good (SIGTERM, then SIGKILL); resolves once it has closed, with its exit status (null: none ran). */
+  async terminate (): Promise<number | null> {
     if (this.cli !== null && this.cli.running) await this.cli.terminate()
+    return this.cli?.exitStatus ?? null
   }
 
   /** The relay has ended: a pending restart is called off. */
