@@ -4,6 +4,9 @@ import { parseArgs } from 'node:util'
 import { createClient, type Usage, type UsageRow } from '../client/index.js'
 import { readHttpTarget, SERVER_OPTIONS, type TokenFileIo } from './server-options.js'
 import { UsageError } from './usage-error.js'
+import { fiveHourBlocks, sumUsage as sum, type UsageTotals as Totals } from '../client/usage-blocks.js'
+
+export { fiveHourBlocks, type Block } from '../client/usage-blocks.js'
 
 export const USAGE_COMMAND_USAGE = `usage: agentlog usage [daily|weekly|monthly|session|blocks] [--json] [--breakdown] [--since DATE]
                      [--until DATE] [--agent ID] [--tz ZONE] [--server URL] [--token TOKEN | --token-file F]
@@ -78,56 +81,6 @@ export function parseUsageArgs (argv: string[], env: NodeJS.ProcessEnv, io: Toke
 export function groupsOf (o: UsageCommandOptions): string {
   const period = { daily: 'day', weekly: 'week', monthly: 'month', session: 'session', blocks: 'hour' }[o.report]
   return o.breakdown || o.report === 'blocks' ? `${period},model` : period
-}
-
-export interface Block {
-  start: string
-  end: string
-  active: boolean
-  models: string[]
-  rows: UsageRow[]
-  totals: Totals
-}
-
-interface Totals { input_tokens: number, output_tokens: number, cache_creation_tokens: number, cache_read_tokens: number, total_tokens: number, cost_usd: number | null }
-
-function sum (rows: Array<Pick<UsageRow, keyof Totals>>): Totals {
-  const t: Totals = { input_tokens: 0, output_tokens: 0, cache_creation_tokens: 0, cache_read_tokens: 0, total_tokens: 0, cost_usd: null }
-  for (const r of rows) {
-    t.input_tokens += r.input_tokens
-    t.output_tokens += r.output_tokens
-    t.cache_creation_tokens += r.cache_creation_tokens
-    t.cache_read_tokens += r.cache_read_tokens
-    t.total_tokens += r.total_tokens
-    if (r.cost_usd !== null) t.cost_usd = (t.cost_usd ?? 0) + r.cost_usd
-  }
-  return t
-}
-
-const HOUR = 3600000
-
-/**
- * 5-hour blocks as ccusage counts them: a block starts at the hour of the first usage after the previous block
- * ended and lasts five hours; the one `now` falls in is active. Rows are UTC hours (group_by=hour,model, tz=UTC).
- */
-export function fiveHourBlocks (rows: UsageRow[], now: number): Block[] {
-  const sorted = [...rows].filter(r => r.hour !== undefined).sort((a, b) => (a.hour as string) < (b.hour as string) ? -1 : 1)
-  const blocks: Block[] = []
-  let current: Block | null = null
-  for (const r of sorted) {
-    const at = Date.parse(`${r.hour as string}:00:00Z`)
-    if (current === null || at >= Date.parse(current.end)) {
-      current = { start: new Date(at).toISOString(), end: new Date(at + 5 * HOUR).toISOString(), active: false, models: [], rows: [], totals: sum([]) }
-      blocks.push(current)
-    }
-    current.rows.push(r)
-    if (r.model !== undefined && !current.models.includes(r.model)) current.models.push(r.model)
-  }
-  for (const b of blocks) {
-    b.totals = sum(b.rows)
-    b.active = now >= Date.parse(b.start) && now < Date.parse(b.end)
-  }
-  return blocks
 }
 
 const int = (n: number): string => n.toLocaleString('en-US')
