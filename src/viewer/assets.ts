@@ -1,6 +1,6 @@
 // The web viewer's files: the page and stylesheet shipped in web/static, the modules tsc compiles into dist/web
-// (its own from web/src, and the SSE parser it shares with the client, src/client/sse.ts), and the two browser
-// libraries it uses (marked, DOMPurify) served from node_modules.
+// (its own from web/src, and what it shares with the client: src/client/sse.ts, src/client/usage-blocks.ts), and
+// the browser libraries it uses (marked, DOMPurify, uPlot for the usage charts) served from node_modules.
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -56,6 +56,8 @@ export function loadAssets (root: string = packageRoot()): Map<string, Asset> {
   for (const name of readdirSync(statics)) files.set(name, join(statics, name))
   files.set('marked.js', fileURLToPath(import.meta.resolve('marked')))
   files.set('purify.js', fileURLToPath(import.meta.resolve('dompurify')))
+  files.set('uplot.js', fileURLToPath(import.meta.resolve('uplot/dist/uPlot.esm.js')))
+  files.set('uplot.css', fileURLToPath(import.meta.resolve('uplot/dist/uPlot.min.css')))
   const assets = new Map<string, Asset>()
   for (const [name, path] of files) assets.set(name, { body: readFileSync(path, 'utf8'), type: typeOf(name) })
   return assets

@@ -40,8 +40,8 @@ export interface Watched {
   violations: string[]
 }
 
-export async function openPage (t: TestContext, browser: Browser, url: string, viewport = DESKTOP, opts: { bypassCSP?: boolean } = {}): Promise<Watched> {
-  const context = await browser.newContext({ viewport, serviceWorkers: 'block', bypassCSP: opts.bypassCSP === true })
+export async function openPage (t: TestContext, browser: Browser, url: string, viewport = DESKTOP, opts: { bypassCSP?: boolean, timezoneId?: string } = {}): Promise<Watched> {
+  const context = await browser.newContext({ viewport, serviceWorkers: 'block', bypassCSP: opts.bypassCSP === true, ...(opts.timezoneId === undefined ? {} : { timezoneId: opts.timezoneId }) })
   t.teardown(() => context.close())
   const page = await context.newPage()
   // generous: CI runs the suite two files at a time on a small machine

@@ -112,6 +112,10 @@ t.test('accessible: no WCAG 2.1 AA violation on any view, in light and dark mode
     await page.goto(`${http}/#/search/plan`)
     await page.locator('.hits a.hit').first().waitFor()
     t.same(await accessibilityViolations(page), [], `${scheme}: search results`)
+    await page.goto(`${http}/#/usage`)
+    await page.locator('#tokens-table').waitFor()
+    await page.locator('.chart canvas').first().waitFor()
+    t.same(await accessibilityViolations(page), [], `${scheme}: usage`)
   }
 
   // keyboard only: from the top of the page, Tab reaches the agent, Enter opens it, Tab reaches the prompt and Allow

@@ -1,11 +1,12 @@
 // The viewer's entry: asks for a token when the server wants one, then routes #/ (agents), #/agent/ID[/SEQ]
-// (a log, opened at SEQ) and #/search/QUERY.
+// (a log, opened at SEQ), #/search/QUERY and #/usage[/DAYS].
 import { api, ApiError, isMissingRoute, token, whenUnauthorized, whoami } from './api.js'
 import { agentView } from './agent.js'
 import { agentsView } from './agents.js'
 import { clear, h } from './dom.js'
 import { loadMarkdown } from './markdown.js'
 import { searchView } from './search.js'
+import { PERIODS, usageView } from './usage.js'
 import type { Identity } from '../../src/client/index.js'
 import type { Capabilities, View } from './view.js'
 
@@ -13,6 +14,7 @@ const main = document.getElementById('main') as HTMLElement
 const who = document.getElementById('who') as HTMLElement
 const searchForm = document.getElementById('search') as HTMLFormElement
 const searchInput = document.getElementById('q') as HTMLInputElement
+const nav = document.getElementById('nav') as HTMLElement
 
 let current: View | null = null
 let caps: Capabilities | null = null
@@ -29,6 +31,10 @@ function route (): void {
   if (hash === '#main') return // the skip link
   const parts = hash.replace(/^#\/?/, '').split('/')
   const c = caps
+  for (const link of nav.querySelectorAll('a')) {
+    if (link.getAttribute('href') === `#/${parts[0] === 'usage' ? 'usage' : ''}` && parts[0] !== 'search' && parts[0] !== 'agent') link.setAttribute('aria-current', 'page')
+    else link.removeAttribute('aria-current')
+  }
   if (parts[0] === 'agent' && parts[1] !== undefined && parts[1] !== '') {
     const id = decodeURIComponent(parts[1])
     const seq = parts[2] !== undefined && /^\d{1,15}$/.test(parts[2]) ? Number(parts[2]) : null
@@ -39,6 +45,10 @@ function route (): void {
     searchInput.value = q
     document.title = `Search: ${q} · agentlog`
     show(() => searchView(main, q))
+  } else if (parts[0] === 'usage') {
+    const days = PERIODS.find(n => String(n) === parts[1]) ?? 30
+    document.title = 'Usage · agentlog'
+    show(() => usageView(main, days))
   } else {
     document.title = 'agentlog'
     show(() => agentsView(main, c))
