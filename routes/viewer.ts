@@ -31,7 +31,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/', {
     schema: {
       summary: 'The web viewer',
-      description: 'A single-page app: agents, their logs (live), search, approvals and operator controls.',
+      description: 'A single-page app: agents, their logs (live), search, approvals, usage and operator controls.',
       tags: ['viewer'],
       response: {
         200: { description: 'The page', content: { 'text/html': { schema: Text } } },

@@ -3,10 +3,8 @@ import { costByModel, lastDays, tokensByType, top, usd } from '../../web/src/usa
 import type { UsageRow } from '../../src/client/index.js'
 
 function row (fields: Partial<UsageRow>): UsageRow {
-  return {
-    input_tokens: 0, output_tokens: 0, cache_creation_tokens: 0, cache_creation_1h_tokens: 0, cache_read_tokens: 0, web_search_requests: 0,
-    total_tokens: 0, cost_usd: 0, reported_cost_usd: 0, computed_cost_usd: 0, cost_source: 'computed', ...fields
-  }
+  const zero: UsageRow = { input_tokens: 0, output_tokens: 0, cache_creation_tokens: 0, cache_creation_1h_tokens: 0, cache_read_tokens: 0, web_search_requests: 0, total_tokens: 0, cost_usd: 0, reported_cost_usd: 0, computed_cost_usd: 0, cost_source: 'computed' }
+  return { ...zero, ...fields }
 }
 
 test('the last n local days end with today, across a month end', async (t) => {
