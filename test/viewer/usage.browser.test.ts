@@ -121,7 +121,8 @@ t.test('the usage page: totals, cost per day and model, tokens by type, top agen
 
   // two charts, drawn by uPlot into canvases sized to the page
   t.equal(await page.locator('.chart canvas').count(), 2)
-  t.ok((await page.locator('.chart canvas').first().boundingBox())?.width ?? 0 > 600, 'the chart fills the desktop width')
+  const drawn = (await page.locator('.chart canvas').first().boundingBox())?.width ?? 0
+  t.ok(drawn > 600, `the chart fills the desktop width (${drawn})`)
 
   // the period selector asks again for fewer days
   await page.getByLabel('Period').selectOption('7')
@@ -154,4 +155,28 @@ t.test('readable and accessible at desktop and phone width, light and dark; scre
       t.same(errors, [])
     }
   }
+})
+
+t.test('90 days of five models: the page is drawn within a bound', async (t) => {
+  const { app, http } = await serve(t)
+  const models = [SONNET, HAIKU, 'claude-opus-4-1-20250805', 'claude-opus-4-5-20251101', 'claude-3-5-haiku-20241022']
+  let body = ''
+  for (let d = 0; d < 90; d++) {
+    for (const [i, model] of models.entries()) {
+      body += assistant(new Date(Date.now() - d * 86400000 - i * 60000).toISOString(), model, `msg_${d}_${i}`, { input_tokens: 100 + d, output_tokens: 10 + i, cache_read_input_tokens: 1000, cache_creation_input_tokens: 50 })
+    }
+  }
+  const res = await app.inject({ method: 'POST', url: '/agents/imp-90/import?file=big.jsonl', headers: { 'content-type': 'application/x-ndjson' }, payload: body })
+  t.equal(res.statusCode, 200)
+  const { page, errors } = await openPage(t, browser, `${http}/#/`, DESKTOP, { timezoneId: ZONE })
+  await page.locator('main h1').waitFor()
+  const started = Date.now()
+  await page.goto(`${http}/#/usage/90`)
+  await page.locator('.chart canvas').nth(1).waitFor()
+  await page.locator('#cost-table tbody tr').nth(89).waitFor()
+  const took = Date.now() - started
+  t.ok(took < 5000, `90 days × 5 models asked and drawn in ${took} ms`)
+  t.same(await texts(page, '#cost-table thead th'), ['Day', ...(await texts(page, '.legend li')).slice(0, 5).map(l => l.replace(' (no price)', '')), 'Total'])
+  t.equal(await page.locator('#usage-totals [data-field="input"]').textContent(), (90 * 5 * 100 + 5 * (89 * 90 / 2)).toLocaleString('en-US'))
+  t.same(errors, [])
 })
