@@ -17,7 +17,7 @@ test('the page and its files are served without a token, with a policy that runs
   t.match(csp, /require-trusted-types-for 'script'/)
   t.notMatch(csp, /unsafe/)
 
-  for (const file of ['main.js', 'agent.js', 'sse.js', 'style.css', 'marked.js', 'purify.js']) {
+  for (const file of ['main.js', 'agent.js', 'sse.js', 'style.css', 'marked.js', 'purify.js', 'usage.js', 'usage-blocks.js', 'uplot.js', 'uplot.css']) {
     const res = await app.inject({ method: 'GET', url: `/ui/${file}` })
     t.equal(res.statusCode, 200, file)
     t.match(res.headers['content-type'], file.endsWith('.css') ? /^text\/css/ : /^text\/javascript/, file)
