@@ -118,6 +118,7 @@ t.test('the usage page: totals, cost per day and model, tokens by type, top agen
   // the current 5-hour block holds the live usage (the import is two days old)
   t.equal(await page.locator('#block [data-field="tokens"]').textContent(), '6,150')
   t.equal(await page.locator('#block [data-field="cost"]').textContent(), '$0.2600')
+  t.equal(await page.locator('#budgets-table').count(), 0, 'no budgets table without BUDGETS')
 
   // two charts, drawn by uPlot into canvases sized to the page
   t.equal(await page.locator('.chart canvas').count(), 2)
@@ -178,5 +179,20 @@ t.test('90 days of five models: the page is drawn within a bound', async (t) => 
   t.ok(took < 5000, `90 days × 5 models asked and drawn in ${took} ms`)
   t.same(await texts(page, '#cost-table thead th'), ['Day', ...(await texts(page, '.legend li')).slice(0, 5).map(l => l.replace(' (no price)', '')), 'Total'])
   t.equal(await page.locator('#usage-totals [data-field="input"]').textContent(), (90 * 5 * 100 + 5 * (89 * 90 / 2)).toLocaleString('en-US'))
+  t.same(errors, [])
+})
+
+t.test('budgets: each with its spend in the current period, the crossed one marked', async (t) => {
+  const { app, http } = await serve(t, { BUDGETS: 'fleet:0.1/day,web-*:5/month' })
+  await seed(app)
+  const answer = await usage(app, 'group_by=day')
+  const { page, errors } = await openPage(t, browser, `${http}/#/usage`, DESKTOP, { timezoneId: ZONE })
+  await page.locator('#budgets-table').waitFor()
+  const rows = await page.locator('#budgets-table tbody tr').evaluateAll(els => els.map(e => [...e.children].map(c => c.textContent)))
+  const expected = (answer.budgets as any[]).flatMap(b => b.spend.map((s: any) => [b.budget, s.agent_id ?? 'fleet', `${b.period as string} from ${b.period_start as string}`,
+    `$${(s.spend_usd as number).toFixed(4)}`, `$${(b.amount_usd as number) < 1 ? (b.amount_usd as number).toFixed(4) : (b.amount_usd as number).toFixed(2)}`, s.exceeded === true ? 'exceeded' : 'within']))
+  t.same(rows, expected, 'as the server counts them')
+  t.ok(rows.some(r => r[0] === 'fleet:0.1/day' && r[5] === 'exceeded'), `the fleet's day budget is crossed: ${JSON.stringify(rows)}`)
+  t.ok(rows.some(r => r[1] === 'web-1' && r[5] === 'within'), 'the month budget of web-1 is not')
   t.same(errors, [])
 })

@@ -51,6 +51,25 @@ function rankTable (caption: string, id: string, head: string, rows: UsageRow[],
         : rows.map(r => h('tr', {}, h('th', { scope: 'row' }, name(r)), h('td', {}, formatCount(r.total_tokens)), h('td', {}, usd(r.cost_usd))))))))
 }
 
+/** Each budget of BUDGETS with its spend in the current period (the server sends them when budgets are set). */
+function budgetSection (budgets: NonNullable<Usage['budgets']>): HTMLElement | null {
+  if (budgets.length === 0) return null
+  const rows = budgets.flatMap(b => b.spend.map(s => h('tr', { class: s.exceeded ? 'exceeded' : '' },
+    h('th', { scope: 'row' }, b.budget),
+    h('td', {}, s.agent_id ?? 'fleet'),
+    h('td', {}, `${b.period} from ${b.period_start}`),
+    h('td', {}, usd(s.spend_usd)),
+    h('td', {}, usd(b.amount_usd)),
+    h('td', { class: 'state' }, s.exceeded ? 'exceeded' : 'within'))))
+  return h('section', { 'aria-labelledby': 'budgets-title' },
+    h('h2', { id: 'budgets-title' }, 'Budgets'),
+    h('div', { class: 'table-wrap usage-table', tabindex: 0, role: 'region', 'aria-labelledby': 'budgets-caption' },
+      h('table', { id: 'budgets-table' },
+        h('caption', { id: 'budgets-caption' }, 'Spend in the current period (UTC), per budget of BUDGETS'),
+        h('thead', {}, h('tr', {}, ...['Budget', 'Agent', 'Period', 'Spend', 'Limit', 'State'].map(c => h('th', { scope: 'col' }, c)))),
+        h('tbody', {}, ...rows))))
+}
+
 function localTime (iso: string): string {
   return new Date(iso).toLocaleString('en-GB', { weekday: 'short', hour: '2-digit', minute: '2-digit', hour12: false })
 }
@@ -137,6 +156,7 @@ export function usageView (main: HTMLElement, days = 30): View {
         ? h('p', { class: 'unpriced-note', id: 'unpriced' }, `No price for ${[...unpriced].join(', ')}: tokens counted, cost left out of every figure (set PRICING_FILE).`)
         : null,
       blockSection(byHour.usage, now),
+      budgetSection(byDay.budgets ?? []),
       h('section', { 'aria-labelledby': 'cost-title' },
         h('h2', { id: 'cost-title' }, 'Cost per day, by model'),
         cost.length === 0 ? h('p', { class: 'muted' }, 'No usage in this period.') : [costChart, legend(cost, unpriced)],
