@@ -18,6 +18,8 @@ const JsonRpcBody = Type.Union([
 ], { description: 'A JSON-RPC request or notification of the Model Context Protocol (initialize, tools/list, tools/call, …)' })
 
 const refused = errorResponse('Host or Origin is not one this server answers /mcp to (DNS-rebinding protection: MCP_ALLOWED_HOSTS)', ['forbidden'])
+const notAcceptable = errorResponse('Accept must name both application/json and text/event-stream, as the Streamable HTTP transport asks of clients', ['not_acceptable'])
+const noBody = errorResponse('No JSON body: send the JSON-RPC message as application/json', ['unsupported_media_type'])
 const stateless = errorResponse('The endpoint is stateless: no event stream to open (GET) and no session to end (DELETE)', ['method_not_allowed'])
 
 const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -52,11 +54,20 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       body: JsonRpcBody,
       response: {
         200: Type.Unknown({ description: 'The JSON-RPC answer (application/json); a notification alone is answered 202 with no body' }),
-        403: refused
+        403: refused,
+        406: notAcceptable,
+        415: noBody
       }
     }
   }, async function (request, reply) {
     checkRebinding(request.headers)
+    // the transport's own HTTP refusals, answered here in the API's error shape; errors inside the protocol
+    // (a message that is not JSON-RPC, an unknown method) stay JSON-RPC errors, as MCP clients expect
+    const accept = request.headers.accept ?? ''
+    if (!accept.includes('application/json') || !accept.includes('text/event-stream')) {
+      throw httpError(406, 'Accept must name both application/json and text/event-stream (the Streamable HTTP transport)', 'not_acceptable')
+    }
+    if (request.body === undefined) throw httpError(415, 'send the JSON-RPC message as an application/json body', 'unsupported_media_type')
     const principal = request.principal
     const caller = callerOf(principal, request.headers[AGENT_HEADER], literalOf(principal?.agentGlob ?? null))
     const server = createMcpServer(engines, caller, version)

@@ -45,6 +45,7 @@ export const ERROR_CODES = {
   agent_refused: { status: 422, meaning: 'the agent answered the control command with an error' },
   idempotency_key_reused: { status: 422, meaning: 'the Idempotency-Key was used within 24 hours for another request (another route, agent or body)' },
   method_not_allowed: { status: 405, meaning: 'GET or DELETE on /mcp: the MCP endpoint is stateless and takes POST only' },
+  not_acceptable: { status: 406, meaning: 'POST /mcp whose Accept does not name both application/json and text/event-stream (as MCP clients send)' },
   upgrade_required: { status: 426, meaning: 'a plain GET on a WebSocket route' },
   uri_too_long: { status: 414, meaning: 'a path parameter longer than the router takes (256 characters)' },
   rate_limited: { status: 429, meaning: 'too many operator requests in the window (see Retry-After)' },

@@ -249,4 +249,15 @@ test('the endpoint is stateless: GET and DELETE answer 405; a Host or Origin it 
     t.equal(res.allow, 'POST')
     t.equal(JSON.parse(res.body).code, 'method_not_allowed')
   }
+
+  // the transport's HTTP refusals come in the API's error shape, with codes; JSON-RPC errors stay JSON-RPC
+  const noAccept = await raw('POST', { ...good, accept: 'application/json' }, list)
+  t.equal(noAccept.status, 406)
+  t.match(JSON.parse(noAccept.body), { error: 'Not Acceptable', code: 'not_acceptable', message: /text\/event-stream/ })
+  const noBody = await raw('POST', good)
+  t.equal(noBody.status, 400, 'an empty JSON body')
+  t.match(JSON.parse(noBody.body), { error: 'Bad Request', code: 'bad_parameter' })
+  const notRpc = await raw('POST', good, { hello: 'there' })
+  t.equal(notRpc.status, 400)
+  t.match(JSON.parse(notRpc.body), { jsonrpc: '2.0', error: { code: -32700 } }, 'a body that is not JSON-RPC: the protocol\'s own error')
 })
