@@ -33,12 +33,28 @@ export async function seed (db: Kysely<Database>, agents: number, days: number, 
   // four runners (issue 23), each having started a quarter of the agents
   const at = new Date(end - days * 86400000).toISOString()
   await db.insertInto('runners').values(Array.from({ length: 4 }, (_, r) => ({
-    name: `runner-${r}`, host: `host-${r}`, roots: '[]', claude_version: null, agentlog_version: null,
-    connected_instance: null, connected_at: null, last_seen_at: at, created_at: at
+    name: `runner-${r}`,
+    host: `host-${r}`,
+    roots: '[]',
+    claude_version: null,
+    agentlog_version: null,
+    connected_instance: null,
+    connected_at: null,
+    last_seen_at: at,
+    created_at: at
   }))).execute()
   await db.insertInto('agent_runs').values(Array.from({ length: agents }, (_, a) => ({
-    agent_id: `fleet-${String(a).padStart(4, '0')}`, runner: `runner-${a % 4}`, state: 'running' as const, cwd: `/home/dev/project-${a % 12}`,
-    worktree: null, model: null, permission_mode: null, started_at: at, stopped_at: null, stop_reason: null, updated_at: at
+    agent_id: `fleet-${String(a).padStart(4, '0')}`,
+    runner: `runner-${a % 4}`,
+    state: 'running' as const,
+    cwd: `/home/dev/project-${a % 12}`,
+    worktree: null,
+    model: null,
+    permission_mode: null,
+    started_at: at,
+    stopped_at: null,
+    stop_reason: null,
+    updated_at: at
   }))).execute()
   const hours = days * 24
   const first = end - hours * 3600000

@@ -133,8 +133,18 @@ export async function queryUsage (db: Kysely<Database>, options: UsageQueryOptio
       return await q.select(plain as any).select(localDay.as('local_day')).groupBy([...plain, sql`local_day`] as any).execute() as unknown as Row[]
     }
     if (time === 'day') {
-      const dayCols = cols.map(k => k === 'hour' ? 'day' : k)
-      return await q.select(dayCols as any).groupBy(dayCols as any).execute() as unknown as Row[]
+      if (!cols.includes('hour')) return await q.select(cols as any).groupBy(cols as any).execute() as unknown as Row[]
+      // a whole day read here lies in one local day, week and month, and those are the UTC day's own (the zone's
+      // offset is under a day): by week or month alone, the database sums the days into them
+      const week = groups.includes('week')
+      const month = groups.includes('month')
+      const bucket = groups.includes('day') || (week && month)
+        ? sql<string>`day`
+        : week
+          ? (postgres ? sql<string>`to_char(date_trunc('week', day::date), 'YYYY-MM-DD')` : sql<string>`date(day, '-6 days', 'weekday 1')`)
+          : sql<string>`substr(day, 1, 7)`
+      const kind = groups.includes('day') || (week && month) ? 'utc_day' : week ? 'utc_week' : 'utc_month'
+      return await q.select(plain as any).select(bucket.as(kind)).groupBy([...plain, sql.raw(kind)] as any).execute() as unknown as Row[]
     }
     return await q.select(cols as any).groupBy(cols as any).execute() as unknown as Row[]
   }
@@ -181,15 +191,15 @@ export async function queryUsage (db: Kysely<Database>, options: UsageQueryOptio
     const agent = byAgent ? agents.get(Number(r.agent_key)) : undefined
     if (glob !== null && (agent === undefined || !glob.test(agent.id))) continue
     let local: LocalBuckets | undefined
-    if (r.local_day !== undefined || r.day !== undefined) {
-      // a local day the database grouped the hours into, or a UTC day all of whose hours are in the same buckets
-      const day = r.local_day !== undefined ? String(r.local_day) : null
-      if (day !== null) {
-        local = buckets.get(day)
-        if (local === undefined) { local = { hour: '', ...dayBuckets(day) }; buckets.set(day, local) }
-      } else {
-        local = localBuckets(`${String(r.day)}T00`, tz)
-      }
+    if (r.local_day !== undefined || r.utc_day !== undefined) {
+      // a local day the database grouped the hours into, or a whole UTC day that is the same local day, week and month
+      const day = String(r.local_day ?? r.utc_day)
+      local = buckets.get(day)
+      if (local === undefined) { local = { hour: '', ...dayBuckets(day) }; buckets.set(day, local) }
+    } else if (r.utc_week !== undefined) {
+      local = { hour: '', day: '', week: String(r.utc_week), month: '' }
+    } else if (r.utc_month !== undefined) {
+      local = { hour: '', day: '', week: '', month: String(r.utc_month) }
     } else if (byHour) {
       const hour = String(r.hour)
       local = buckets.get(hour)
