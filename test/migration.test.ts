@@ -162,9 +162,21 @@ test('0013 fills the daily roll-up from the hours a 0012 database already holds'
   await db.insertInto('agents').values({ agent_id: 'old-usage', current_session: 1, last_seq: 0, created_at: '2026-01-01T00:00:00.000Z' }).execute()
   const key = Number((await db.selectFrom('agents').select('agent_key').where('agent_id', '=', 'old-usage').executeTakeFirstOrThrow()).agent_key)
   const row = (session: number, hour: string, input: number) => ({
-    agent_key: key, session_number: session, model: 'claude-sonnet-4-5', hour, input_tokens: input, output_tokens: 1, cache_creation_tokens: 0,
-    cache_creation_1h_tokens: 0, cache_read_tokens: 0, web_search_requests: 0, reported_cost_usd: input / 1000, computed_cost_usd: 0,
-    reported_count: 1, computed_count: 0, unpriced_count: 0
+    agent_key: key,
+    session_number: session,
+    model: 'claude-sonnet-4-5',
+    hour,
+    input_tokens: input,
+    output_tokens: 1,
+    cache_creation_tokens: 0,
+    cache_creation_1h_tokens: 0,
+    cache_read_tokens: 0,
+    web_search_requests: 0,
+    reported_cost_usd: input / 1000,
+    computed_cost_usd: 0,
+    reported_count: 1,
+    computed_count: 0,
+    unpriced_count: 0
   })
   await db.insertInto('usage_hours').values([row(0, '2026-02-01T03', 100), row(0, '2026-02-01T20', 200), row(1, '2026-02-02T01', 400), row(1, '2026-02-03T05', 800)]).execute()
   await db.destroy()
