@@ -14,6 +14,7 @@ import * as m0009 from './migrations/0009_search_catch_up_postgres.js'
 import * as m0010 from './migrations/0010_idempotency_keys.js'
 import * as m0011 from './migrations/0011_runners.js'
 import * as m0012 from './migrations/0012_usage.js'
+import * as m0013 from './migrations/0013_usage_agent_days.js'
 
 export const migrations: Record<string, Migration> = {
   '0001_init': m0001,
@@ -27,5 +28,6 @@ export const migrations: Record<string, Migration> = {
   '0009_search_catch_up_postgres': m0009,
   '0010_idempotency_keys': m0010,
   '0011_runners': m0011,
-  '0012_usage': m0012
+  '0012_usage': m0012,
+  '0013_usage_agent_days': m0013
 }

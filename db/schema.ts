@@ -179,6 +179,9 @@ export interface UsageHoursTable {
 /** usage_hours summed over agents and sessions: fleet-wide queries read these. */
 export type UsageFleetHoursTable = Omit<UsageHoursTable, 'agent_key' | 'session_number'>
 
+/** usage_hours summed per agent, model and UTC day ('YYYY-MM-DD'): the whole days of per-agent queries. */
+export type UsageAgentDaysTable = Omit<UsageHoursTable, 'session_number' | 'hour'> & { day: string }
+
 /** The imported messages already counted (message.id + requestId). */
 export interface UsageMessagesTable {
   message_key: string
@@ -197,6 +200,7 @@ export interface Database {
   usage_budget_alerts: UsageBudgetAlertsTable
   usage_hours: UsageHoursTable
   usage_fleet_hours: UsageFleetHoursTable
+  usage_agent_days: UsageAgentDaysTable
   usage_messages: UsageMessagesTable
   transcript_files: TranscriptFilesTable
   agents: AgentsTable

@@ -31,6 +31,11 @@ async function agentSays (t: TestContext, app: FastifyInstance, agentId: string,
   return ws
 }
 
+/** A result's per-model counters (the CLI's modelUsage): what the usage tool sums. */
+function modelUsage (model: string, input: number, usd: number): Record<string, unknown> {
+  return { [model]: { inputTokens: input, outputTokens: input / 10, cacheReadInputTokens: 0, cacheCreationInputTokens: 0, webSearchRequests: 0, costUSD: usd, contextWindow: 200000 } }
+}
+
 /** The fleet: build-1 met a flaky test and fixed it; build-2 is on it now; deploy-1 did something else. */
 async function fleet (t: TestContext): Promise<{ app: FastifyInstance, url: URL }> {
   const app = await build(t, { env: { AUTH_TOKENS: TOKENS } })
@@ -40,17 +45,17 @@ async function fleet (t: TestContext): Promise<{ app: FastifyInstance, url: URL 
     toolUse('Bash', { command: 'npm test -- test/queue.test.ts' }, 'toolu_1'),
     toolResult('not ok 3 - queue drains\n  error: ECONNRESET zebrafish on retry', 'toolu_1'),
     assistantText('Fixed the zebrafish flake by awaiting the drain before close'),
-    resultLine(0.25)
+    resultLine(0.25, { modelUsage: modelUsage('claude-sonnet-4-6', 1000, 0.25) })
   ])
   await agentSays(t, app, 'build-2', ANY_AGENT, [
     init('claude-opus-4-1', '/src/web'),
     assistantText('Now looking at the zebrafish flake myself'),
-    resultLine(1.5)
+    resultLine(1.5, { modelUsage: modelUsage('claude-opus-4-1', 3000, 1.5) })
   ])
   await agentSays(t, app, 'deploy-1', ANY_AGENT, [
     init('claude-opus-4-1', '/src/deploy'),
     assistantText('Deployed; the zebrafish canary is green'),
-    resultLine(0.5)
+    resultLine(0.5, { modelUsage: modelUsage('claude-opus-4-1', 2000, 0.5) })
   ])
   await searchable(app)
   const base = await listen(app)
@@ -147,8 +152,17 @@ test('the tools: listed with schemas and descriptions, each answering from the f
   t.equal(byAgent.json.total.cost_usd, 2.25)
   const byModel = await call(c, 'usage', { by: 'model' })
   t.same(byModel.json.rows.map((r: any) => [r.key, r.cost_usd, r.sessions]), [['claude-opus-4-1', 2, 2], ['claude-sonnet-4-6', 0.25, 1]])
+  t.match(byModel.json.rows[0], { input_tokens: 5000, output_tokens: 500, cost_source: 'reported' }, 'the CLI\'s per-model counters')
+  t.match(byModel.json, { total: { cost_usd: 2.25, input_tokens: 6000, sessions: 3 }, unpriced_models: [] })
   const none = await call(c, 'usage', { until: '2000-01-01T00:00:00Z' })
   t.same(none.json.rows, [])
+  const since = await call(c, 'usage', { since: '2000-01-01T00:00:00Z' })
+  t.equal(since.json.total.cost_usd, 2.25, 'since a time long ago: everything')
+  const one = await call(c, 'usage', { agent: 'deploy-1', by: 'model' })
+  t.same(one.json.rows.map((r: any) => [r.key, r.cost_usd, r.input_tokens]), [['claude-opus-4-1', 0.5, 2000]])
+  const backwards = await call(c, 'usage', { since: '2026-03-02T00:00:00Z', until: '2026-03-01T00:00:00Z' })
+  t.equal(backwards.isError, true)
+  t.match(backwards.text, /from must be before to/)
 })
 
 test('a caller\'s mistakes are tool errors the model reads, not protocol failures', async (t) => {

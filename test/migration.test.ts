@@ -149,3 +149,43 @@ test('db/migrations.ts lists every migration file, in order, under its file name
   const files = readdirSync(dir).filter(f => /^\d{4}_.+\.ts$/.test(f)).map(f => f.replace(/\.ts$/, '')).sort()
   t.same(Object.keys(migrations), files)
 })
+
+test('0013 fills the daily roll-up from the hours a 0012 database already holds', async (t) => {
+  const databasePath = tempDatabasePath(t)
+  const env = databaseEnv(databasePath)
+  const { db } = openDatabase({ databasePath, databaseUrl: env.DATABASE_URL ?? null, databaseSchema: env.DATABASE_SCHEMA ?? null })
+  const schema = env.DATABASE_SCHEMA ?? null
+  if (schema !== null) await db.schema.createSchema(schema).ifNotExists().execute()
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations }, ...(schema !== null ? { migrationTableSchema: schema } : {}) })
+  const upTo12 = await migrator.migrateTo('0012_usage')
+  t.equal(upTo12.error, undefined)
+  await db.insertInto('agents').values({ agent_id: 'old-usage', current_session: 1, last_seq: 0, created_at: '2026-01-01T00:00:00.000Z' }).execute()
+  const key = Number((await db.selectFrom('agents').select('agent_key').where('agent_id', '=', 'old-usage').executeTakeFirstOrThrow()).agent_key)
+  const row = (session: number, hour: string, input: number) => ({
+    agent_key: key,
+    session_number: session,
+    model: 'claude-sonnet-4-5',
+    hour,
+    input_tokens: input,
+    output_tokens: 1,
+    cache_creation_tokens: 0,
+    cache_creation_1h_tokens: 0,
+    cache_read_tokens: 0,
+    web_search_requests: 0,
+    reported_cost_usd: input / 1000,
+    computed_cost_usd: 0,
+    reported_count: 1,
+    computed_count: 0,
+    unpriced_count: 0
+  })
+  await db.insertInto('usage_hours').values([row(0, '2026-02-01T03', 100), row(0, '2026-02-01T20', 200), row(1, '2026-02-02T01', 400), row(1, '2026-02-03T05', 800)]).execute()
+  await db.destroy()
+
+  const app = await build(t, { databasePath })
+  const res = await app.inject({ method: 'GET', url: '/usage?group_by=agent,day&from=2026-02-01&to=2026-02-03' })
+  t.equal(res.statusCode, 200, res.body)
+  t.same(res.json().usage.map((r: any) => [r.agent_id, r.day, r.input_tokens]), [['old-usage', '2026-02-01', 300], ['old-usage', '2026-02-02', 400], ['old-usage', '2026-02-03', 800]],
+    'whole days read from usage_agent_days, filled by the migration')
+  const days = await app.db.selectFrom('usage_agent_days').select(['day', 'input_tokens']).orderBy('day').execute()
+  t.same(days.map(d => [d.day, Number(d.input_tokens)]), [['2026-02-01', 300], ['2026-02-02', 400], ['2026-02-03', 800]])
+})

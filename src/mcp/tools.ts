@@ -13,7 +13,7 @@ import type { SearchScope } from '../search/scope.js'
 import { visible, type Caller } from './scope.js'
 import { aroundSplit, cut, toolEvent, toolHit, type ToolEvent } from './format.js'
 import { firstPrompts, lastActivity } from './reads.js'
-import { usageTotals } from './usage.js'
+import { UsageArgumentError, usageTotals } from './usage.js'
 
 /** The engines the tools read through (the history, the search), and the database for the rest. */
 export interface McpEngines {
@@ -204,14 +204,20 @@ export function registerTools (server: McpServer, engines: McpEngines, caller: C
 
   server.registerTool('usage', {
     title: 'Cost and tokens of the fleet',
-    description: 'Cost in USD and tokens of the sessions active in a period (all time by default), grouped by agent ' +
-      'or by model, biggest cost first, with the total.',
+    description: 'Cost in USD and tokens used in a period (UTC hours; all time by default), per agent or per model ' +
+      '(as the CLI and transcripts name the models), biggest cost first, with the total and the models that have no price.',
     inputSchema: INPUTS.usage,
     annotations: { readOnlyHint: true, openWorldHint: false }
   }, async (args) => answer(async () => {
     if (args.agent !== undefined && !visible(caller, args.agent)) throw unknownAgent(args.agent)
-    const agents = args.agent !== undefined ? [args.agent] : caller.pattern === null ? null : (await visibleAgents()).map(a => a.agent_id)
-    return usageTotals(db, { since: iso(args.since, 'since'), until: iso(args.until, 'until'), by: args.by ?? 'agent', agents })
+    try {
+      return await usageTotals(db, {
+        since: iso(args.since, 'since'), until: iso(args.until, 'until'), by: args.by ?? 'agent', agent: args.agent, visible: id => visible(caller, id)
+      })
+    } catch (err) {
+      if (err instanceof UsageArgumentError) throw new ToolError(err.message)
+      throw err
+    }
   }))
 }
 

@@ -1,23 +1,32 @@
-// The usage tool's totals, behind one function: today from the sessions' cost and token counters; to be pointed at
-// the usage engine (GET /usage) once it exists.
+// The usage tool's totals: the usage engine's per-model figures (src/usage/query.ts, what GET /usage answers), in
+// UTC, per agent or per model, for the agents the caller may read.
 import type { Kysely } from 'kysely'
 import type { Database } from '../../db/schema.js'
+import { queryUsage, RangeError400 } from '../usage/query.js'
+import { roundUsd } from '../usd.js'
 
 export interface UsageQuery {
-  /** ISO-8601: sessions that ended after it (were active after it). */
+  /** ISO-8601: usage from the UTC hour this falls in. */
   since?: string
-  /** ISO-8601: sessions that started before it. */
+  /** ISO-8601: usage of the hours that start before it. */
   until?: string
   by: 'agent' | 'model'
-  /** Only these agents; null: all. */
-  agents: string[] | null
+  /** Whether the caller may read this agent's usage. */
+  visible: (agentId: string) => boolean
+  /** Only this agent. */
+  agent?: string
+  /** The current time (tests; default: the clock). */
+  now?: number
 }
 
 export interface UsageRow {
-  /** The agent id, or the model (the one the agent reported at its last start; 'unknown' when it said none). */
+  /** The agent id, or the model as the CLI or the transcript named it. */
   key: string
+  /** The sessions with usage in the period. */
   sessions: number
-  cost_usd: number
+  /** Reported and computed cost; null when none of the row's models has a price. */
+  cost_usd: number | null
+  cost_source: 'reported' | 'computed' | 'mixed' | 'none'
   input_tokens: number
   output_tokens: number
   cache_read_tokens: number
@@ -30,54 +39,73 @@ export interface UsageTotals {
   until: string | null
   rows: UsageRow[]
   total: Omit<UsageRow, 'key'>
+  /** Models whose tokens are counted but that have no price (their cost is in no cost_usd). */
+  unpriced_models: string[]
 }
 
-const COUNTERS = ['sessions', 'cost_usd', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens'] as const
+type Acc = Omit<UsageRow, 'key' | 'sessions' | 'cost_source' | 'cost_usd'> & {
+  cost: number, priced: boolean, reported: boolean, computed: boolean, sessions: Set<string>
+}
 
-/** Sessions overlapping the period, summed per agent, then grouped by agent or model; the biggest cost first. */
+const TOKENS = ['input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens'] as const
+
+/** Usage in the period per agent, session and model, summed by agent or model; the biggest cost first. */
 export async function usageTotals (db: Kysely<Database>, q: UsageQuery): Promise<UsageTotals> {
-  if (q.agents !== null && q.agents.length === 0) return { by: q.by, since: q.since ?? null, until: q.until ?? null, rows: [], total: zero() }
-  let query = db.selectFrom('sessions as s').innerJoin('agents as a', 'a.agent_key', 's.agent_key')
-    .select(eb => [
-      'a.agent_id', 'a.info',
-      eb.fn.countAll<number>().as('sessions'),
-      eb.fn.sum<number>('s.cost_usd').as('cost_usd'),
-      eb.fn.sum<number>('s.input_tokens').as('input_tokens'),
-      eb.fn.sum<number>('s.output_tokens').as('output_tokens'),
-      eb.fn.sum<number>('s.cache_read_tokens').as('cache_read_tokens'),
-      eb.fn.sum<number>('s.cache_creation_tokens').as('cache_creation_tokens')
-    ])
-    .groupBy(['a.agent_id', 'a.info'])
-  // times are stored as ISO-8601 UTC with milliseconds: text order is time order
-  if (q.since !== undefined) query = query.where('s.ended_at', '>=', q.since)
-  if (q.until !== undefined) query = query.where('s.started_at', '<', q.until)
-  if (q.agents !== null) query = query.where('a.agent_id', 'in', q.agents)
-  const perAgent = await query.execute()
-  const groups = new Map<string, UsageRow>()
-  const total = zero()
-  for (const r of perAgent) {
-    const key = q.by === 'agent' ? r.agent_id : modelOf(r.info)
-    const row = groups.get(key) ?? { key, ...zero() }
-    for (const c of COUNTERS) {
-      row[c] += Number(r[c] ?? 0)
-      total[c] += Number(r[c] ?? 0)
-    }
-    groups.set(key, row)
+  let result
+  try {
+    result = await queryUsage(db, { groupBy: ['agent', 'session', 'model'], from: q.since, to: q.until, agent: q.agent, now: q.now })
+  } catch (err) {
+    // the tool's caller reads this and corrects its arguments
+    if (err instanceof RangeError400) throw new UsageArgumentError(err.message)
+    throw err
   }
-  const rows = [...groups.values()].sort((a, b) => b.cost_usd - a.cost_usd || a.key.localeCompare(b.key))
-  return { by: q.by, since: q.since ?? null, until: q.until ?? null, rows: rows.map(round), total: round(total) }
+  const groups = new Map<string, Acc>()
+  const total = zero()
+  const unpriced = new Set<string>()
+  for (const r of result.usage) {
+    const agent = r.agent_id as string
+    if (!q.visible(agent)) continue
+    const key = q.by === 'agent' ? agent : r.model as string
+    if (r.cost_source === 'none') unpriced.add(r.model as string)
+    let acc = groups.get(key)
+    if (acc === undefined) { acc = zero(); groups.set(key, acc) }
+    for (const into of [acc, total]) {
+      for (const k of TOKENS) into[k] += r[k]
+      into.cost += r.cost_usd ?? 0
+      into.priced ||= r.cost_usd !== null
+      into.reported ||= r.cost_source === 'reported' || r.cost_source === 'mixed'
+      into.computed ||= r.cost_source === 'computed' || r.cost_source === 'mixed'
+      into.sessions.add(`${agent}\u0000${r.session_number ?? ''}`)
+    }
+  }
+  const rows = [...groups.entries()].map(([key, acc]) => ({ key, ...out(acc) }))
+    .sort((a, b) => (b.cost_usd ?? 0) - (a.cost_usd ?? 0) || a.key.localeCompare(b.key))
+  return {
+    by: q.by,
+    since: result.from,
+    until: result.to,
+    rows,
+    total: out(total),
+    // of the agents the caller may read only
+    unpriced_models: [...unpriced].sort()
+  }
 }
 
-function zero (): Omit<UsageRow, 'key'> {
-  return { sessions: 0, cost_usd: 0, input_tokens: 0, output_tokens: 0, cache_read_tokens: 0, cache_creation_tokens: 0 }
+/** A since or until the usage engine refused (not a time, since after until). */
+export class UsageArgumentError extends Error {}
+
+function zero (): Acc {
+  return { cost: 0, priced: false, reported: false, computed: false, sessions: new Set(), input_tokens: 0, output_tokens: 0, cache_read_tokens: 0, cache_creation_tokens: 0 }
 }
 
-function round<T extends { cost_usd: number }> (row: T): T {
-  return { ...row, cost_usd: Math.round(row.cost_usd * 1e6) / 1e6 }
-}
-
-function modelOf (info: string | null): string {
-  if (info === null) return 'unknown'
-  const model = (JSON.parse(info) as { model?: unknown }).model
-  return typeof model === 'string' && model !== '' ? model : 'unknown'
+function out (acc: Acc): Omit<UsageRow, 'key'> {
+  return {
+    sessions: acc.sessions.size,
+    cost_usd: acc.priced ? roundUsd(acc.cost) : null,
+    cost_source: acc.reported && acc.computed ? 'mixed' : acc.reported ? 'reported' : acc.computed ? 'computed' : 'none',
+    input_tokens: acc.input_tokens,
+    output_tokens: acc.output_tokens,
+    cache_read_tokens: acc.cache_read_tokens,
+    cache_creation_tokens: acc.cache_creation_tokens
+  }
 }

@@ -45,8 +45,8 @@ export const GetEventsArgs = Type.Object({
 export type GetEventsArgsType = Static<typeof GetEventsArgs>
 
 export const UsageArgs = Type.Object({
-  since: Type.Optional({ ...Time, description: 'count sessions active after this time' }),
-  until: Type.Optional({ ...Time, description: 'count sessions started before this time' }),
+  since: Type.Optional({ ...Time, description: 'count usage from this time (from the start of its UTC hour)' }),
+  until: Type.Optional({ ...Time, description: 'count usage before this time (the UTC hours that start before it)' }),
   by: Type.Optional(Type.Union([Type.Literal('agent'), Type.Literal('model')], { description: 'group totals by agent (default) or by model' })),
   agent: Type.Optional({ ...AgentId, description: 'only this agent' })
 }, { additionalProperties: false })

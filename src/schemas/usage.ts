@@ -1,7 +1,7 @@
 // Schemas of the usage endpoint (GET /usage) and the `usage` rows it answers with.
 import { Type, type Static } from '@sinclair/typebox'
 
-export const USAGE_GROUPS = ['day', 'week', 'month', 'hour', 'agent', 'session', 'model', 'project'] as const
+export const USAGE_GROUPS = ['day', 'week', 'month', 'hour', 'agent', 'session', 'model', 'project', 'runner', 'host'] as const
 export type UsageGroup = typeof USAGE_GROUPS[number]
 
 export const UsageQuery = Type.Object({
@@ -43,6 +43,8 @@ export const UsageRow = Type.Object({
   session_number: Type.Optional(Type.Integer()),
   model: Type.Optional(Type.String()),
   project: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'the last folder of the agent\'s working directory (null: not known)' })),
+  runner: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'the runner that started the agent (`agentlog runner`; null: not started by one)' })),
+  host: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'the host of that runner (null: not known)' })),
   ...Tokens
 })
 export type UsageRowType = Static<typeof UsageRow>

@@ -3,7 +3,7 @@
 import type { Kysely, Transaction } from 'kysely'
 import type { Database } from '../../db/schema.js'
 import type { PlannedRow, SessionDelta, StoredEvent } from './types.js'
-import { fleetRows, USAGE_NUMBERS, type UsageDelta } from '../usage/counters.js'
+import { agentDayRows, fleetRows, USAGE_NUMBERS, type UsageDelta } from '../usage/counters.js'
 
 /**
  * Steps run inside each PostgreSQL write transaction (several instances, see src/cluster/): `begin` before
@@ -101,16 +101,19 @@ export function upsertSession (qc: Kysely<Database>, d: SessionDelta) {
     })))
 }
 
-/** Adds usage to usage_hours and usage_fleet_hours (imports; the writers have their own statements for it). */
+/** Adds usage to usage_hours, usage_fleet_hours and usage_agent_days (imports; the writers have their own statements for it). */
 export async function addUsageRows (qc: Kysely<Database>, rows: UsageDelta[]): Promise<void> {
   if (rows.length === 0) return
-  const sums = <T extends 'usage_hours' | 'usage_fleet_hours'>(table: T) => (eb: any) =>
+  const sums = <T extends 'usage_hours' | 'usage_fleet_hours' | 'usage_agent_days'>(table: T) => (eb: any) =>
     Object.fromEntries(USAGE_NUMBERS.map(k => [k, eb(`${table}.${k}`, '+', eb.ref(`excluded.${k}`))]))
   await qc.insertInto('usage_hours').values(rows)
     .onConflict(oc => oc.columns(['agent_key', 'session_number', 'model', 'hour']).doUpdateSet(sums('usage_hours')))
     .execute()
   await qc.insertInto('usage_fleet_hours').values(fleetRows(rows))
     .onConflict(oc => oc.columns(['hour', 'model']).doUpdateSet(sums('usage_fleet_hours')))
+    .execute()
+  await qc.insertInto('usage_agent_days').values(agentDayRows(rows))
+    .onConflict(oc => oc.columns(['day', 'agent_key', 'model']).doUpdateSet(sums('usage_agent_days')))
     .execute()
 }
 

@@ -2,7 +2,7 @@
 // from arrays: UNNEST), whatever its size, plus the fence and the commit notice of several instances (src/cluster/).
 import { type Kysely, sql, type Transaction } from 'kysely'
 import type { Database } from '../../db/schema.js'
-import { fleetRows } from '../usage/counters.js'
+import { agentDayRows, fleetRows } from '../usage/counters.js'
 import { type CommitBatch, createKyselyBackend, inTransaction, type StoreBackend, toStored, type WriteHooks } from './backend.js'
 
 /** Thrown inside a probe's transaction to roll it back once every statement has run. */
@@ -17,6 +17,8 @@ async function write (trx: Transaction<Database>, batch: CommitBatch): Promise<n
   const use = <T>(pick: (u: typeof usage[number]) => T): T[] => usage.map(pick)
   const fleet = fleetRows(usage)
   const flt = <T>(pick: (u: typeof fleet[number]) => T): T[] => fleet.map(pick)
+  const days = agentDayRows(usage)
+  const day = <T>(pick: (u: typeof days[number]) => T): T[] => days.map(pick)
   // data-modifying CTEs all run, referenced or not; they touch three different tables
   const result = await sql<{ id: string | number, agent_key: number, seq: number }>`
     with sessions_added as (
@@ -76,6 +78,28 @@ async function write (trx: Transaction<Database>, batch: CommitBatch): Promise<n
         reported_count = usage_fleet_hours.reported_count + excluded.reported_count,
         computed_count = usage_fleet_hours.computed_count + excluded.computed_count,
         unpriced_count = usage_fleet_hours.unpriced_count + excluded.unpriced_count
+    ), agent_days_added as (
+      insert into usage_agent_days (day, agent_key, model, input_tokens, output_tokens, cache_creation_tokens,
+        cache_creation_1h_tokens, cache_read_tokens, web_search_requests, reported_cost_usd, computed_cost_usd,
+        reported_count, computed_count, unpriced_count)
+      select * from unnest(${day(u => u.day)}::text[], ${day(u => u.agent_key)}::int[], ${day(u => u.model)}::text[],
+        ${day(u => u.input_tokens)}::bigint[], ${day(u => u.output_tokens)}::bigint[], ${day(u => u.cache_creation_tokens)}::bigint[],
+        ${day(u => u.cache_creation_1h_tokens)}::bigint[], ${day(u => u.cache_read_tokens)}::bigint[],
+        ${day(u => u.web_search_requests)}::bigint[], ${day(u => u.reported_cost_usd)}::float8[],
+        ${day(u => u.computed_cost_usd)}::float8[], ${day(u => u.reported_count)}::int[], ${day(u => u.computed_count)}::int[],
+        ${day(u => u.unpriced_count)}::int[])
+      on conflict (day, agent_key, model) do update set
+        input_tokens = usage_agent_days.input_tokens + excluded.input_tokens,
+        output_tokens = usage_agent_days.output_tokens + excluded.output_tokens,
+        cache_creation_tokens = usage_agent_days.cache_creation_tokens + excluded.cache_creation_tokens,
+        cache_creation_1h_tokens = usage_agent_days.cache_creation_1h_tokens + excluded.cache_creation_1h_tokens,
+        cache_read_tokens = usage_agent_days.cache_read_tokens + excluded.cache_read_tokens,
+        web_search_requests = usage_agent_days.web_search_requests + excluded.web_search_requests,
+        reported_cost_usd = usage_agent_days.reported_cost_usd + excluded.reported_cost_usd,
+        computed_cost_usd = usage_agent_days.computed_cost_usd + excluded.computed_cost_usd,
+        reported_count = usage_agent_days.reported_count + excluded.reported_count,
+        computed_count = usage_agent_days.computed_count + excluded.computed_count,
+        unpriced_count = usage_agent_days.unpriced_count + excluded.unpriced_count
     ), agents_moved as (
       update agents set last_seq = u.last_seq, current_session = u.current_session, cost_baseline_usd = u.baseline,
         info = u.info, last_seen_at = u.seen, last_connected_at = u.connected, usage_baseline = u.usage_baseline

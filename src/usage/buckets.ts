@@ -126,3 +126,48 @@ export function dayBuckets (day: string): Omit<LocalBuckets, 'hour'> {
   const weekday = new Date(Date.UTC(y, m - 1, d)).getUTCDay()
   return { day, week: new Date(Date.UTC(y, m - 1, d - ((weekday + 6) % 7))).toISOString().slice(0, 10), month: day.slice(0, 7) }
 }
+
+/** A UTC day ('YYYY-MM-DD') moved by n days. */
+export function addDays (day: string, n: number): string {
+  return new Date(Date.parse(`${day}T00:00:00Z`) + n * 86400000).toISOString().slice(0, 10)
+}
+
+/** [from, to) stretches: of UTC days ('YYYY-MM-DD') or of UTC hours ('YYYY-MM-DDTHH'); a null start is unbounded. */
+export type Stretch = [string | null, string]
+
+/**
+ * How a query by agent reads the stored hours of a range: the UTC days wholly inside it whose 24 hours all fall in
+ * the same local day, week or month (those of `groups`) from the daily roll-up, everything else hour by hour (the
+ * range's partial first and last days, and the days a local day, week or month boundary cuts). In UTC every whole
+ * day is read as a day; in Europe/Paris by month, only the days a month starts on are read by the hour.
+ * `firstDay`: the first day anything was stored (where a range without a start begins).
+ */
+export function splitRange (range: { from: string | null, to: string }, firstDay: string | null, tz: string,
+  groups: ReadonlyArray<'day' | 'week' | 'month'>): { days: Stretch[], hours: Stretch[] } {
+  const start = range.from ?? (firstDay === null ? null : `${firstDay}T00`)
+  if (start === null) return { days: [], hours: [[range.from, range.to]] }
+  const dayFrom = start.endsWith('T00') ? start.slice(0, 10) : addDays(start.slice(0, 10), 1)
+  const dayTo = range.to.slice(0, 10)
+  if (dayFrom >= dayTo) return { days: [], hours: [[range.from, range.to]] }
+  const days: Stretch[] = []
+  const hours: Stretch[] = []
+  const addHours = (from: string | null, to: string): void => {
+    const last = hours[hours.length - 1]
+    if (last !== undefined && last[1] === from) last[1] = to
+    else hours.push([from, to])
+  }
+  if (range.from === null || range.from < `${dayFrom}T00`) addHours(range.from, `${dayFrom}T00`)
+  for (let d = dayFrom; d < dayTo; d = addDays(d, 1)) {
+    const first = localBuckets(`${d}T00`, tz)
+    const last = localBuckets(`${d}T23`, tz)
+    if (groups.every(g => first[g] === last[g])) {
+      const prev = days[days.length - 1]
+      if (prev !== undefined && prev[1] === d) prev[1] = addDays(d, 1)
+      else days.push([d, addDays(d, 1)])
+    } else {
+      addHours(`${d}T00`, `${addDays(d, 1)}T00`)
+    }
+  }
+  if (`${dayTo}T00` < range.to) addHours(`${dayTo}T00`, range.to)
+  return { days, hours }
+}

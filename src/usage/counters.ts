@@ -1,7 +1,7 @@
 // Usage as counted at the source (pure): a result's per-model counters and their growth since the process's
 // previous result, an imported message's tokens, the UTC hour a figure is filed under, and a batch's additions to
 // the pre-aggregated rows (one per agent, session, model and hour).
-import type { UsageFleetHoursTable, UsageHoursTable } from '../../db/schema.js'
+import type { UsageAgentDaysTable, UsageFleetHoursTable, UsageHoursTable } from '../../db/schema.js'
 import { roundUsd } from '../usd.js'
 
 /** Tokens and cost of one model; cost_usd null when nothing reported one. */
@@ -199,6 +199,22 @@ export function fleetRows (rows: ReadonlyArray<Omit<UsageDelta, 'model' | 'hour'
       out.set(id, f)
     }
     for (const k of USAGE_NUMBERS) f[k] += r[k]
+  }
+  return [...out.entries()].sort((a, b) => a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0).map(e => e[1])
+}
+
+/** A batch's rows summed per agent, model and UTC day (usage_agent_days), in key order like fleetRows. */
+export function agentDayRows (rows: ReadonlyArray<Omit<UsageDelta, 'model' | 'hour'> & { model: string, hour: string }>): UsageAgentDaysTable[] {
+  const out = new Map<string, UsageAgentDaysTable>()
+  for (const r of rows) {
+    const day = r.hour.slice(0, 10)
+    const id = `${day}\u0000${String(r.agent_key).padStart(12, '0')}\u0000${r.model}`
+    let d = out.get(id)
+    if (d === undefined) {
+      d = { day, agent_key: r.agent_key, model: r.model, ...Object.fromEntries(USAGE_NUMBERS.map(k => [k, 0])) } as UsageAgentDaysTable
+      out.set(id, d)
+    }
+    for (const k of USAGE_NUMBERS) d[k] += r[k]
   }
   return [...out.entries()].sort((a, b) => a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0).map(e => e[1])
 }

@@ -4,7 +4,7 @@
 import { type Kysely, PostgresAdapter, sql } from 'kysely'
 import type { Database } from '../../db/schema.js'
 import type { UsageGroup, UsageResultType, UsageRowType } from '../schemas/usage.js'
-import { checkTimeZone, constantOffsetMinutes, dayBuckets, hourRange, localBuckets, parseBound, RangeError400, type LocalBuckets } from './buckets.js'
+import { checkTimeZone, constantOffsetMinutes, dayBuckets, hourRange, localBuckets, parseBound, RangeError400, splitRange, type LocalBuckets, type Stretch } from './buckets.js'
 import { roundUsd } from '../usd.js'
 
 export { RangeError400 } from './buckets.js'
@@ -36,7 +36,7 @@ function add (into: Sums, from: Sums): void {
   for (const k of SUMS) into[k] += from[k]
 }
 
-type Figures = Omit<UsageRowType, 'day' | 'week' | 'month' | 'hour' | 'agent_id' | 'session_number' | 'model' | 'project'>
+type Figures = Omit<UsageRowType, 'day' | 'week' | 'month' | 'hour' | 'agent_id' | 'session_number' | 'model' | 'project' | 'runner' | 'host'>
 
 function figures (s: Sums): Figures {
   const priced = s.reported_count + s.computed_count
@@ -75,6 +75,13 @@ function globRegExp (glob: string): RegExp {
 }
 
 const TIME_GROUPS = new Set<UsageGroup>(['hour', 'day', 'week', 'month'])
+/** The groups that need each row's agent. */
+const AGENT_GROUPS = new Set<UsageGroup>(['agent', 'project', 'runner', 'host'])
+
+type Row = Record<string, string | number | null>
+
+/** What an agent's rows are grouped under besides its id. */
+interface AgentKeys { id: string, project: string | null, runner: string | null, host: string | null }
 
 /** Usage in a range, grouped by the given keys, with totals and the models that have no price. */
 export async function queryUsage (db: Kysely<Database>, options: UsageQueryOptions): Promise<UsageResultType> {
@@ -89,19 +96,14 @@ export async function queryUsage (db: Kysely<Database>, options: UsageQueryOptio
   const glob = options.agent !== undefined && options.agent.includes('*') ? globRegExp(options.agent) : null
 
   const byHour = groups.some(g => TIME_GROUPS.has(g))
-  const byAgent = groups.includes('agent') || groups.includes('project') || glob !== null
+  const byAgent = groups.some(g => AGENT_GROUPS.has(g)) || glob !== null
   const bySession = groups.includes('session')
-
-  // fleet-wide: the per-model sums (a few rows per hour); otherwise the rows of each agent and session
   const fleet = !byAgent && !bySession && options.agent === undefined
-  let q = (db as unknown as Kysely<Pick<Database, 'usage_hours'>>).selectFrom(fleet ? 'usage_fleet_hours' as 'usage_hours' : 'usage_hours')
-    .select(eb => SUMS.map(k => eb.fn.sum<number | string>(k).as(k)))
-    .where('hour', '<', range.to)
-  if (range.from !== null) q = q.where('hour', '>=', range.from)
-  if (options.agent !== undefined && glob === null) {
-    const agentKey = db.selectFrom('agents').select('agent_key').where('agent_id', '=', options.agent)
-    q = q.where('agent_key', '=', agentKey as any)
-  }
+  const postgres = db.getExecutor().adapter instanceof PostgresAdapter
+  const agentKey = options.agent !== undefined && glob === null
+    ? db.selectFrom('agents').select('agent_key').where('agent_id', '=', options.agent)
+    : null
+
   // every query groups by model: the unpriced models are named whatever the grouping
   const keys: Array<'model' | 'hour' | 'agent_key' | 'session_number'> = ['model']
   if (byHour) keys.push('hour')
@@ -110,25 +112,72 @@ export async function queryUsage (db: Kysely<Database>, options: UsageQueryOptio
   // by day, week or month in a zone whose offset does not change in the range: the database groups the hours into
   // local days itself (a month is then tens of rows, not hundreds)
   const shift = byHour && !groups.includes('hour') && fromMs !== null ? constantOffsetMinutes(fromMs, toMs, tz) : null
-  let rows: Array<Record<string, string | number | null>>
-  if (shift !== null) {
-    const minutes = Math.round(shift)
-    const localDay = db.getExecutor().adapter instanceof PostgresAdapter
-      ? sql<string>`to_char((replace(hour, 'T', ' ') || ':00:00')::timestamp + ${minutes}::int * interval '1 minute', 'YYYY-MM-DD')`
-      : sql<string>`substr(datetime(hour || ':00:00', ${`${minutes} minutes`}), 1, 10)`
-    const plain = keys.filter(k => k !== 'hour')
-    // grouped by the output column: the expression's parameter would not match a second copy of it
-    rows = await q.select(plain).select(localDay.as('local_day')).groupBy([...plain, sql`local_day`] as any).execute() as unknown as typeof rows
+
+  /** The sums of a table's rows in the given stretches of its time column, grouped by `cols`. */
+  const read = async (table: 'usage_hours' | 'usage_fleet_hours' | 'usage_agent_days', time: 'hour' | 'day', stretches: Stretch[],
+    cols: string[]): Promise<Row[]> => {
+    if (stretches.length === 0) return []
+    let q = (db as unknown as Kysely<Pick<Database, 'usage_hours'>>).selectFrom(table as 'usage_hours')
+      .select(eb => SUMS.map(k => eb.fn.sum<number | string>(k).as(k)))
+      .where(eb => eb.or(stretches.map(([from, to]) => from === null
+        ? eb(time as 'hour', '<', to)
+        : eb.and([eb(time as 'hour', '>=', from), eb(time as 'hour', '<', to)]))))
+    if (agentKey !== null) q = q.where('agent_key', '=', agentKey as any)
+    const plain = cols.filter(k => k !== 'hour')
+    if (time === 'hour' && shift !== null && cols.includes('hour')) {
+      const minutes = Math.round(shift)
+      const localDay = postgres
+        ? sql<string>`to_char((replace(hour, 'T', ' ') || ':00:00')::timestamp + ${minutes}::int * interval '1 minute', 'YYYY-MM-DD')`
+        : sql<string>`substr(datetime(hour || ':00:00', ${`${minutes} minutes`}), 1, 10)`
+      // grouped by the output column: the expression's parameter would not match a second copy of it
+      return await q.select(plain as any).select(localDay.as('local_day')).groupBy([...plain, sql`local_day`] as any).execute() as unknown as Row[]
+    }
+    if (time === 'day') {
+      if (!cols.includes('hour')) return await q.select(cols as any).groupBy(cols as any).execute() as unknown as Row[]
+      // a whole day read here lies in one local day, week and month, and those are the UTC day's own (the zone's
+      // offset is under a day): by week or month alone, the database sums the days into them
+      const week = groups.includes('week')
+      const month = groups.includes('month')
+      const bucket = groups.includes('day') || (week && month)
+        ? sql<string>`day`
+        : week
+          ? (postgres ? sql<string>`to_char(date_trunc('week', day::date), 'YYYY-MM-DD')` : sql<string>`date(day, '-6 days', 'weekday 1')`)
+          : sql<string>`substr(day, 1, 7)`
+      const kind = groups.includes('day') || (week && month) ? 'utc_day' : week ? 'utc_week' : 'utc_month'
+      return await q.select(plain as any).select(bucket.as(kind)).groupBy([...plain, sql.raw(kind)] as any).execute() as unknown as Row[]
+    }
+    return await q.select(cols as any).groupBy(cols as any).execute() as unknown as Row[]
+  }
+
+  let rows: Row[]
+  if (fleet) {
+    // fleet-wide: the per-model sums, a few rows per hour
+    rows = await read('usage_fleet_hours', 'hour', [[range.from, range.to]], keys)
+  } else if (bySession || groups.includes('hour')) {
+    rows = await read('usage_hours', 'hour', [[range.from, range.to]], keys)
   } else {
-    rows = await q.select(keys).groupBy(keys).execute() as unknown as typeof rows
+    // by agent: the whole days from the daily roll-up, the rest from the hours
+    let firstDay: string | null = null
+    if (range.from === null) {
+      let q = db.selectFrom('usage_agent_days').select(eb => eb.fn.min('day').as('first'))
+      if (agentKey !== null) q = q.where('agent_key', '=', agentKey as any)
+      firstDay = (await q.executeTakeFirst())?.first ?? null
+    }
+    const split = splitRange(range, firstDay, tz, groups.filter((g): g is 'day' | 'week' | 'month' => TIME_GROUPS.has(g)))
+    rows = [...await read('usage_agent_days', 'day', split.days, keys), ...await read('usage_hours', 'hour', split.hours, keys)]
   }
 
   const agentKeys = byAgent ? [...new Set(rows.map(r => Number(r.agent_key)))] : []
-  const agents = new Map<number, { id: string, project: string | null }>()
+  const agents = new Map<number, AgentKeys>()
   for (let i = 0; i < agentKeys.length; i += 500) {
-    const found = await db.selectFrom('agents').select(['agent_key', 'agent_id', 'info'])
-      .where('agent_key', 'in', agentKeys.slice(i, i + 500)).execute()
-    for (const a of found) agents.set(Number(a.agent_key), { id: a.agent_id, project: projectOf(a.info) })
+    const found = await db.selectFrom('agents')
+      .leftJoin('agent_runs', 'agent_runs.agent_id', 'agents.agent_id')
+      .leftJoin('runners', 'runners.name', 'agent_runs.runner')
+      .select(['agents.agent_key', 'agents.agent_id', 'agents.info', 'agent_runs.runner', 'runners.host'])
+      .where('agents.agent_key', 'in', agentKeys.slice(i, i + 500)).execute()
+    for (const a of found) {
+      agents.set(Number(a.agent_key), { id: a.agent_id, project: projectOf(a.info), runner: a.runner ?? null, host: a.host ?? null })
+    }
   }
 
   const buckets = new Map<string, LocalBuckets>()
@@ -142,10 +191,15 @@ export async function queryUsage (db: Kysely<Database>, options: UsageQueryOptio
     const agent = byAgent ? agents.get(Number(r.agent_key)) : undefined
     if (glob !== null && (agent === undefined || !glob.test(agent.id))) continue
     let local: LocalBuckets | undefined
-    if (r.local_day !== undefined) {
-      const day = String(r.local_day)
+    if (r.local_day !== undefined || r.utc_day !== undefined) {
+      // a local day the database grouped the hours into, or a whole UTC day that is the same local day, week and month
+      const day = String(r.local_day ?? r.utc_day)
       local = buckets.get(day)
       if (local === undefined) { local = { hour: '', ...dayBuckets(day) }; buckets.set(day, local) }
+    } else if (r.utc_week !== undefined) {
+      local = { hour: '', day: '', week: String(r.utc_week), month: '' }
+    } else if (r.utc_month !== undefined) {
+      local = { hour: '', day: '', week: '', month: String(r.utc_month) }
     } else if (byHour) {
       const hour = String(r.hour)
       local = buckets.get(hour)
@@ -159,6 +213,8 @@ export async function queryUsage (db: Kysely<Database>, options: UsageQueryOptio
         case 'session': rowKeys.session_number = Number(r.session_number); break
         case 'model': rowKeys.model = model; break
         case 'project': rowKeys.project = agent?.project ?? null; break
+        case 'runner': rowKeys.runner = agent?.runner ?? null; break
+        case 'host': rowKeys.host = agent?.host ?? null; break
       }
     }
     const id = JSON.stringify(rowKeys)

@@ -1,6 +1,6 @@
 // Time for usage (pure): bounds in a time zone, the hours a range covers, a UTC hour as local day, week, month.
 import { test } from 'tap'
-import { constantOffsetMinutes, dayBuckets, hourRange, localBuckets, parseBound, RangeError400 } from '../../src/usage/buckets.js'
+import { constantOffsetMinutes, dayBuckets, hourRange, localBuckets, parseBound, RangeError400, splitRange } from '../../src/usage/buckets.js'
 
 function refused (fn: () => unknown): boolean {
   try {
@@ -39,4 +39,29 @@ test('a zone\'s offset over a range, when it holds (then days can be grouped by 
   t.equal(constantOffsetMinutes(Date.parse('2026-03-01T00:00:00Z'), Date.parse('2026-04-01T00:00:00Z'), 'Europe/Paris'), null, 'DST starts on 29 March')
   t.equal(constantOffsetMinutes(Date.parse('2026-03-01T00:00:00Z'), Date.parse('2026-04-01T00:00:00Z'), 'Asia/Kolkata'), 330)
   t.same(dayBuckets('2026-03-01'), { day: '2026-03-01', week: '2026-02-23', month: '2026-03' })
+})
+
+test('a range split for the daily roll-up: whole UTC days that stay in one local bucket as days, the rest as hours', async (t) => {
+  const range = { from: '2026-03-27T05', to: '2026-04-01T07' }
+  t.same(splitRange(range, null, 'UTC', ['day']), {
+    days: [['2026-03-28', '2026-04-01']],
+    hours: [['2026-03-27T05', '2026-03-28T00'], ['2026-04-01T00', '2026-04-01T07']]
+  }, 'UTC: the partial first and last days by the hour')
+  t.same(splitRange(range, null, 'Europe/Paris', ['day']), { days: [], hours: [['2026-03-27T05', '2026-04-01T07']] },
+    'every UTC day straddles two Paris days')
+  t.same(splitRange(range, null, 'Europe/Paris', ['month']), {
+    days: [['2026-03-28', '2026-03-31']],
+    hours: [['2026-03-27T05', '2026-03-28T00'], ['2026-03-31T00', '2026-04-01T07']]
+  }, 'by month in Paris: only the day April starts on (22:00 UTC) by the hour')
+  t.same(splitRange(range, null, 'Europe/Paris', []), {
+    days: [['2026-03-28', '2026-04-01']],
+    hours: [['2026-03-27T05', '2026-03-28T00'], ['2026-04-01T00', '2026-04-01T07']]
+  }, 'no time group: every whole day')
+  t.same(splitRange({ from: null, to: '2026-03-03T00' }, '2026-03-01', 'UTC', ['day']), {
+    days: [['2026-03-01', '2026-03-03']],
+    hours: [[null, '2026-03-01T00']]
+  }, 'no start: from the first stored day')
+  t.same(splitRange({ from: null, to: '2026-03-03T00' }, null, 'UTC', ['day']), { days: [], hours: [[null, '2026-03-03T00']] }, 'nothing stored')
+  t.same(splitRange({ from: '2026-03-01T03', to: '2026-03-01T09' }, null, 'UTC', []), { days: [], hours: [['2026-03-01T03', '2026-03-01T09']] },
+    'less than a day')
 })

@@ -8,7 +8,7 @@ import { decodeBatch, type DecodedBatch } from '../batch-codec.js'
 import { INDEX_RANGE, INDEXED_THROUGH, MARK_INDEXED, NEWEST_EVENT_ID } from '../../search/sqlite-index.js'
 import { committed, indexed, initialCatchUp, mergeNow, nextSlice, type CatchUp } from './catch-up.js'
 import type { Reply, Request, WriterOptions, WriterStats } from './protocol.js'
-import { fleetRows, USAGE_NUMBERS } from '../../usage/counters.js'
+import { agentDayRows, fleetRows, USAGE_NUMBERS } from '../../usage/counters.js'
 
 const options = workerData as WriterOptions
 const port = parentPort as NonNullable<typeof parentPort>
@@ -44,13 +44,15 @@ const updateAgent = db.prepare(`update agents set last_seq = ?, current_session 
 /** Adds to a usage table's row (src/usage/): every number summed with the stored one. */
 function usageUpsert (table: string, keys: string[]): string {
   const cols = [...keys, ...USAGE_NUMBERS]
-  const values = [...keys.map(k => k === 'model' || k === 'hour' ? text : '?'), ...USAGE_NUMBERS.map(() => '?')]
+  const values = [...keys.map(k => k === 'model' || k === 'hour' || k === 'day' ? text : '?'), ...USAGE_NUMBERS.map(() => '?')]
   return `insert into ${table} (${cols.join(', ')}) values (${values.join(', ')})
     on conflict (${keys.join(', ')}) do update set ${USAGE_NUMBERS.map(k => `${k} = ${table}.${k} + excluded.${k}`).join(', ')}`
 }
 // one row per agent, session, model and UTC hour, and one per model and hour for the fleet, in the batch's transaction
 const upsertUsage = db.prepare(usageUpsert('usage_hours', ['agent_key', 'session_number', 'model', 'hour']))
 const upsertFleetUsage = db.prepare(usageUpsert('usage_fleet_hours', ['model', 'hour']))
+// and one per agent, model and UTC day (what per-agent queries read for whole days)
+const upsertAgentDayUsage = db.prepare(usageUpsert('usage_agent_days', ['day', 'agent_key', 'model']))
 const prune = db.prepare('delete from conversation_events where agent_key = ? and seq < ?')
 const newestId = db.prepare(NEWEST_EVENT_ID).pluck()
 const indexRange = db.prepare(INDEX_RANGE)
@@ -118,6 +120,7 @@ const commit = db.transaction((batch: DecodedBatch): Float64Array => {
   if (batch.usage.length > 0) {
     const named = batch.usage.map(u => ({ ...u, model: String(u.model), hour: String(u.hour) }))
     for (const f of fleetRows(named)) upsertFleetUsage.run(f.model, f.hour, ...USAGE_NUMBERS.map(k => f[k]))
+    for (const d of agentDayRows(named)) upsertAgentDayUsage.run(d.day, d.agent_key, d.model, ...USAGE_NUMBERS.map(k => d[k]))
   }
   seam('in_transaction')
   return ids
