@@ -109,7 +109,7 @@ test('imports: each message counted once (split over lines, repeated by a resume
   // a resumed session's file repeats msg_1 and adds msg_4
   await importFile(app, 'imp-1', 'b.jsonl',
     assistant('2026-03-01T23:30:00.000Z', SONNET, 'msg_1', 'req_1', u1, 'first block') +
-    assistant('2026-03-02T02:00:00.000Z', SONNET, 'msg_4', 'req_4', { input_tokens: 100, output_tokens: 100 }))
+    assistant('2026-03-02T02:00:00.000Z', SONNET, 'msg_4', 'req_4', { input_tokens: 100, output_tokens: 100 }, 'ok', { cwd: '/home/me/src/shop' }))
 
   const byDayModel = await usage(app, 'group_by=day,model')
   t.same(byDayModel.usage.map((r: any) => [r.day, r.model]), [
@@ -140,6 +140,9 @@ test('imports: each message counted once (split over lines, repeated by a resume
   t.same(acrossDst.usage.map((r: any) => [r.week, r.model, r.input_tokens]), [
     ['2026-02-23', HAIKU, 10], ['2026-02-23', SONNET, 1100], ['2026-02-23', 'some-new-model', 7]
   ])
+
+  // an agent known only from its transcripts: its project is the folder they ran in
+  t.same((await usage(app, 'group_by=project')).usage.map((r: any) => [r.project, r.input_tokens]), [['shop', 1117]])
 
   // retention kept 3 events of the agent; usage is kept whole
   const events = (await app.inject({ method: 'GET', url: '/agents/imp-1/events?limit=100' })).json().events

@@ -57,17 +57,26 @@ function figures (s: Sums): Figures {
   }
 }
 
-/** The last folder of the agent's working directory (from its init), as the project it works on. */
-function projectOf (info: string | null): string | null {
+/** The directory the agent told at its init, if it did. */
+function initCwd (info: string | null): string | null {
   if (info === null) return null
   try {
     const cwd = (JSON.parse(info) as Record<string, unknown>).cwd
-    if (typeof cwd !== 'string' || cwd === '') return null
-    const parts = cwd.split(/[\\/]+/).filter(p => p !== '')
-    return parts.length === 0 ? '/' : parts[parts.length - 1]
+    return typeof cwd === 'string' && cwd !== '' ? cwd : null
   } catch {
     return null
   }
+}
+
+/**
+ * The project an agent works on: the last folder of its working directory (from its init; else where a runner
+ * started it; else where its imported transcripts ran).
+ */
+export function projectOf (...cwds: Array<string | null | undefined>): string | null {
+  const cwd = cwds.find((c): c is string => typeof c === 'string' && c !== '')
+  if (cwd === undefined) return null
+  const parts = cwd.split(/[\\/]+/).filter(p => p !== '')
+  return parts.length === 0 ? '/' : parts[parts.length - 1]
 }
 
 function globRegExp (glob: string): RegExp {
@@ -173,10 +182,19 @@ export async function queryUsage (db: Kysely<Database>, options: UsageQueryOptio
     const found = await db.selectFrom('agents')
       .leftJoin('agent_runs', 'agent_runs.agent_id', 'agents.agent_id')
       .leftJoin('runners', 'runners.name', 'agent_runs.runner')
-      .select(['agents.agent_key', 'agents.agent_id', 'agents.info', 'agent_runs.runner', 'runners.host'])
+      .select(['agents.agent_key', 'agents.agent_id', 'agents.info', 'agent_runs.runner', 'agent_runs.cwd', 'runners.host'])
       .where('agents.agent_key', 'in', agentKeys.slice(i, i + 500)).execute()
+    // agents known only from imported transcripts: the directory their sessions ran in
+    const unplaced = found.filter(a => initCwd(a.info) === null && (a.cwd ?? null) === null).map(a => a.agent_id)
+    const imported = new Map<string, string>()
+    if (unplaced.length > 0) {
+      const files = await db.selectFrom('transcript_files').select(['agent_id', 'cwd'])
+        .where('agent_id', 'in', unplaced).where('cwd', 'is not', null).orderBy('agent_id').orderBy('file').execute()
+      for (const f of files) if (f.cwd !== null) imported.set(f.agent_id, f.cwd)
+    }
     for (const a of found) {
-      agents.set(Number(a.agent_key), { id: a.agent_id, project: projectOf(a.info), runner: a.runner ?? null, host: a.host ?? null })
+      const project = projectOf(initCwd(a.info), a.cwd, imported.get(a.agent_id))
+      agents.set(Number(a.agent_key), { id: a.agent_id, project, runner: a.runner ?? null, host: a.host ?? null })
     }
   }
 
