@@ -1,6 +1,7 @@
 // Agreement with ccusage: the same Claude Code transcripts (real model names, 5-minute and 1-hour cache writes, a
 // message split over two lines, a sidechain, a resumed session repeating earlier messages, a context past 200k
-// tokens) imported into agentlog and read by `ccusage daily --offline --json --breakdown` (the devDependency, pinned):
+// tokens) imported into agentlog and read by `ccusage daily --offline --json --breakdown` (20.0.24, pinned; its native binary for this platform fetched
+// from the registry the first time, like Claude Code's: test/support/npm-binary.ts):
 // per day and model, the same tokens, and costs within 1%.
 import { test } from 'tap'
 import { execFile } from 'node:child_process'
@@ -9,11 +10,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { build, fixturesDir } from './helper.js'
+import { packedBinary } from './support/npm-binary.js'
 
 const run = promisify(execFile)
 const root = join(fixturesDir(), '..', '..', '..')
 const projects = join(root, 'test', 'fixtures', 'usage', 'projects')
-const ccusageBin = join(root, 'node_modules', '.bin', 'ccusage')
+/** ccusage's version: its native package exists for linux-x64 at 20.0.24 (not at 20.0.26). */
+const CCUSAGE = '20.0.24'
 
 interface Breakdown { modelName: string, inputTokens: number, outputTokens: number, cacheCreationTokens: number, cacheReadTokens: number, cost: number }
 
@@ -22,6 +25,7 @@ test('GET /usage?group_by=day,model agrees with ccusage daily --offline --breakd
   const config = mkdtempSync(join(tmpdir(), 'agentlog-ccusage-'))
   t.teardown(() => rmSync(config, { recursive: true, force: true }))
   cpSync(projects, join(config, 'projects'), { recursive: true })
+  const ccusageBin = await packedBinary('agentlog-ccusage', `@ccusage/ccusage-${process.platform}-${process.arch}`, CCUSAGE, join('bin', 'ccusage'))
   const { stdout } = await run(ccusageBin, ['daily', '--offline', '--json', '--breakdown'], {
     env: { ...process.env, CLAUDE_CONFIG_DIR: config, TZ: 'UTC' },
     timeout: 60_000

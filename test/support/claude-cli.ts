@@ -1,8 +1,7 @@
 // Runs the real Claude Code CLI (the pinned devDependency) and `agentlog connect` as child processes for
 // end-to-end tests, offline against the mock model API, and drives agentlog through its REST API.
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs'
-import { promisify } from 'node:util'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -11,9 +10,9 @@ import type { TestContext } from '../helper.js'
 import { walk } from '../helper.js'
 import { prepareOfflineClaude, startMockModelApi, type MockModelApi, type OfflineClaude } from './mock-model-api.js'
 import { waitFor } from './server-process.js'
+import { packedBinary } from './npm-binary.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const execFileAsync = promisify(execFile)
 
 /**
  * How long the real CLI (or `agentlog connect` through the TypeScript loader) may take to connect, finish a turn,
@@ -31,37 +30,14 @@ export const CLAUDE_2_1_120 = '2.1.120'
 export const CLAUDE_NEWEST = '2.1.332'
 
 /**
- * The native Claude Code binary of a version, for this platform: its npm package
- * (`@anthropic-ai/claude-code-<platform>`) fetched from the registry the first time (npm pack checks its integrity)
- * and kept in node_modules/.cache, so `npm ci` does not download every binary for every platform.
+ * The native Claude Code binary of a version, for this platform: its npm package (`@anthropic-ai/claude-code-<platform>`),
+ * fetched the first time (test/support/npm-binary.ts).
  */
 export async function nativeClaude (version: string): Promise<string> {
   const platform = `${process.platform}-${process.arch}`
-  const cache = join(ROOT, 'node_modules', '.cache', 'agentlog-claude')
-  const dir = join(cache, `${version}-${platform}`)
-  const bin = join(dir, 'package', process.platform === 'win32' ? 'claude.exe' : 'claude')
-  if (existsSync(bin)) return bin
-  mkdirSync(cache, { recursive: true })
-  // fetched beside, then moved into place: two test files asking at once do not see half a binary
-  const tmp = mkdtempSync(join(cache, 'fetching-'))
-  try {
-    await execFileAsync('npm', ['pack', `@anthropic-ai/claude-code-${platform}@${version}`, '--pack-destination', tmp, '--silent'], { cwd: tmp, timeout: 10 * 60 * 1000 })
-    const tarball = readdirSync(tmp).find(f => f.endsWith('.tgz'))
-    if (tarball === undefined) throw new Error(`npm pack of Claude Code ${version} for ${platform} made no tarball`)
-    await execFileAsync('tar', ['xzf', join(tmp, tarball), '-C', tmp])
-    rmSync(join(tmp, tarball))
-    chmodSync(join(tmp, 'package', process.platform === 'win32' ? 'claude.exe' : 'claude'), 0o755)
-    try {
-      renameSync(tmp, dir)
-    } catch {
-      // another test file put it there first
-      if (!existsSync(bin)) throw new Error(`could not put Claude Code ${version} in ${dir}`)
-    }
-  } finally {
-    rmSync(tmp, { recursive: true, force: true })
-  }
-  return bin
+  return await packedBinary('agentlog-claude', `@anthropic-ai/claude-code-${platform}`, version, process.platform === 'win32' ? 'claude.exe' : 'claude')
 }
+
 /** The `agentlog` command as installed (it runs the bundle npm run build makes). */
 export const CONNECT_MAIN = join(ROOT, 'bin', 'agentlog.js')
 
