@@ -4,6 +4,7 @@ import { WebSocket } from 'ws'
 import { RunnerCloseCodes } from '../protocol/close-codes.js'
 import { parseToRunner, type FromRunnerType as FromRunner, type ToRunnerType as ToRunner } from '../protocol/runner.js'
 import { backoffDelay } from '../cli/relay/reconnect.js'
+import { socketBase } from '../cli/relay/options.js'
 
 export interface RunnerLinkOptions {
   url: string
@@ -24,9 +25,7 @@ export interface RunnerLinkEvents {
 
 /** The runner socket URL for a server given as ws(s):// or http(s)://. */
 export function runnerUrl (server: string, name: string): string {
-  const base = server.trim().replace(/\/+$/, '').replace(/^http(s?):\/\//, 'ws$1://')
-  if (!/^wss?:\/\//.test(base)) throw new Error(`--server must be a ws://, wss://, http:// or https:// URL, got ${JSON.stringify(server)}`)
-  return `${base}/runners/ws/${encodeURIComponent(name)}`
+  return `${socketBase(server)}/runners/ws/${encodeURIComponent(name)}`
 }
 
 export class RunnerLink {

@@ -65,9 +65,14 @@ export const DEFAULTS = {
   drainOnExitMs: 5000
 }
 
-/** The agent socket URL for a server given as ws(s):// or http(s)://. */
-export function agentUrl (server: string, agentId: string): string {
+/** The WebSocket base of a server given as ws(s):// or http(s)://, without a trailing slash. */
+export function socketBase (server: string): string {
   const base = server.trim().replace(/\/+$/, '').replace(/^http(s?):\/\//, 'ws$1://')
   if (!/^wss?:\/\//.test(base)) throw new Error(`--server must be a ws://, wss://, http:// or https:// URL, got ${JSON.stringify(server)}`)
-  return `${base}/ws/${encodeURIComponent(agentId)}`
+  return base
+}
+
+/** The agent socket URL for a server given as ws(s):// or http(s)://. */
+export function agentUrl (server: string, agentId: string): string {
+  return `${socketBase(server)}/ws/${encodeURIComponent(agentId)}`
 }
